@@ -1,0 +1,132 @@
+"""BPF iterator targets, each proven by loading, linking and reading one.
+
+A target exists when the kernel BTF has both the FUNC ``bpf_iter_<t>`` and
+the STRUCT ``bpf_iter__<t>``; it is proven by loading a two-instruction
+tracing program attached to that FUNC, creating the link and the iterator
+fd, and reading the iterator to its end.
+"""
+
+import errno
+import os
+
+from kernel import bpf, btf
+
+from .common import closing_fds, int_btf_blob, vmlinux_btf
+from .registry import absent, attempt, never_merged, present, probe, undecided
+
+MAP_TYPE_ARRAY, MAP_TYPE_SOCKMAP, MAP_TYPE_SK_STORAGE = 2, 15, 24
+CGROUP_ITER_SELF_ONLY = 1
+
+NEVER_MERGED_SERIES = ("Kumar Kartikeya Dwivedi, \"Introduce BPF iterators for io_uring "
+                       "and epoll\", bpf-next v1 2021-11-16, v2 2021-11-22, v3 2021-12-01")
+
+
+def _sk_storage_map():
+    blob_fd = bpf.btf_load(int_btf_blob())
+    try:
+        return bpf.map_create(MAP_TYPE_SK_STORAGE, 4, 4, 0, bpf.F_NO_PREALLOC,
+                              btf_fd=blob_fd, btf_key_type_id=1, btf_value_type_id=1)
+    finally:
+        os.close(blob_fd)
+
+
+# target -> function creating the object its link needs, and how to name it in iter_info
+_LINK_TARGETS = {
+    "bpf_map_elem": lambda: bpf.map_create(MAP_TYPE_ARRAY, 4, 4, 1),
+    "bpf_sk_storage_map": _sk_storage_map,
+    "sockmap": lambda: bpf.map_create(MAP_TYPE_SOCKMAP, 4, 4, 1),
+}
+
+
+def exercise_target(target):
+    """Observation: which BTF names exist, and the errno of each step (0 = ok)."""
+    seen = {"btf": True, "func": None, "ctx": None, "load": None, "link": None,
+            "iter": None, "bytes": None}
+    try:
+        types = vmlinux_btf()
+    except OSError:
+        seen["btf"] = False
+        return seen
+    seen["func"] = types.find(f"bpf_iter_{target}", btf.KIND_FUNC)
+    seen["ctx"] = types.find(f"bpf_iter__{target}", btf.KIND_STRUCT)
+    if not (seen["func"] and seen["ctx"]):
+        return seen
+    with closing_fds() as fds:
+        load = attempt(bpf.prog_load, bpf.PROG_TYPE_TRACING, bpf.RETURN_ZERO,
+                       expected_attach_type=bpf.TRACE_ITER, attach_btf_id=seen["func"])
+        seen["load"] = load.errno
+        if not load.ok:
+            return seen
+        fds.append(load.value)
+        info = b""
+        if target in _LINK_TARGETS:
+            target_fd = _LINK_TARGETS[target]()
+            fds.append(target_fd)
+            info = bpf.iter_link_info_map(target_fd)
+        elif target == "cgroup":
+            info = bpf.iter_link_info_cgroup(order=CGROUP_ITER_SELF_ONLY)
+        link = attempt(bpf.link_create, load.value, bpf.TRACE_ITER, iter_info=info)
+        seen["link"] = link.errno
+        if not link.ok:
+            return seen
+        fds.append(link.value)
+        it = attempt(bpf.iter_create, link.value)
+        seen["iter"] = it.errno
+        if not it.ok:
+            return seen
+        fds.append(it.value)
+        seen["bytes"] = len(bpf.read_all(it.value))
+    return seen
+
+
+def judge_target(seen):
+    if not seen["btf"]:
+        return undecided("no readable /sys/kernel/btf/vmlinux: targets cannot be named")
+    if not seen["func"] or not seen["ctx"]:
+        missing = [n for n, k in (("FUNC", "func"), ("STRUCT", "ctx")) if not seen[k]]
+        return absent(f"no {' and '.join(missing)} for it in kernel BTF")
+    steps = ("load", "link", "iter")
+    for step in steps:
+        code = seen[step]
+        if code:
+            name = errno.errorcode.get(code, str(code))
+            if step == "load" and code == errno.EINVAL:
+                return absent("program load -> EINVAL: not a registered iterator target")
+            return undecided(f"{step} -> {name}")
+    return present(f"loaded, linked, iterated ({seen['bytes']} bytes)")
+
+
+def _ok_seen(**over):
+    seen = {"btf": True, "func": 7, "ctx": 8, "load": 0, "link": 0, "iter": 0, "bytes": 0}
+    seen.update(over)
+    return seen
+
+
+EXAMPLES = (
+    (_ok_seen(), True),
+    (_ok_seen(func=None, load=None, link=None, iter=None, bytes=None), False),
+    (_ok_seen(load=errno.EINVAL, link=None, iter=None, bytes=None), False),
+    (_ok_seen(load=errno.EPERM, link=None, iter=None, bytes=None), None),
+    (_ok_seen(link=errno.EINVAL, iter=None, bytes=None), None),
+    (_ok_seen(btf=False), None),
+)
+
+# target, merged in
+TARGETS = (
+    ("task", "5.8"), ("task_file", "5.8"), ("task_vma", "5.12"), ("tcp", "5.9"),
+    ("udp", "5.9"), ("unix", "5.15"), ("netlink", "5.8"), ("ipv6_route", "5.8"),
+    ("bpf_map", "5.8"), ("bpf_prog", "5.9"), ("bpf_link", "5.19"),
+    ("bpf_map_elem", "5.9"), ("bpf_sk_storage_map", "5.9"), ("sockmap", "5.10"),
+    ("ksym", "6.0"), ("cgroup", "6.1"), ("kmem_cache", "6.13"), ("dmabuf", "6.16"),
+)
+
+for _target, _since in TARGETS:
+    probe(f"bpf_iter_{_target}", "bpf_iterators", judge=judge_target, examples=EXAMPLES,
+          since=_since, needs="CAP_BPF")(lambda t=_target: exercise_target(t))
+
+# Proposed for CRIU's io_uring and epoll support; probed the same way, so a
+# kernel that carries the patches is found.
+for _target in ("io_uring_file", "io_uring_buf", "epoll"):
+    never_merged(f"bpf_iter_{_target}", "bpf_iterators", proposed=NEVER_MERGED_SERIES,
+                 why_absent="", exercise=lambda t=_target: exercise_target(t),
+                 judge=judge_target, examples=EXAMPLES)

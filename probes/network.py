@@ -1,0 +1,1 @@
+"""(probes of this area are being written)"""
