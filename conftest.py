@@ -1,0 +1,13 @@
+"""Project-wide pytest configuration: the suite's plugin, and CI rules."""
+
+import pytest
+
+pytest_plugins = ["zdtm_py.plugin"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    # "no tests collected" must never pass as success: a broken collection or a
+    # selection that matches nothing is an error in CI and for users.
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

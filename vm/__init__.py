@@ -1,0 +1,1 @@
+"""QEMU runner and the kernel matrix: lands with issue 6."""

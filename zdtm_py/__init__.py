@@ -1,0 +1,1 @@
+"""The conformance harness and its pytest plugin (see plugin.py)."""
