@@ -5,7 +5,10 @@ offset, info word and position, so lookups by name and kind are cheap and
 later layers (CO-RE offsets) can decode members on demand.
 """
 
+import array
+import itertools
 import struct
+import sys
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 MAGIC = 0xEB9F
@@ -31,19 +34,31 @@ class BTF:
         self.data = data
         self._strings = hdr_len + str_off
         self._strings_end = self._strings + str_len
-        self._pos = [0]       # position of type id i (id 0 is void)
-        self._name_off = [0]
-        self._info = [0]
-        pos, end = hdr_len + type_off, hdr_len + type_off + type_len
-        unpack = _TYPE.unpack_from
-        fixed, entry = _FIXED_TAIL, _ENTRY_TAIL
+        self._types = hdr_len + type_off
+        # The type section is a sequence of 4-byte words: walk it as an array of u32, which
+        # is about twice as fast as struct.unpack per type (vmlinux has ~130k types).
+        words = array.array("I")
+        words.frombytes(data[self._types:self._types + type_len])
+        if sys.byteorder != "little":
+            words.byteswap()
+        fixed, entry = [0] * 32, [0] * 32
+        for kind, size in _FIXED_TAIL.items():
+            fixed[kind] = size // 4
+        for kind, size in _ENTRY_TAIL.items():
+            entry[kind] = size // 4
+        wpos, name_off, infos = [0], [0], [0]   # per type id (id 0 is void)
+        add_pos, add_name, add_info = wpos.append, name_off.append, infos.append
+        pos, end = 0, len(words)
         while pos < end:
-            name_off, info, _ = unpack(data, pos)
+            info = words[pos + 1]
             kind = (info >> 24) & 0x1F
-            self._pos.append(pos)
-            self._name_off.append(name_off)
-            self._info.append(info)
-            pos += 12 + fixed.get(kind, 0) + entry.get(kind, 0) * (info & 0xFFFF)
+            add_pos(pos)
+            add_name(words[pos])
+            add_info(info)
+            pos += 3 + fixed[kind] + entry[kind] * (info & 0xFFFF)
+        self._wpos = wpos      # position of type id i in words from the type section
+        self._name_off = name_off
+        self._info = infos
         self._by_name = None
 
     @classmethod
@@ -52,7 +67,11 @@ class BTF:
             return cls(f.read())
 
     def __len__(self):
-        return len(self._pos) - 1
+        return len(self._wpos) - 1
+
+    def _pos(self, type_id):
+        """Byte position of type id's struct btf_type in data."""
+        return self._types + 4 * self._wpos[type_id]
 
     def string(self, off):
         start = self._strings + off
@@ -68,27 +87,54 @@ class BTF:
         """Id of the type called ``name`` of ``kind``, or None."""
         if self._by_name is None:
             self._by_name = self._index_names()
-        for type_id in self._by_name.get(name.encode(), ()):
-            if self.kind(type_id) == kind:
-                return type_id
+        by_name, extra, first, last = self._by_name
+        key = name.encode()
+        for off in (by_name.get(key), *extra.get(key, ())):
+            if off is None or off not in first:
+                continue
+            type_id, stop = first[off], last[off]
+            while True:
+                if self.kind(type_id) == kind:
+                    return type_id
+                if type_id >= stop:
+                    break
+                type_id = self._name_off.index(off, type_id + 1)
         return None
 
     def _index_names(self):
-        # decode each distinct name offset once; many types share names
-        by_off = {}
-        for type_id, off in enumerate(self._name_off):
-            if off:
-                by_off.setdefault(off, []).append(type_id)
-        data, base = self.data, self._strings
-        index = {}
-        for off, ids in by_off.items():
-            start = base + off
-            index.setdefault(data[start:data.index(b"\0", start)], []).extend(ids)
-        return index
+        """(name -> string offset, name -> further offsets, offset -> first type id,
+        offset -> last type id).
+
+        Built with C-level loops (dict/zip/accumulate/set): a Python loop over every type
+        costs tens of milliseconds on vmlinux. Types sharing a name are found between the
+        first and last id with list.index. Strings stored twice (BTF not deduplicated) and
+        names that start inside another string go to the second map.
+        """
+        strings = self.data[self._strings:self._strings_end].split(b"\0")
+        offsets = list(itertools.accumulate(map((1).__add__, map(len, strings)), initial=0))
+        by_name = dict(zip(strings, offsets))
+        extra = {}
+        deduplicated = len(by_name) == len(strings)
+        if not deduplicated:
+            for string, off in zip(strings, offsets):
+                if by_name[string] != off:
+                    extra.setdefault(string, []).append(off)
+        ids = range(len(self._name_off))
+        last = dict(zip(self._name_off, ids))
+        first = dict(zip(reversed(self._name_off), reversed(ids)))
+        first.pop(0, None)
+        starts = by_name.values() if deduplicated else set(offsets)
+        for off in first.keys() - starts:
+            extra.setdefault(self.string(off).encode(), []).append(off)
+        return by_name, extra, first, last
+
+    def size(self, type_id):
+        """Byte size of an INT, STRUCT, UNION, ENUM or ENUM64 type (the btf_type size word)."""
+        return _TYPE.unpack_from(self.data, self._pos(type_id))[2]
 
     def enum_values(self, type_id):
         """{name: value} of an ENUM or ENUM64 type."""
-        kind, info, pos = self.kind(type_id), self._info[type_id], self._pos[type_id] + 12
+        kind, info, pos = self.kind(type_id), self._info[type_id], self._pos(type_id) + 12
         values = {}
         for i in range(info & 0xFFFF):
             if kind == KIND_ENUM:
@@ -101,7 +147,7 @@ class BTF:
 
     def members(self, type_id):
         """[(name, type_id, bit_offset)] of a STRUCT or UNION."""
-        info, pos = self._info[type_id], self._pos[type_id] + 12
+        info, pos = self._info[type_id], self._pos(type_id) + 12
         bitfield = info >> 31
         out = []
         for i in range(info & 0xFFFF):

@@ -1,6 +1,7 @@
 """Capabilities of the calling process (from /proc/self/status)."""
 
 CAP = {
+    "CAP_DAC_READ_SEARCH": 2,
     "CAP_NET_ADMIN": 12,
     "CAP_IPC_LOCK": 14,
     "CAP_SYS_PTRACE": 19,

@@ -21,7 +21,7 @@ NR = {
     "tgkill": 234, "waitid": 247, "unshare": 272, "set_robust_list": 273,
     "get_robust_list": 274, "vmsplice": 278, "timerfd_create": 283, "timerfd_settime": 286,
     "timerfd_gettime": 287, "signalfd4": 289, "eventfd2": 290, "epoll_create1": 291,
-    "pipe2": 293, "inotify_init1": 294, "rt_tgsigqueueinfo": 297, "perf_event_open": 298,
+    "pipe2": 293, "inotify_init1": 294, "inotify_add_watch": 254, "fanotify_mark": 301, "rt_tgsigqueueinfo": 297, "perf_event_open": 298,
     "fanotify_init": 300, "name_to_handle_at": 303, "open_by_handle_at": 304, "setns": 308,
     "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "seccomp": 317,
     "getrandom": 318, "memfd_create": 319, "bpf": 321, "execveat": 322, "userfaultfd": 323,
@@ -32,8 +32,8 @@ NR = {
     "faccessat2": 439, "process_madvise": 440, "epoll_pwait2": 441, "mount_setattr": 442,
     "quotactl_fd": 443, "landlock_create_ruleset": 444, "memfd_secret": 447,
     "process_mrelease": 448, "futex_waitv": 449, "cachestat": 451, "map_shadow_stack": 453,
-    "statmount": 457, "listmount": 458, "lsm_get_self_attr": 459, "mseal": 462,
-    "setxattrat": 463, "getxattrat": 464, "open_tree_attr": 467,
+    "statmount": 457, "listmount": 458, "lsm_get_self_attr": 459, "lsm_list_modules": 461, "mseal": 462,
+    "setxattrat": 463, "getxattrat": 464, "open_tree_attr": 467, "listns": 470,
 }
 
 

@@ -12,7 +12,7 @@ import os
 from kernel import bpf, btf
 
 from .common import closing_fds, int_btf_blob, vmlinux_btf
-from .registry import absent, attempt, never_merged, present, probe, undecided
+from .registry import absent, attempt, errname, never_merged, present, probe, undecided
 
 MAP_TYPE_ARRAY, MAP_TYPE_SOCKMAP, MAP_TYPE_SK_STORAGE = 2, 15, 24
 CGROUP_ITER_SELF_ONLY = 1
@@ -89,7 +89,7 @@ def judge_target(seen):
     for step in steps:
         code = seen[step]
         if code:
-            name = errno.errorcode.get(code, str(code))
+            name = errname(code)
             if step == "load" and code == errno.EINVAL:
                 return absent("program load -> EINVAL: not a registered iterator target")
             return undecided(f"{step} -> {name}")

@@ -4,7 +4,7 @@ import contextlib
 import functools
 import os
 
-from kernel import bpf, btf
+from kernel import btf
 
 
 @functools.lru_cache(maxsize=1)

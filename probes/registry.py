@@ -38,7 +38,16 @@ class Call(NamedTuple):
     def describe(self):
         if self.ok:
             return "0" if self.value is None else f"{self.value}"
-        return errno.errorcode.get(self.errno, str(self.errno))
+        return errname(self.errno)
+
+
+def errname(code):
+    """An errno as its name for details: "ok" for 0, "not tried" for None."""
+    if code is None:
+        return "not tried"
+    if code == 0:
+        return "ok"
+    return errno.errorcode.get(code) or _EXTRA_ERRNO_NAMES.get(code, str(code))
 
 
 def attempt(fn, *args, **kwargs):
@@ -73,6 +82,7 @@ def errnos(*names):
 
 
 _EXTRA_ERRNO = {"ENOTSUPP": 524}  # kernel-internal, leaks from bpf() and others
+_EXTRA_ERRNO_NAMES = {v: k for k, v in _EXTRA_ERRNO.items()}
 
 
 def by_errno(what, present_on=(0,), absent_on=("ENOSYS",)):

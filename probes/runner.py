@@ -1,6 +1,5 @@
 """Run probes: isolate crashes, account for missing privileges, time each."""
 
-import errno
 import os
 import platform
 import time
@@ -10,7 +9,7 @@ from typing import Optional
 
 from kernel import caps
 
-from .registry import REGISTRY, Verdict, resolve
+from .registry import REGISTRY, Verdict, errname, resolve
 
 PRESENT, ABSENT, ERROR, UNPRIVILEGED = "present", "absent", "error", "unprivileged"
 
@@ -53,7 +52,7 @@ def run_one(p, cap_mask=None):
     try:
         verdict = judge_safely(p, p.exercise())
     except OSError as e:
-        verdict = Verdict(None, f"unexpected {_errname(e.errno)} ({e.strerror or e})")
+        verdict = Verdict(None, f"unexpected {errname(e.errno)} ({e.strerror or e})")
     except Exception as e:  # noqa: BLE001 - a crashing probe must not stop the others
         where = traceback.extract_tb(e.__traceback__)[-1]
         verdict = Verdict(None, f"probe crashed: {type(e).__name__}: {e} "
@@ -79,7 +78,3 @@ def host():
     uname = platform.uname()
     return {"release": uname.release, "version": uname.version, "machine": uname.machine,
             "euid": os.geteuid()}
-
-
-def _errname(number):
-    return errno.errorcode.get(number, str(number))

@@ -46,7 +46,7 @@ def in_child(fn, *args, unshare_flags=0, timeout=2.0):
         raw = _read_until_eof(read_end, timeout)
     finally:
         os.close(read_end)
-        _reap(pid, timeout if raw is not None else 0)
+        _reap(pid, answered=raw is not None)
     if raw is None:
         raise ChildFailed(f"probe child timed out after {timeout}s")
     if not raw:
@@ -72,14 +72,8 @@ def _read_until_eof(fd, timeout):
         parts.append(part)
 
 
-def _reap(pid, grace):
-    deadline = time.monotonic() + grace
-    while True:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return
-        if time.monotonic() >= deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return
-        time.sleep(0.001)
+def _reap(pid, answered):
+    """Wait for the child; one that has not answered is killed first."""
+    if not answered:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)

@@ -16,10 +16,15 @@ pivot_root and /proc, /sys, /dev mounted.  This tool builds that root once (cach
                                                          a test program and dumps it with criu
   reference_criu.py check [--root DIR] [--repeat N]     criu check --all, with wall times
 
-Caveat: criu only dumps processes living in its own mount namespace.  Every `run`/`exec` creates a
-fresh namespace, so a process to be dumped must be started by the same `exec` invocation that
-dumps it (`exec -- sh -c 'prog & criu dump -t $! ...'`); `criu restore` run through `run` puts the
-restored tree into that namespace.
+Caveats: the processes criu dumps must live in criu's own mount namespace.  A host process can
+be "dumped" from here, but criu then dumps its whole (foreign) mount namespace and the restore
+fails.  Every `run`/`exec` creates a fresh namespace, so start the test program with the same
+`exec` that dumps it (`exec --bind-cwd -- sh -c './prog </dev/null >log 2>&1 & criu dump -t $!
+-D img'`); `run -- restore -d ...` later puts the restored tree into that run's namespace (the
+namespace lives on as long as the restored processes do).  Files the program holds open must be
+reachable inside: inherited fds >= 3 are closed (keep some with --pass-fd), and stdio should be
+redirected inside the namespace, or criu fails with "Can't lookup mount=N for fd=M".
+/run is a fresh tmpfs in every invocation (criu's kerndat cache lives only on tmpfs).
 
 Default root: ${CRBENCH_CRIU_ROOT} or ${XDG_CACHE_HOME:-~/.cache}/crbench/criu-trixie.
 """
@@ -42,14 +47,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+from typing import NoReturn
 
 SUITE = "trixie"
 STAMP = ".crbench-criu-root.json"  # written inside the root just before it is renamed into place
 CRIU = "/usr/sbin/criu"
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+DEFAULT_INCLUDE = "criu,iproute2,iptables"  # criu Recommends iproute2 (netns), Suggests iptables
 INNER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # --- linux constants --------------------------------------------------------------------------
@@ -70,7 +75,7 @@ def log(msg: str) -> None:
     print(f"[reference_criu] {msg}", file=sys.stderr, flush=True)
 
 
-def die(msg: str, code: int = 2) -> "NoReturn":  # type: ignore[name-defined]
+def die(msg: str, code: int = 2) -> NoReturn:
     log(f"error: {msg}")
     sys.exit(code)
 
@@ -247,6 +252,9 @@ def apt_proxy_env() -> dict[str, str]:
 
 
 def probe_mirror(uri: str, suite: str) -> tuple[bool, str]:
+    import urllib.error  # imported here: urllib.request alone costs ~15 ms of start-up
+    import urllib.request
+
     url = f"{uri}/dists/{suite}/Release"
     if uri.startswith("file:"):
         p = url[len("file:"):]
@@ -293,10 +301,63 @@ def _private_ns_preexec() -> None:
     # debootstrap mounts /proc, /sys, ... inside the target: keep them in a throw-away namespace
     # so an interrupted build can never leave mounts behind in the caller's namespace.
     sys_unshare_mnt()
+    # if setup itself is SIGKILLed, stop debootstrap too (its children keep the inherited lock
+    # fd open, so a new setup waits for them before it removes the half-built directory)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _kill_group(pgid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            _reap_orphans(pgid, block=False)
+            time.sleep(0.1)
+
+
+def _reap_orphans(pgid: int, block: bool = True) -> None:
+    """We are a child subreaper during setup: collect debootstrap's orphaned children."""
+    deadline = time.monotonic() + (15 if block else 0)
+    while True:
+        try:
+            pid, _ = os.waitpid(-pgid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)
 
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _report_existing(root: str, include: str | None) -> int:
+    try:
+        info = json.load(open(os.path.join(root, STAMP)))
+    except (OSError, ValueError):
+        info = {}
+    have = set(info.get("include", "criu").split(","))
+    missing = sorted(set((include or "criu").split(",")) - have)
+    if missing:
+        log(f"root {root} was built without {','.join(missing)}; "
+            f"rerun setup with --force --include={include} to rebuild it")
+        return 1
+    log(f"root already set up: {root} ({info.get('criu_version', '?')})")
+    print(root)
+    return 0
 
 
 def cmd_setup(args) -> int:
@@ -305,9 +366,7 @@ def cmd_setup(args) -> int:
     parent, name = os.path.split(root)
     os.makedirs(parent, exist_ok=True)
     if root_ready(root) and not args.force:
-        log(f"root already set up: {root}")
-        print(root)
-        return 0
+        return _report_existing(root, args.include)
     lock_path = os.path.join(parent, f".{name}.lock")
     with open(lock_path, "w") as lock:
         try:
@@ -316,44 +375,41 @@ def cmd_setup(args) -> int:
             log(f"another setup holds {lock_path}; waiting for it")
             fcntl.flock(lock, fcntl.LOCK_EX)
         if root_ready(root) and not args.force:  # built by whoever held the lock
-            log(f"root already set up: {root}")
-            print(root)
-            return 0
+            return _report_existing(root, args.include)
         # we hold the lock, so any temp dir left beside the root is from an interrupted build
         for stale in glob.glob(os.path.join(parent, f".{name}.tmp-*")):
             log(f"removing interrupted build {stale}")
             remove_tree(stale)
         debootstrap = ensure_debootstrap()
+        proxy = apt_proxy_env()  # apt's Acquire::http(s)::Proxy, if any, for probe and wget
+        if proxy:
+            log(f"using apt's proxy settings: {proxy}")
+            os.environ.update(proxy)
         mirror = pick_mirror(args.mirror, SUITE)
         tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent)
         os.chmod(tmp, 0o755)
-        cmd = [debootstrap, "--variant=minbase", f"--include={args.include}"]
+        include = args.include or DEFAULT_INCLUDE
+        cmd = [debootstrap, "--variant=minbase", f"--include={include}"]
         if os.path.isfile(KEYRING):
             cmd.append(f"--keyring={KEYRING}")
         cmd += [SUITE, tmp, mirror]
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8")
-        env.update(apt_proxy_env())
         log("running: " + " ".join(cmd))
         t0 = time.monotonic()
         ok = False
         old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         try:
             proc = subprocess.Popen(cmd, env=env, preexec_fn=_private_ns_preexec,
-                                    start_new_session=True)
+                                    start_new_session=True, pass_fds=(lock.fileno(),))
             try:
                 rc = proc.wait()
             except BaseException:
                 log("interrupted: stopping debootstrap")
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    proc.wait(timeout=30)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    try:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    proc.wait()
+                _kill_group(proc.pid)
                 raise
+            finally:
+                _reap_orphans(proc.pid)
             if rc != 0:
                 log(f"debootstrap failed with status {rc} (log: {tmp}/debootstrap/debootstrap.log)")
                 log_file = os.path.join(tmp, "debootstrap", "debootstrap.log")
@@ -365,8 +421,10 @@ def cmd_setup(args) -> int:
             if not os.path.isfile(tmp + CRIU):
                 log(f"{CRIU} missing in the new root")
                 return 1
-            # free the downloaded .debs and apt lists (the root is only used to run criu)
-            for pat in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin"):
+            # free the downloaded .debs and apt lists (~55 MB; the root is only used to run
+            # criu: `exec -- apt-get update` brings the lists back if a package must be added)
+            for pat in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin",
+                        "var/lib/apt/lists/*_*", "run/criu.kdat*"):
                 for f in glob.glob(os.path.join(tmp, pat)):
                     os.unlink(f)
             r = subprocess.run([sys.executable, os.path.abspath(__file__), "run", "--root", tmp,
@@ -377,7 +435,7 @@ def cmd_setup(args) -> int:
                 log(f"criu --version failed in the new root: {r.stdout}{r.stderr}")
                 return 1
             log(f"new root runs: {version!r}")
-            info = {"suite": SUITE, "mirror": mirror, "include": args.include,
+            info = {"suite": SUITE, "mirror": mirror, "include": include,
                     "criu_version": version, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "host_kernel": platform.release()}
             with open(os.path.join(tmp, STAMP), "w") as f:
@@ -410,6 +468,13 @@ def enter_root(root: str, binds: list[str], devtmpfs: bool = False) -> str:
     for d in ("proc", "sys", "dev"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     sys_mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # a private tmpfs /run per invocation: criu keeps its kerndat cache (/run/criu.kdat) only on
+    # tmpfs, and concurrent invocations do not share lock/pid files in the cached root
+    os.makedirs(root + "/run", exist_ok=True)
+    sys_mount("tmpfs", root + "/run", "tmpfs", MS_NOSUID | MS_NODEV)
+    os.chmod(root + "/run", 0o755)
+    os.makedirs(root + "/run/lock", exist_ok=True)
+    os.chmod(root + "/run/lock", 0o1777)
     sys_mount("sysfs", root + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # cgroup hierarchies (v1 or v2) as the host has them mounted: criu reads them on dump/restore
     if os.path.ismount("/sys/fs/cgroup"):
@@ -443,6 +508,22 @@ def enter_root(root: str, binds: list[str], devtmpfs: bool = False) -> str:
     except OSError:
         pass
     return os.getcwd()
+
+
+def close_inherited_fds(keep: list[int]) -> None:
+    """Close every fd >= 3 but `keep`.  Descriptors inherited from the caller point at files on
+    the caller's mounts, which criu cannot resolve inside the new namespace ("Can't lookup
+    mount=N for fd=M"): a test program started by `exec` must not carry them into a dump."""
+    keep_set = set(keep)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep_set:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    for fd in keep_set:
+        os.set_inheritable(fd, True)
 
 
 def inner_env() -> dict[str, str]:
@@ -483,6 +564,7 @@ def cmd_run(args, exec_any: bool) -> int:
         enter_root(root, binds, args.devtmpfs)
     except OSError as e:
         die(f"entering {root}: {e}", 125)
+    close_inherited_fds(args.pass_fd or [])
     try:
         os.execvpe(argv[0], argv, inner_env())
     except OSError as e:
@@ -507,6 +589,7 @@ def _one_check(root: str, binds: list[str], devtmpfs: bool, criu_args: list[str]
             gpid = os.fork()
             if gpid == 0:
                 try:
+                    close_inherited_fds([])
                     os.execve(CRIU, [CRIU] + criu_args, env)
                 finally:
                     os._exit(127)
@@ -578,12 +661,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--devtmpfs", action="store_true",
                        help="mount a fresh devtmpfs (+devpts, shm) on /dev instead of binding "
                             "the host's /dev")
+        p.add_argument("--pass-fd", action="append", type=int, metavar="FD",
+                       help="keep this inherited fd open (all fds >= 3 are closed otherwise)")
         p.add_argument("--no-stamp-check", action="store_true", help=argparse.SUPPRESS)
 
     p = sub.add_parser("setup", help="build the trixie root with criu (once)")
     add_root(p)
     p.add_argument("--mirror", help="Debian mirror URL (default: from the host's apt sources)")
-    p.add_argument("--include", default="criu", help="packages to include (default: criu)")
+    p.add_argument("--include", default=None,
+                   help=f"comma-separated packages to install (default: {DEFAULT_INCLUDE}); "
+                        "an existing root lacking one of them is reported, not rebuilt, "
+                        "unless --force")
     p.add_argument("--force", action="store_true", help="rebuild even if the root is ready")
 
     p = sub.add_parser("path", help="print the root if it is set up")
@@ -607,6 +695,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("extra", nargs=argparse.REMAINDER, help="-- extra criu check arguments")
 
     args = ap.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+
+
+def _dispatch(args) -> int:
     if getattr(args, "extra", None) and args.extra[0] == "--":
         args.extra = args.extra[1:]
     if args.cmd == "setup":
