@@ -125,17 +125,11 @@ def close_range(first, last, flags=0):
     return syscall("close_range", first, last, flags)
 
 
-# --- fcntl: owner uids, seals, locks ------------------------------------------
+# --- fcntl: owner uids, locks ------------------------------------------
 F_LINUX_SPECIFIC_BASE = 1024
 F_GETOWNER_UIDS = 17  # asm-generic/fcntl.h (not F_LINUX_SPECIFIC_BASE-relative)
-F_ADD_SEALS = F_LINUX_SPECIFIC_BASE + 9
-F_GET_SEALS = F_LINUX_SPECIFIC_BASE + 10
-F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 0x1, 0x2, 0x4, 0x8
-F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = 0x10, 0x20
 F_SETLK, F_OFD_SETLK = 6, 37
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
-MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB = 0x1, 0x2, 0x4
-MFD_NOEXEC_SEAL, MFD_EXEC = 0x8, 0x10
 
 _FLOCK = struct.Struct("=hh4xqqi4x")  # struct flock: type, whence, (pad), start, len, pid
 
@@ -143,14 +137,6 @@ _FLOCK = struct.Struct("=hh4xqqi4x")  # struct flock: type, whence, (pad), start
 def getowner_uids(fd):
     """F_GETOWNER_UIDS: (real uid, effective uid) of the fd's owner."""
     return struct.unpack("=II", fcntl.fcntl(fd, F_GETOWNER_UIDS, bytes(8)))
-
-
-def add_seals(fd, seals):
-    return fcntl.fcntl(fd, F_ADD_SEALS, seals)
-
-
-def get_seals(fd):
-    return fcntl.fcntl(fd, F_GET_SEALS)
 
 
 def set_lock(fd, cmd, kind=F_WRLCK, start=0, length=0):

@@ -5,6 +5,7 @@ meanings and policy belong to the callers.
 """
 
 import ctypes
+import fcntl
 import os
 
 from .libc import IO, IOR, IOWR, ioctl, syscall
@@ -66,6 +67,14 @@ F_SEAL_FUTURE_WRITE, F_SEAL_EXEC = 0x10, 0x20
 
 def memfd_create(name, flags=0):
     return syscall("memfd_create", name, flags)
+
+
+def add_seals(fd, seals):
+    return fcntl.fcntl(fd, F_ADD_SEALS, seals)
+
+
+def get_seals(fd):
+    return fcntl.fcntl(fd, F_GET_SEALS)
 
 
 def memfd_secret(flags=0):

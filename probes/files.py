@@ -255,7 +255,7 @@ def proc_locks():
     would conflict on the same range); the lines naming its inode are read.
     """
     with closing_fds() as opened:
-        fd = os.memfd_create("probe-locks", fds.MFD_CLOEXEC)
+        fd = os.memfd_create("probe-locks", os.MFD_CLOEXEC)
         opened.append(fd)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fds.set_lock(fd, fds.F_SETLK, fds.F_WRLCK, 0, 1)
@@ -421,67 +421,7 @@ def tty_gpkt():
     return _tty_flag(fds.TIOCGPKT, fds.TIOCPKT, 1)
 
 
-# --- memfd, O_PATH, file handles, close_range -----------------------------------
-
-SEALS = (("SEAL_WRITE", fds.F_SEAL_WRITE), ("SEAL_GROW", fds.F_SEAL_GROW),
-         ("SEAL_SHRINK", fds.F_SEAL_SHRINK), ("SEAL_FUTURE_WRITE", fds.F_SEAL_FUTURE_WRITE),
-         ("SEAL_EXEC", fds.F_SEAL_EXEC), ("SEAL_SEAL", fds.F_SEAL_SEAL))
-BASIC_SEALS = ("SEAL_WRITE", "SEAL_GROW", "SEAL_SHRINK", "SEAL_SEAL")
-
-
-def _memfd_seals():
-    seen = {"create": 0, "seals": {}, "noexec_seal": None}
-    with closing_fds() as opened:
-        made = attempt(os.memfd_create, "probe-seals", fds.MFD_CLOEXEC | fds.MFD_ALLOW_SEALING)
-        seen["create"] = made.errno
-        if not made.ok:
-            return seen
-        opened.append(made.value)
-        for name, bit in SEALS:  # SEAL_SEAL last: it forbids any further seal
-            seen["seals"][name] = attempt(fds.add_seals, made.value, bit).errno
-        seen["get_seals"] = fds.get_seals(made.value)
-        noexec = attempt(os.memfd_create, "probe-noexec", fds.MFD_CLOEXEC | fds.MFD_NOEXEC_SEAL)
-        seen["noexec_seal"] = noexec.errno
-        if noexec.ok:
-            opened.append(noexec.value)
-    return seen
-
-
-def _judge_memfd_seals(seen):
-    if seen["create"] in (errno.ENOSYS, errno.EINVAL):
-        return absent(f"memfd_create(MFD_ALLOW_SEALING) -> {errname(seen['create'])}")
-    if seen["create"]:
-        return undecided(f"memfd_create -> {errname(seen['create'])}")
-    seals = seen["seals"]
-    broken = [n for n in BASIC_SEALS if seals.get(n) != 0]
-    if broken:
-        refused = ", ".join(f"{n} {errname(seals.get(n))}" for n in broken)
-        return undecided(f"basic seals refused: {refused}")
-    extra = [n for n in ("SEAL_FUTURE_WRITE", "SEAL_EXEC") if seals.get(n) == 0]
-    noexec = "MFD_NOEXEC_SEAL ok" if seen["noexec_seal"] == 0 else \
-        f"MFD_NOEXEC_SEAL -> {errname(seen['noexec_seal'])}"
-    accepted = [n for n, _ in SEALS if seals.get(n) == 0]
-    return present(f"seals {', '.join(accepted)}; F_GET_SEALS {seen['get_seals']:#x}; {noexec}"
-                   + ("" if extra else "; no FUTURE_WRITE/EXEC seals"), seals=accepted)
-
-
-@probe("memfd_seals", "files", since="3.17",
-       judge=_judge_memfd_seals,
-       examples=[({"create": 0, "seals": {n: 0 for n, _ in SEALS}, "get_seals": 0x3f,
-                   "noexec_seal": 0}, True),
-                 ({"create": 0, "seals": {"SEAL_WRITE": 0, "SEAL_GROW": 0, "SEAL_SHRINK": 0,
-                                          "SEAL_FUTURE_WRITE": errno.EINVAL,
-                                          "SEAL_EXEC": errno.EINVAL, "SEAL_SEAL": 0},
-                   "get_seals": 15, "noexec_seal": errno.EINVAL}, True),
-                 ({"create": errno.ENOSYS, "seals": {}, "noexec_seal": None}, False),
-                 ({"create": errno.EINVAL, "seals": {}, "noexec_seal": None}, False),
-                 ({"create": 0, "seals": {"SEAL_WRITE": errno.EPERM}, "get_seals": 0,
-                   "noexec_seal": 0}, None)])
-def memfd_seals():
-    """memfd_create(MFD_ALLOW_SEALING) and each file seal, read back with F_GET_SEALS
-    (a restorer must re-create memfds with their seals)."""
-    return _memfd_seals()
-
+# --- O_PATH, file handles, close_range -----------------------------------
 
 O_PATH = getattr(os, "O_PATH", 0o10000000)
 

@@ -8,7 +8,6 @@ range that must not be touched) runs in a child.
 import contextlib
 import ctypes
 import errno
-import fcntl
 import os
 import stat
 
@@ -614,40 +613,56 @@ def memfd_hugetlb():
     return _memfd_hugetlb_call()
 
 
-def _judge_memfd(seen):
-    if seen["create"] == ENOSYS:
-        return absent("memfd_create -> ENOSYS")
+SEALS = (("SEAL_WRITE", mm.F_SEAL_WRITE), ("SEAL_GROW", mm.F_SEAL_GROW),
+         ("SEAL_SHRINK", mm.F_SEAL_SHRINK), ("SEAL_FUTURE_WRITE", mm.F_SEAL_FUTURE_WRITE),
+         ("SEAL_EXEC", mm.F_SEAL_EXEC), ("SEAL_SEAL", mm.F_SEAL_SEAL))
+BASIC_SEALS = ("SEAL_WRITE", "SEAL_GROW", "SEAL_SHRINK", "SEAL_SEAL")
+
+
+def _memfd_seals():
+    seen = {"create": 0, "seals": {}}
+    with closing_fds() as held:
+        made = attempt(os.memfd_create, "probe-seals", mm.MFD_CLOEXEC | mm.MFD_ALLOW_SEALING)
+        seen["create"] = made.errno
+        if not made.ok:
+            return seen
+        held.append(made.value)
+        for name, bit in SEALS:  # SEAL_SEAL last: it forbids any further seal
+            seen["seals"][name] = attempt(mm.add_seals, made.value, bit).errno
+        seen["get_seals"] = mm.get_seals(made.value)
+    return seen
+
+
+def _judge_memfd_seals(seen):
+    if seen["create"] in (ENOSYS, EINVAL):
+        return absent(f"memfd_create(MFD_ALLOW_SEALING) -> {errname(seen['create'])}")
     if seen["create"]:
         return undecided(f"memfd_create -> {errname(seen['create'])}")
-    sealed = mm.F_SEAL_WRITE | mm.F_SEAL_SHRINK | mm.F_SEAL_GROW
-    if seen["seals"] is not None and seen["seals"] & sealed == sealed and \
-            seen["write_after"] == EPERM:
-        return present(f"memfd_create(MFD_ALLOW_SEALING) -> fd; seals {seen['seals']:#x}; "
-                       "a write after F_SEAL_WRITE -> EPERM")
-    return undecided(f"seals {seen['seals']}, write after F_SEAL_WRITE -> "
-                     f"{errname(seen['write_after'])}")
+    seals = seen["seals"]
+    broken = [n for n in BASIC_SEALS if seals.get(n) != 0]
+    if broken:
+        refused = ", ".join(f"{n} {errname(seals.get(n))}" for n in broken)
+        return undecided(f"basic seals refused: {refused}")
+    extra = [n for n in ("SEAL_FUTURE_WRITE", "SEAL_EXEC") if seals.get(n) == 0]
+    accepted = [n for n, _ in SEALS if seals.get(n) == 0]
+    return present(f"seals {', '.join(accepted)}; F_GET_SEALS {seen['get_seals']:#x}"
+                   + ("" if extra else "; no FUTURE_WRITE/EXEC seals"), seals=accepted)
 
 
-@probe("memfd_create", "memory", since="3.17", judge=_judge_memfd,
-       examples=[({"create": 0, "seals": 0xE, "write_after": EPERM}, True),
-                 ({"create": 0, "seals": 0xE, "write_after": 0}, None),
-                 ({"create": ENOSYS, "seals": None, "write_after": None}, False),
-                 ({"create": EINVAL, "seals": None, "write_after": None}, None)])
-def memfd_create():
-    """memfd_create(2) with file seals (F_ADD_SEALS/F_GET_SEALS)."""
-    seen = {"create": None, "seals": None, "write_after": None}
-    call = attempt(mm.memfd_create, "probe", mm.MFD_CLOEXEC | mm.MFD_ALLOW_SEALING)
-    seen["create"] = call.errno
-    if not call.ok:
-        return seen
-    with closing_fds() as fds:
-        fd = call.value
-        fds.append(fd)
-        os.write(fd, b"data")
-        fcntl.fcntl(fd, mm.F_ADD_SEALS, mm.F_SEAL_WRITE | mm.F_SEAL_SHRINK | mm.F_SEAL_GROW)
-        seen["seals"] = fcntl.fcntl(fd, mm.F_GET_SEALS)
-        seen["write_after"] = attempt(os.pwrite, fd, b"more", 0).errno
-    return seen
+@probe("memfd_seals", "memory", since="3.17",
+       judge=_judge_memfd_seals,
+       examples=[({"create": 0, "seals": {n: 0 for n, _ in SEALS}, "get_seals": 0x3f}, True),
+                 ({"create": 0, "seals": {"SEAL_WRITE": 0, "SEAL_GROW": 0, "SEAL_SHRINK": 0,
+                                          "SEAL_FUTURE_WRITE": EINVAL,
+                                          "SEAL_EXEC": EINVAL, "SEAL_SEAL": 0},
+                   "get_seals": 15}, True),
+                 ({"create": ENOSYS, "seals": {}}, False),
+                 ({"create": EINVAL, "seals": {}}, False),
+                 ({"create": 0, "seals": {"SEAL_WRITE": EPERM}, "get_seals": 0}, None)])
+def memfd_seals():
+    """memfd_create(MFD_ALLOW_SEALING) and each file seal, read back with F_GET_SEALS
+    (a restorer must re-create memfds with their seals)."""
+    return _memfd_seals()
 
 
 def _judge_noexec(seen):
@@ -677,7 +692,7 @@ def memfd_noexec_seal():
         return seen
     with closing_fds() as fds:
         fds.append(call.value)
-        seen["seals"] = fcntl.fcntl(call.value, mm.F_GET_SEALS)
+        seen["seals"] = mm.get_seals(call.value)
     try:
         with open("/proc/sys/vm/memfd_noexec") as f:
             seen["sysctl"] = int(f.read())
