@@ -1,5 +1,7 @@
 """Capabilities of the calling process (from /proc/self/status)."""
 
+from . import procfs
+
 CAP = {
     "CAP_DAC_READ_SEARCH": 2,
     "CAP_NET_ADMIN": 12,
@@ -17,13 +19,9 @@ CAP = {
 _ALSO_GRANTED_BY_SYS_ADMIN = {"CAP_BPF", "CAP_PERFMON", "CAP_CHECKPOINT_RESTORE"}
 
 
-def effective(status_path="/proc/self/status"):
+def effective(pid="self"):
     """The effective capability mask as an int."""
-    with open(status_path) as f:
-        for line in f:
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    return 0
+    return int(procfs.status(pid, keys=("CapEff",)).get("CapEff", "0"), 16)
 
 
 def has(name, mask=None):

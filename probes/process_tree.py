@@ -15,7 +15,7 @@ import signal
 import socket
 import struct
 
-from kernel import btf, process
+from kernel import btf, process, procfs
 from kernel.namespaces import CLONE_NEWPID
 
 from . import sandbox
@@ -140,9 +140,7 @@ def _struct_has_member(types, type_id, name, depth=0):
 
 def caba_exercise():
     """Observation: NScaba: line in /proc/self/status? caba member in BTF task_struct?"""
-    with open("/proc/self/status") as f:
-        status_line = any(line.startswith("NScaba:") for line in f)
-    seen = {"status_line": status_line, "btf": True, "member": False}
+    seen = {"status_line": "NScaba" in procfs.status(), "btf": True, "member": False}
     try:
         # a full BTF parse costs ~80 ms: only do it when the name exists at all
         if not vmlinux_btf.cache_info().currsize and not _btf_strings_have("caba"):
@@ -499,13 +497,7 @@ def _judge_nspid(seen):
                  ({"lines": {}}, False)])
 def nspid():
     """NSpid/NStgid/NSpgid/NSsid in /proc/pid/status: a task's ids in every pid namespace."""
-    lines = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in _NS_LINES:
-                lines[key] = value.strip()
-    return {"lines": lines}
+    return {"lines": procfs.status(keys=_NS_LINES)}
 
 
 def _judge_children(seen):

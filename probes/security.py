@@ -12,7 +12,7 @@ import errno
 import functools
 import os
 
-from kernel import caps, lsm
+from kernel import caps, lsm, procfs
 from kernel.libc import syscall
 from kernel.mount import MS_PRIVATE, MS_REC, mount
 from kernel.namespaces import CLONE_NEWNS, unshare
@@ -36,16 +36,6 @@ def _read_or_none(path):
         return _read(path)
     except OSError:
         return None
-
-
-def _status_lines(*keys):
-    found = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in keys:
-                found[key] = value.strip()
-    return found
 
 
 # --- securityfs, mounted or mounted for us ---------------------------------------
@@ -237,7 +227,7 @@ def landlock_abi():
 
 
 def _seccomp_status():
-    return _status_lines("Seccomp", "Seccomp_filters")
+    return procfs.status(keys=("Seccomp", "Seccomp_filters"))
 
 
 def _judge_seccomp(key, what):
@@ -266,7 +256,7 @@ def status_seccomp_filters():
 
 def _no_new_privs():
     return {"prctl": attempt(syscall, "prctl", PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)._asdict(),
-            "status": _status_lines("NoNewPrivs").get("NoNewPrivs")}
+            "status": procfs.status(keys=("NoNewPrivs",)).get("NoNewPrivs")}
 
 
 def _judge_nnp(seen):
