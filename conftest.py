@@ -11,3 +11,7 @@ def pytest_sessionfinish(session, exitstatus):
     # selection that matches nothing is an error in CI and for users.
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.write_line("error: no tests ran (a selection that matches nothing "
+                                "is a failure here)", red=True)
