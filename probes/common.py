@@ -30,9 +30,9 @@ def int_btf_blob():
 
 
 @contextlib.contextmanager
-def closing_fds():
+def closing_fds(*already_open):
     """Collect fds in a list and close them all on the way out."""
-    fds = []
+    fds = list(already_open)
     try:
         yield fds
     finally:

@@ -14,8 +14,6 @@ import fcntl
 import os
 import select
 import signal
-import threading
-import time
 
 from kernel import fdinfo, fds
 
@@ -33,21 +31,15 @@ def _watch_dir():
 
 
 def _close_in_background(fd):
-    """Close an inotify/fanotify fd without waiting for it.
+    """Close an inotify/fanotify fd.
 
-    Releasing an fsnotify group waits for an SRCU grace period (10-20 ms);
-    a helper thread takes that wait.  The fd number itself leaves the fd
-    table at once: wait for that, so nothing seems leaked to the caller.
+    Releasing an fsnotify group waits for an SRCU grace period (10-20 ms).
+    It used to be handed to a helper thread, but that left a thread running
+    after the probe returned and made glibc install its SIGSETXID handler in
+    the prober for good (pthread_create): the prober must be left as found,
+    so the wait is paid here.
     """
-    threading.Thread(target=os.close, args=(fd,), daemon=True,
-                     name=f"close-fd-{fd}").start()
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        try:
-            os.fstat(fd)
-        except OSError:
-            return
-        time.sleep(0.0001)
+    os.close(fd)
 
 
 def _hex(value):

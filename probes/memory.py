@@ -329,8 +329,7 @@ def userfaultfd():
     seen["open"] = call.errno
     if not call.ok:
         return seen
-    with closing_fds() as fds, mapping(1) as addr:
-        fds.append(call.value)
+    with closing_fds(call.value), mapping(1) as addr:
         api = attempt(mm.uffdio_api, call.value, 0)
         seen["api"] = api.errno
         if api.ok:
@@ -422,8 +421,7 @@ def uffd_wp():
     seen["open"] = call.errno
     if not call.ok:
         return seen
-    with closing_fds() as fds, mapping(1) as addr:
-        fds.append(call.value)
+    with closing_fds(call.value) as fds, mapping(1) as addr:
         uffd = call.value
         mm.poke(addr, b"p")
         seen["api"] = attempt(mm.uffdio_api, uffd, UFFD["PAGEFAULT_FLAG_WP"]).errno
@@ -448,9 +446,8 @@ def _wp_async_test():
     seen["api"] = api.errno
     if not api.ok:
         return seen
-    with closing_fds() as fds, mapping(4) as addr:
-        uffd = api.value[0]
-        fds.append(uffd)
+    uffd = api.value[0]
+    with closing_fds(uffd) as fds, mapping(4) as addr:
         mm.uffdio_register(uffd, addr, 4 * P, mm.UFFDIO_REGISTER_MODE_WP)
         mm.uffdio_writeprotect(uffd, addr, 4 * P, mm.UFFDIO_WRITEPROTECT_MODE_WP)
         mm.poke(addr + P, b"w")   # async: resolved by the kernel, no message, no block

@@ -61,7 +61,11 @@ def _loaded_and_builtin():
         with open("/proc/modules") as f:
             loaded = {line.split()[0] for line in f if line.strip()}
     except FileNotFoundError:
-        return False, set(), set()
+        # kernel.modprobe only exists with CONFIG_MODULES: then /proc/modules is hidden
+        # (a container), not missing, and nothing is known to be loaded
+        if not os.path.exists("/proc/sys/kernel/modprobe"):
+            return False, set(), set()
+        loaded = set()
     builtin = None
     try:
         with open(f"/lib/modules/{platform.release()}/modules.builtin") as f:

@@ -71,7 +71,12 @@ def as_init_of_new_pidns(fn, timeout=2.0):
     errno), one process cheaper than unsharing in a child that then forks.
     """
     read_end, write_end = os.pipe()
-    pid = process.fork_clone(CLONE_NEWPID)
+    try:
+        pid = process.fork_clone(CLONE_NEWPID)
+    except OSError:  # e.g. EPERM without CAP_SYS_ADMIN: leave no pipe behind
+        os.close(read_end)
+        os.close(write_end)
+        raise
     if pid == 0:  # child: never returns
         try:
             os.close(read_end)
@@ -91,7 +96,7 @@ def as_init_of_new_pidns(fn, timeout=2.0):
             raw = os.read(read_end, 65536)
     finally:
         os.close(read_end)
-        if raw is None:
+        if not raw:  # timed out, or closed the pipe without answering: bound the wait
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     if raw is None:

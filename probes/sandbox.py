@@ -26,7 +26,12 @@ def in_child(fn, *args, unshare_flags=0, timeout=2.0):
     callers treat it exactly as if the call had been made in-process.
     """
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        raise
     if pid == 0:  # child: never returns
         os.close(read_end)
         try:
@@ -42,11 +47,12 @@ def in_child(fn, *args, unshare_flags=0, timeout=2.0):
         finally:
             os._exit(0)
     os.close(write_end)
+    raw = None
     try:
         raw = _read_until_eof(read_end, timeout)
     finally:
         os.close(read_end)
-        _reap(pid, answered=raw is not None)
+        _reap(pid, answered=bool(raw))
     if raw is None:
         raise ChildFailed(f"probe child timed out after {timeout}s")
     if not raw:
@@ -73,7 +79,8 @@ def _read_until_eof(fd, timeout):
 
 
 def _reap(pid, answered):
-    """Wait for the child; one that has not answered is killed first."""
+    """Wait for the child; one that has not answered (timed out, or closed the pipe
+    without writing) is killed first, so the wait is bounded."""
     if not answered:
         os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
