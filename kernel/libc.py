@@ -34,6 +34,16 @@ NR = {
     "process_mrelease": 448, "futex_waitv": 449, "cachestat": 451, "map_shadow_stack": 453,
     "statmount": 457, "listmount": 458, "lsm_get_self_attr": 459, "lsm_list_modules": 461, "mseal": 462,
     "setxattrat": 463, "getxattrat": 464, "open_tree_attr": 467, "listns": 470,
+    # used by the engine's remote (injected) system calls
+    "lseek": 8, "brk": 12, "pread64": 17, "pwrite64": 18, "readv": 19, "writev": 20,
+    "sched_yield": 24, "dup": 32, "dup2": 33, "pause": 34, "nanosleep": 35, "setitimer": 38,
+    "exit": 60, "fcntl": 72, "chdir": 80, "fchdir": 81, "umask": 95, "setpgid": 109,
+    "getppid": 110, "setsid": 112, "setgroups": 116, "setresuid": 117, "setresgid": 119,
+    "getpgid": 121, "getsid": 124, "capget": 125, "capset": 126, "rt_sigpending": 127,
+    "rt_sigtimedwait": 128, "rt_sigsuspend": 130, "sigaltstack": 131, "restart_syscall": 219,
+    "timer_getoverrun": 225, "clock_nanosleep": 230, "exit_group": 231, "epoll_wait": 232,
+    "get_mempolicy": 239, "openat": 257, "dup3": 292, "preadv": 295, "pwritev": 296,
+    "prlimit64": 302, "tee": 276,
 }
 
 

@@ -1,0 +1,306 @@
+"""Dump: freeze a tree, collect every process's state into an image directory, then kill
+the tree or let it run on (--leave-running).
+
+Nothing irreversible happens before the images are complete: any failure thaws the tree as
+it was (registers, signal masks, signals caught while frozen) and removes the partial images.
+"""
+
+import ctypes
+import os
+import resource
+
+from kernel import memory as kmem
+from kernel import ptrace
+from kernel.libc import syscall
+from kernel.process import PR_GET_TID_ADDRESS
+
+from . import files, memory, proc, pstree, signals, timers
+from .errors import CRError, DumpError, Unsupported
+from .freezer import FrozenTree
+from .images import ImageWriter
+from .regs import get_xstate
+from .remote import Remote, RemoteError, Scratch, TraceeGone, find_syscall_insn
+from .stats import Stats
+
+SCRATCH_SIZE = 64 << 10
+NAMESPACES = ("pid", "mnt", "net", "ipc", "uts", "user", "cgroup", "time")
+RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
+
+
+class DumpResult:
+    def __init__(self, root_pid, images_dir, stats, pids):
+        self.root_pid, self.images_dir, self.stats, self.pids = root_pid, images_dir, stats, pids
+
+
+class _Injected:
+    """The engine's foothold in one frozen process: a Remote per thread and a scratch area."""
+
+    def __init__(self, process, vmas):
+        self.process = process
+        main = process.threads[process.pid]
+        ip = find_syscall_insn(process.pid, vmas)
+        self.remotes = {tid: Remote(tid, ip) for tid in process.threads}
+        for thread in process.threads.values():
+            thread.touched = True
+        self.main = self.remotes[main.tid]
+        addr = self.main.call("mmap", 0, SCRATCH_SIZE, kmem.PROT_READ | kmem.PROT_WRITE,
+                              kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS, -1, 0)
+        self.scratch = Scratch(process.pid, addr, SCRATCH_SIZE)
+
+    def cure(self):
+        if self.scratch is not None:
+            self.main.call("munmap", self.scratch.addr, SCRATCH_SIZE)
+            self.scratch = None
+
+    def caught(self):
+        """Signals that arrived mid-injection, per tid."""
+        return {tid: r.caught_signals for tid, r in self.remotes.items() if r.caught_signals}
+
+
+def dump(pid, images_dir, *, leave_running=False, shell_job=False):
+    stats = Stats()
+    if not isinstance(pid, int) or pid <= 0:
+        raise DumpError(f"bad pid {pid!r}")
+    if pid == os.getpid():
+        raise DumpError("cannot dump the dumping process itself")
+    writer = ImageWriter(images_dir)
+    with stats.stage("freeze"):
+        tree = FrozenTree(pid).freeze()
+    frozen_at = _now()
+    injected = {}
+    try:
+        _check_tree(tree)
+        tree_image = pstree.image(tree, shell_job)
+        table = files.FileTable(shell_job)
+        for process in tree.processes.values():
+            if process.zombie:
+                continue
+            with stats.stage("collect"):
+                core, mm, vmas, private = _collect(process, table, injected)
+            with stats.stage("memory"):
+                mm["pagemap"] = _dump_pages(process.pid, private, writer, stats)
+                mm["shmem"] = _dump_shmem(process.pid, vmas, writer, stats, tree)
+            writer.json(f"core-{process.pid}.json", core)
+            writer.json(f"mm-{process.pid}.json", mm)
+        with stats.stage("write"):
+            for file_id, data in table.payloads.items():
+                out = writer.raw(f"data-{file_id}.img")
+                out.write(data)
+                writer.close_raw(f"data-{file_id}.img", out)
+            writer.json("files.json", {"files": table.files})
+            writer.json("pstree.json", tree_image)
+        if leave_running:
+            for state in injected.values():
+                _requeue_taken(state)
+        for state in injected.values():
+            state.cure()
+        stats.times["frozen"] = _now() - frozen_at
+        stats.total()
+        stats.counts["processes"] = len(tree.processes)
+        stats.counts["threads"] = sum(len(p.threads) for p in tree.processes.values())
+        writer.json("stats-dump.json", stats.as_dict())
+        writer.finish(root_pid=pid, pids=sorted(tree.processes), shell_job=shell_job)
+    except BaseException as e:
+        for state in injected.values():
+            try:
+                _requeue_taken(state)
+                state.cure()
+            except (OSError, TraceeGone):
+                pass
+        tree.thaw()
+        writer.discard()
+        if isinstance(e, (CRError, KeyboardInterrupt)):
+            raise
+        if isinstance(e, TraceeGone):
+            raise DumpError(f"a task exited during the dump: {e}") from None
+        if isinstance(e, OSError):
+            raise DumpError(f"dump failed: {e}") from e
+        raise
+    if leave_running:
+        tree.thaw()
+    else:
+        tree.kill()
+    stats.total()
+    return DumpResult(pid, os.fspath(images_dir), stats.as_dict(), sorted(tree.processes))
+
+
+def _now():
+    import time
+    return time.perf_counter()
+
+
+def _check_tree(tree):
+    own = {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in NAMESPACES
+           if os.path.exists(f"/proc/self/ns/{ns}")}
+    me = proc.stat(os.getpid())
+    for pid, process in tree.processes.items():
+        if process.zombie:
+            continue
+        for ns, link in own.items():
+            try:
+                theirs = os.readlink(f"/proc/{pid}/ns/{ns}")
+            except FileNotFoundError:
+                continue
+            if theirs != link:
+                what = "a nested pid namespace" if ns == "pid" else f"a {ns} namespace"
+                raise Unsupported(f"unsupported: {what} ({theirs}) of pid {pid}")
+        status = _status(pid)
+        if status.get("Uid") != _status("self").get("Uid") or \
+                status.get("Gid") != _status("self").get("Gid"):
+            raise Unsupported(f"unsupported: credentials of pid {pid} differ from the "
+                              f"dumper's (uid {status.get('Uid')})")
+        if status.get("Seccomp", "0") != "0":
+            raise Unsupported(f"unsupported: seccomp filter of pid {pid}")
+        root = os.readlink(f"/proc/{pid}/root")
+        if root != "/":
+            raise Unsupported(f"unsupported: chroot {root} of pid {pid}")
+        if pid == me["pid"]:
+            raise DumpError("the dumping process is inside the tree")
+
+
+def _status(pid):
+    from kernel.procfs import status
+    return status(pid)
+
+
+def _collect(process, table, injected):
+    pid = process.pid
+    st = proc.stat(pid)
+    status = _status(pid)
+    smaps = proc.smaps(pid)
+    vmas, private = [], []
+    for vma in smaps:
+        kind = memory.classify(pid, vma)
+        vmas.append(memory.vma_image(pid, vma, kind))
+        if kind in ("anon", "file") and not vma.shared:
+            private.append(vma)
+    exe = os.readlink(f"/proc/{pid}/exe")
+    if exe.endswith(" (deleted)"):
+        raise Unsupported(f"unsupported: deleted executable {exe[:-10]} of pid {pid}")
+    fds = table.dump_process(pid)
+    state = injected[pid] = _Injected(process, smaps)
+    rem, scratch = state.main, state.scratch
+    core = {
+        "pid": pid,
+        "comm": st["comm"],
+        "personality": int(open(f"/proc/{pid}/personality").read(), 16),
+        "umask": int(status.get("Umask", "0022"), 8),
+        "cwd": os.readlink(f"/proc/{pid}/cwd"),
+        "rlimits": {name: list(resource.prlimit(pid, res)) for name, res in RLIMITS.items()
+                    if name != "RLIMIT_NLIMITS"},
+        "sigactions": signals.dump_actions(rem, scratch),
+        "itimers": timers.dump_itimers(rem, scratch),
+        "posix_timers": timers.dump_posix(rem, scratch, pid),
+        "pending": [s.hex() for s in signals.peek_pending(pid, shared=True)],
+        "fds": fds,
+        "threads": [],
+    }
+    brk = rem.call("brk", 0)
+    mm = memory.mm_image(pid, st, brk, exe)
+    mm["vmas"] = vmas
+    exe_dev, exe_ino = memory.file_identity(f"/proc/{pid}/exe")
+    mm["exe_id"] = {"dev": exe_dev, "inode": exe_ino}
+    for tid, thread in process.threads.items():
+        trem = state.remotes[tid]
+        out = scratch.reserve(8)
+        trem.call("prctl", PR_GET_TID_ADDRESS, out, 0, 0, 0)
+        tid_address = int.from_bytes(scratch.read(out, 8), "little")
+        scratch.reset()
+        head, length = ctypes.c_uint64(0), ctypes.c_size_t(0)
+        syscall("get_robust_list", tid, ctypes.byref(head), ctypes.byref(length))
+        core["threads"].append({
+            "tid": tid,
+            "comm": open(f"/proc/{pid}/task/{tid}/comm").read().rstrip("\n"),
+            "regs": thread.regs.as_dict(),
+            "xstate": get_xstate(tid).hex(),
+            "sigmask": thread.sigmask,
+            "pending": [s.hex() for s in thread.taken_signals +
+                        signals.peek_pending(tid, shared=False)],
+            "tid_address": tid_address,
+            "robust_list": [head.value, length.value],
+            "rseq": _rseq(tid),
+            "altstack": signals.dump_altstack(trem, scratch),
+        })
+    for tid, caught in state.caught().items():
+        _thread_core(core, tid)["pending"] += [s.hex() for s in caught]
+    return core, mm, smaps, private
+
+
+def _thread_core(core, tid):
+    return next(t for t in core["threads"] if t["tid"] == tid)
+
+
+def _rseq(tid):
+    try:
+        _, conf = ptrace.get_rseq_configuration(tid)
+    except OSError:
+        return None
+    if not conf.rseq_abi_pointer:
+        return None
+    return {"pointer": conf.rseq_abi_pointer, "size": conf.rseq_abi_size,
+            "signature": conf.signature, "flags": conf.flags}
+
+
+def _dump_pages(pid, private, writer, stats):
+    scanner = memory.PageScanner(pid)
+    runs, readable = [], []
+    try:
+        for vma in private:
+            for run in scanner.runs(vma.start, vma.end):
+                runs.append(run)
+                readable.append("r" in vma.perms)
+    finally:
+        scanner.close()
+    name = f"pages-{pid}.img"
+    out = writer.raw(name)
+    try:
+        pages = memory.stream_pages(pid, runs, readable, out)
+    finally:
+        writer.close_raw(name, out)
+    stats.add("pages_written", pages)
+    return [[start, (end - start) // memory.PAGE] for start, end in runs]
+
+
+def _dump_shmem(pid, smaps, writer, stats, tree):
+    """Shared anonymous memory objects mapped by ``pid`` not yet dumped: {inode: image}."""
+    done = getattr(tree, "shmem_done", None)
+    if done is None:
+        done = tree.shmem_done = set()
+    out = {}
+    for vma in smaps:
+        if vma.name != "/dev/zero (deleted)" and not vma.name.startswith("[anon_shmem:"):
+            continue
+        if vma.inode in done:
+            continue
+        done.add(vma.inode)
+        name = f"shmem-{vma.inode}.img"
+        raw = writer.raw(name)
+        try:
+            size, ranges = memory.dump_shmem(pid, vma, raw)
+        finally:
+            writer.close_raw(name, raw)
+        stats.add("shmem_bytes", raw.size)
+        out[str(vma.inode)] = {"size": size, "ranges": ranges, "image": name}
+    return out
+
+
+def _requeue_taken(state):
+    """Signals the kernel had already taken for delivery when a thread stopped, or that
+    arrived while we ran calls in it, are queued again (from inside, so any si_code goes)."""
+    pid = state.process.pid
+    if state.scratch is None:
+        return
+    pending = {}
+    for tid, thread in state.process.threads.items():
+        pending[tid] = list(thread.taken_signals)
+        thread.taken_signals = []
+    for tid, caught in state.caught().items():
+        pending[tid] = pending.get(tid, []) + caught
+        state.remotes[tid].caught_signals = []
+    for tid, infos in pending.items():
+        if infos:
+            signals.queue_pending(state.main, state.scratch, pid, tid,
+                                  [i.hex() for i in infos], shared=False)
+
+
+__all__ = ["dump", "DumpResult", "RemoteError"]

@@ -1,0 +1,215 @@
+"""File descriptors and the file descriptions behind them: regular files, directories,
+memory character devices (/dev/null, /dev/zero, ...), pipes and FIFOs (with the data queued
+in them), and a shell job's terminal.
+
+Dump: every fd of the tree is matched to a file description (kcmp(KCMP_FILE) among fds that
+look alike), so duplicated fds and fds inherited across fork stay one description.
+Restore: the restorer opens each description once, before the tree is forked; stubs inherit
+them and only dup2() them into place, so sharing comes back by construction.
+"""
+
+import fcntl
+import os
+import stat
+
+from kernel import fdinfo
+from kernel.libc import syscall
+from kernel.process import KCMP_FILE, kcmp
+
+from .errors import RestoreError, Unsupported
+
+MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
+                  (1, 8): "/dev/random", (1, 9): "/dev/urandom"}
+TTY_MAJORS = (4, 5, 136)
+O_CLOEXEC = os.O_CLOEXEC
+_OPEN_IGNORED = os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_CLOEXEC | os.O_NOCTTY
+F_GETPIPE_SZ, F_SETPIPE_SZ = 1032, 1031
+SPLICE_F_NONBLOCK = 2
+_ACCESS = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
+
+
+class FileTable:
+    """Collects the fds of a tree while it is frozen."""
+
+    def __init__(self, shell_job):
+        self.shell_job = shell_job
+        self.files = {}             # id -> description image
+        self.by_look = {}           # (dev, ino, pos, flags) -> [(pid, fd, id)]
+        self.payloads = {}          # id -> bytes to store beside (pipe data)
+
+    def dump_process(self, pid):
+        entries = []
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            fd = int(name)
+            file_id, cloexec = self._describe(pid, fd)
+            entries.append({"fd": fd, "file": file_id, "cloexec": cloexec})
+        entries.sort(key=lambda e: e["fd"])
+        return entries
+
+    def _describe(self, pid, fd):
+        path = f"/proc/{pid}/fd/{fd}"
+        link = os.readlink(path)
+        info = fdinfo.read(fd, pid)
+        flags = int(info["flags"], 8)
+        pos = int(info.get("pos", 0))
+        st = os.stat(path)
+        look = (st.st_dev, st.st_ino, pos, flags & ~O_CLOEXEC)
+        for other_pid, other_fd, file_id in self.by_look.get(look, ()):
+            if kcmp(pid, other_pid, KCMP_FILE, fd, other_fd) == 0:
+                return file_id, bool(flags & O_CLOEXEC)
+        desc = self._new_description(pid, fd, link, st, flags & ~O_CLOEXEC, pos)
+        file_id = f"{desc['type']}-{len(self.files)}"
+        self.files[file_id] = desc
+        self.by_look.setdefault(look, []).append((pid, fd, file_id))
+        if desc["type"] in ("pipe", "fifo"):
+            data = self._pipe_data(path, desc)
+            if data:
+                self.payloads[file_id] = data
+        return file_id, bool(flags & O_CLOEXEC)
+
+    def _new_description(self, pid, fd, link, st, flags, pos):
+        what = f"fd {fd} of pid {pid}"
+        mode = st.st_mode
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            if link.endswith(" (deleted)"):
+                raise Unsupported(f"unsupported: deleted file {link[:-10]} ({what})")
+            if not link.startswith("/"):
+                raise Unsupported(f"unsupported: {link} ({what})")
+            kind = "reg" if stat.S_ISREG(mode) else "dir"
+            return {"type": kind, "path": link, "flags": flags, "pos": pos,
+                    "size": st.st_size, "inode": st.st_ino,
+                    "dev": [os.major(st.st_dev), os.minor(st.st_dev)]}
+        if stat.S_ISCHR(mode):
+            dev = (os.major(st.st_rdev), os.minor(st.st_rdev))
+            if dev in MEMORY_DEVICES:
+                return {"type": "chr", "path": MEMORY_DEVICES[dev], "flags": flags}
+            if dev[0] in TTY_MAJORS:
+                if not self.shell_job:
+                    raise Unsupported(f"unsupported: terminal {link} ({what}; a shell job "
+                                      f"needs --shell-job)")
+                return {"type": "tty", "path": link, "flags": flags}
+            raise Unsupported(f"unsupported: character device {link} {dev[0]}:{dev[1]} "
+                              f"({what})")
+        if stat.S_ISFIFO(mode):
+            kind = "pipe" if link.startswith("pipe:") else "fifo"
+            desc = {"type": kind, "flags": flags, "inode": st.st_ino}
+            if kind == "fifo":
+                desc["path"] = link
+            return desc
+        if stat.S_ISSOCK(mode):
+            raise Unsupported(f"unsupported: socket ({what})")
+        if link.startswith("anon_inode:"):
+            raise Unsupported(f"unsupported: {link[len('anon_inode:'):].strip('[]')} ({what})")
+        raise Unsupported(f"unsupported: {link} ({what})")
+
+    def _pipe_data(self, path, desc):
+        """The bytes queued in a pipe, copied with tee(2) so nothing is consumed."""
+        if any(d.get("inode") == desc["inode"] and d is not desc and "pipe_size" in d
+               for d in self.files.values()):
+            return None                     # the other end already carried the data
+        reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK | O_CLOEXEC)
+        try:
+            size = fcntl.fcntl(reader, F_GETPIPE_SZ)
+            desc["pipe_size"] = size
+            r, w = os.pipe2(O_CLOEXEC | os.O_NONBLOCK)
+            try:
+                fcntl.fcntl(w, F_SETPIPE_SZ, size)
+                try:
+                    n = syscall("tee", reader, w, size, SPLICE_F_NONBLOCK)
+                except BlockingIOError:
+                    n = 0
+                data = b""
+                while len(data) < n:
+                    data += os.read(r, n - len(data))
+                return data
+            finally:
+                os.close(r)
+                os.close(w)
+        finally:
+            os.close(reader)
+
+
+# Restore: the restorer opens every description once --------------------------------------------
+class OpenFiles:
+    """The descriptions of an image, opened in the restorer: id -> fd."""
+
+    def __init__(self):
+        self.fds = {}
+        self.keepalive = []         # fds that hold FIFOs and pipes open while stubs take them
+
+    def open_all(self, files, payload):
+        for file_id, desc in files.items():
+            try:
+                self.fds[file_id] = self._open(file_id, desc, payload)
+            except OSError as e:
+                raise RestoreError(f"cannot open {desc.get('path', file_id)}: "
+                                   f"{e.strerror}", "files") from None
+
+    def _open(self, file_id, desc, payload):
+        kind = desc["type"]
+        if kind in ("reg", "dir"):
+            st = os.stat(desc["path"])
+            if st.st_ino != desc["inode"]:
+                raise RestoreError(f"{desc['path']} is not the file that was dumped "
+                                   f"(inode {st.st_ino}, was {desc['inode']})", "files")
+            if kind == "reg" and st.st_size != desc["size"]:
+                raise RestoreError(f"{desc['path']} has size {st.st_size}, was "
+                                   f"{desc['size']} at dump", "files")
+            fd = os.open(desc["path"], desc["flags"] & ~_OPEN_IGNORED | O_CLOEXEC)
+            if desc["pos"]:
+                try:
+                    os.lseek(fd, desc["pos"], os.SEEK_SET)
+                except OSError:
+                    if kind == "reg":
+                        raise
+            return fd
+        if kind == "chr":
+            return os.open(desc["path"], desc["flags"] & ~_OPEN_IGNORED | O_CLOEXEC)
+        if kind == "tty":
+            try:
+                tty = os.ttyname(0)
+            except OSError:
+                raise RestoreError("a shell job needs a terminal on the restorer's stdin",
+                                   "files") from None
+            return os.open(tty, desc["flags"] & ~_OPEN_IGNORED | O_CLOEXEC | os.O_NOCTTY)
+        if kind == "pipe":
+            return self._pipe_end(file_id, desc, payload)
+        if kind == "fifo":
+            holder = os.open(desc["path"], os.O_RDWR | os.O_NONBLOCK | O_CLOEXEC)
+            self.keepalive.append(holder)
+            fd = os.open(desc["path"], (desc["flags"] & ~_OPEN_IGNORED) | os.O_NONBLOCK |
+                         O_CLOEXEC)
+            fcntl.fcntl(fd, fcntl.F_SETFL, desc["flags"] & ~_OPEN_IGNORED)
+            self._fill(holder, desc, payload(file_id))
+            return fd
+        raise RestoreError(f"unknown file kind {kind!r} ({file_id})", "files")
+
+    def _pipe_end(self, file_id, desc, payload):
+        """Pipes are made once per inode; each description is a fresh open of an end."""
+        ends = getattr(self, "_pipes", None)
+        if ends is None:
+            ends = self._pipes = {}
+        if desc["inode"] not in ends:
+            r, w = os.pipe2(O_CLOEXEC)
+            ends[desc["inode"]] = (r, w)
+            self.keepalive += [r, w]
+        r, w = ends[desc["inode"]]
+        self._fill(w, desc, payload(file_id))
+        end = r if desc["flags"] & _ACCESS == os.O_RDONLY else w
+        fd = os.open(f"/proc/self/fd/{end}", desc["flags"] & ~_OPEN_IGNORED | O_CLOEXEC)
+        return fd
+
+    @staticmethod
+    def _fill(fd, desc, data):
+        if "pipe_size" in desc:
+            fcntl.fcntl(fd, F_SETPIPE_SZ, desc["pipe_size"])
+        if data:
+            os.write(fd, data)
+
+    def close(self):
+        for fd in list(self.fds.values()) + self.keepalive:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds, self.keepalive = {}, []

@@ -1,0 +1,159 @@
+"""Freezing a process tree with ptrace (PTRACE_SEIZE + PTRACE_INTERRUPT of every thread),
+and thawing it again exactly as it was.
+
+While frozen, every thread has all signals blocked (its own mask is saved) so that no signal
+is taken while the engine works inside it; a signal that was already being delivered when
+the thread stopped is kept in ``Thread.taken_signals`` and handed back on thaw.
+"""
+
+import os
+import signal
+
+from kernel import ptrace
+
+from . import proc
+from .errors import DumpError
+from .regs import get_regs, restart_in_place, set_regs
+from .remote import SEIZE_OPTIONS, TraceeGone, get_siginfo, set_sigmask, wait_stop
+
+ALL_SIGNALS = (1 << 64) - 1
+
+
+class Thread:
+    def __init__(self, tid):
+        self.tid = tid
+        self.regs = None            # registers at the stop, before the engine touched them
+        self.sigmask = None
+        self.taken_signals = []     # raw siginfos dequeued by the kernel as we stopped it
+        self.group_stopped = False  # the thread was in a SIGSTOP-style group stop
+        self.touched = False        # the engine ran calls in it (its stop is no longer the
+                                    # kernel's own: thaw must restart its syscall itself)
+
+
+class Process:
+    def __init__(self, pid, stat):
+        self.pid = pid
+        self.stat = stat
+        self.zombie = stat["state"] in ("Z", "X")
+        self.threads = {}           # tid -> Thread (empty for zombies)
+        self.children = []
+
+    @property
+    def stopped(self):
+        return bool(self.threads) and all(t.group_stopped for t in self.threads.values())
+
+
+class FrozenTree:
+    """The processes of a tree, all stopped under our ptrace, parents before children."""
+
+    def __init__(self, root):
+        self.root = root
+        self.processes = {}         # pid -> Process, in the order they were found
+
+    # freezing -----------------------------------------------------------------------------
+    def freeze(self):
+        try:
+            root_stat = proc.stat(self.root)
+        except FileNotFoundError:
+            raise DumpError(f"no process with pid {self.root}") from None
+        todo = [(self.root, root_stat)]
+        try:
+            while todo:
+                pid, st = todo.pop(0)
+                process = Process(pid, st)
+                self.processes[pid] = process
+                if not process.zombie:
+                    self._seize_threads(process)
+                for child in proc.children(pid):
+                    try:
+                        todo.append((child, proc.stat(child)))
+                    except FileNotFoundError:
+                        continue
+                    process.children.append(child)
+        except BaseException:
+            self.thaw()
+            raise
+        return self
+
+    def _seize_threads(self, process):
+        """Seize threads until a re-read of the task list finds no new one."""
+        while True:
+            try:
+                tids = [t for t in proc.tids(process.pid) if t not in process.threads]
+            except FileNotFoundError:
+                raise DumpError(f"process {process.pid} exited while being frozen") from None
+            if not tids:
+                return
+            for tid in tids:
+                try:
+                    ptrace.seize(tid, SEIZE_OPTIONS)
+                except ProcessLookupError:
+                    continue            # exited meanwhile
+                except OSError as e:
+                    raise DumpError(f"cannot seize thread {tid} of {process.pid}: "
+                                    f"{e.strerror}") from None
+                thread = Thread(tid)
+                process.threads[tid] = thread
+                ptrace.interrupt(tid)
+            for tid in tids:
+                if tid in process.threads and process.threads[tid].regs is None:
+                    self._wait_frozen(process.threads[tid])
+
+    @staticmethod
+    def _wait_frozen(thread):
+        while True:
+            stop = wait_stop(thread.tid)
+            if stop.event == ptrace.EVENT_STOP:
+                thread.group_stopped = stop.sig in (signal.SIGSTOP, signal.SIGTSTP,
+                                                    signal.SIGTTIN, signal.SIGTTOU)
+                break
+            if stop.is_signal_delivery:
+                # the kernel already dequeued this signal for delivery: keep it, and stay
+                # stopped here (the pending INTERRUPT trap is harmless later)
+                thread.taken_signals.append(get_siginfo(thread.tid))
+                break
+            ptrace.cont(thread.tid)
+        thread.regs = get_regs(thread.tid)
+        thread.sigmask = _getsigmask(thread.tid)
+        set_sigmask(thread.tid, ALL_SIGNALS)
+
+    def threads(self):
+        for process in self.processes.values():
+            yield from process.threads.values()
+
+    # thawing ------------------------------------------------------------------------------
+    def thaw(self):
+        """Put every thread back as it was and let it go.  Signals taken while frozen must
+        have been queued again by whoever touched a thread."""
+        for process in self.processes.values():
+            for thread in process.threads.values():
+                try:
+                    sig = signal.SIGSTOP if thread.group_stopped else 0
+                    if thread.regs is not None:
+                        if thread.touched:
+                            set_regs(thread.tid, restart_in_place(thread.regs))
+                        elif thread.taken_signals:
+                            # still in its signal-delivery stop: let the kernel deliver it
+                            sig = int.from_bytes(thread.taken_signals[0][:4], "little")
+                        set_sigmask(thread.tid, thread.sigmask)
+                    ptrace.detach(thread.tid, sig)
+                except (OSError, TraceeGone):
+                    continue
+
+    def kill(self):
+        """SIGKILL the whole tree and collect the traced threads' exit reports."""
+        for pid in self.processes:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for thread in self.threads():
+            try:
+                while True:
+                    os.waitpid(thread.tid, 0x40000000)
+            except ChildProcessError:
+                pass
+
+
+def _getsigmask(tid):
+    return ptrace.getsigmask(tid)

@@ -1,0 +1,159 @@
+"""Image directories: a versioned inventory, JSON metadata a person can read, raw data files.
+
+Layout of a directory (format version 1):
+  inventory.json      what wrote it, format version, and every file with its size and CRC-32
+  pstree.json         the process tree (pids, tids, sessions, groups, zombies)
+  core-PID.json       per process: threads (registers, masks, ...), signals, timers, mm
+  fds-PID.json        per process: the fd table (fd -> file description id, flags)
+  files.json          the file descriptions (regular files, pipes, ...) shared by all fds
+  pages-PID.img       raw memory pages; core-PID.json's pagemap says where each run goes
+  *.img               other raw payloads (pipe data, shared memory)
+The inventory is written last, so a directory without one is not an image.  Readers accept
+only known format versions and check every file against the inventory before anything is
+restored.  JSON is parsed with the json module only (no pickle, no eval).
+"""
+
+import json
+import os
+import platform
+import time
+import zlib
+
+from .errors import ImageError
+
+FORMAT = "cr_engine-images"
+VERSION = 1
+INVENTORY = "inventory.json"
+_CHUNK = 1 << 22
+
+
+class RawWriter:
+    """A raw image file written sequentially, its CRC-32 computed on the way."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self.size = 0
+        self.crc = 0
+
+    def write(self, data):
+        view = memoryview(data)
+        self.crc = zlib.crc32(view, self.crc)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+            self.size += n
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class ImageWriter:
+    def __init__(self, directory):
+        self.dir = os.fspath(directory)
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+        except OSError as e:
+            raise ImageError(f"cannot use images directory {self.dir}: {e.strerror}") from e
+        self.files = {}
+        self.written = []
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def json(self, name, obj):
+        data = json.dumps(obj, indent=1, sort_keys=True).encode() + b"\n"
+        with open(self.path(name), "wb") as f:
+            f.write(data)
+        self.written.append(name)
+        self.files[name] = {"size": len(data), "crc32": f"{zlib.crc32(data):08x}"}
+
+    def raw(self, name):
+        writer = RawWriter(self.path(name))
+        self.written.append(name)
+        return writer
+
+    def close_raw(self, name, writer):
+        writer.close()
+        self.files[name] = {"size": writer.size, "crc32": f"{writer.crc:08x}"}
+
+    def finish(self, **meta):
+        inventory = {"format": FORMAT, "version": VERSION, "created": time.time(),
+                     "kernel": platform.release(), "machine": platform.machine(),
+                     "files": self.files, **meta}
+        tmp = self.path(INVENTORY + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(inventory, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.rename(tmp, self.path(INVENTORY))
+
+    def discard(self):
+        """Remove what this writer wrote (a failed dump leaves no half image behind)."""
+        for name in self.written + [INVENTORY + ".tmp"]:
+            try:
+                os.unlink(self.path(name))
+            except FileNotFoundError:
+                pass
+
+
+class ImageReader:
+    def __init__(self, directory):
+        self.dir = os.fspath(directory)
+        if not os.path.isdir(self.dir):
+            raise ImageError(f"{self.dir}: no such images directory")
+        try:
+            with open(os.path.join(self.dir, INVENTORY)) as f:
+                inventory = json.load(f)
+        except FileNotFoundError:
+            raise ImageError(f"{self.dir}: not an image directory (no {INVENTORY})") from None
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ImageError(f"{self.dir}/{INVENTORY}: damaged ({e})") from None
+        if not isinstance(inventory, dict) or inventory.get("format") != FORMAT:
+            raise ImageError(f"{self.dir}: not a {FORMAT} directory (foreign inventory)")
+        version = inventory.get("version")
+        if not isinstance(version, int) or version > VERSION:
+            raise ImageError(f"{self.dir}: image format version {version} is newer than this "
+                             f"engine's ({VERSION}); use a newer engine")
+        if not isinstance(inventory.get("files"), dict):
+            raise ImageError(f"{self.dir}/{INVENTORY}: damaged (no file list)")
+        self.inventory = inventory
+
+    def path(self, name):
+        if name not in self.inventory["files"]:
+            raise ImageError(f"{self.dir}: {name} is not listed in the inventory")
+        return os.path.join(self.dir, name)
+
+    def has(self, name):
+        return name in self.inventory["files"]
+
+    def json(self, name):
+        with open(self.path(name), "rb") as f:
+            data = f.read()
+        self._check(name, len(data), zlib.crc32(data))
+        try:
+            return json.loads(data)
+        except ValueError as e:
+            raise ImageError(f"{self.dir}/{name}: damaged ({e})") from None
+
+    def verify(self):
+        """Check every listed file's size and CRC-32; raise ImageError on the first mismatch."""
+        for name in sorted(self.inventory["files"]):
+            path = self.path(name)
+            try:
+                with open(path, "rb", buffering=0) as f:
+                    crc, size = 0, 0
+                    while chunk := f.read(_CHUNK):
+                        crc = zlib.crc32(chunk, crc)
+                        size += len(chunk)
+            except FileNotFoundError:
+                raise ImageError(f"{self.dir}: {name} is missing") from None
+            self._check(name, size, crc)
+
+    def _check(self, name, size, crc):
+        want = self.inventory["files"].get(name, {})
+        if want.get("size") != size:
+            raise ImageError(f"{self.dir}/{name}: damaged (size {size}, "
+                             f"inventory says {want.get('size')})")
+        if want.get("crc32") != f"{crc:08x}":
+            raise ImageError(f"{self.dir}/{name}: damaged (checksum mismatch)")

@@ -1,0 +1,317 @@
+"""Memory: VMAs, their pages, shared memory objects and the mm metadata - dump and restore.
+
+Dump: VMAs come from /proc/pid/smaps (for VmFlags); the pages worth storing (present or
+swapped, anonymous - for a private file mapping that means only the changed pages; never the
+shared zero page) from PAGEMAP_SCAN, or /proc/pid/pagemap on kernels without it.  They are
+streamed to pages-PID.img in address order; the pagemap in mm-PID.json lists the runs.
+Shared anonymous memory (a shmem file behind MAP_SHARED|MAP_ANONYMOUS) is dumped once per
+object from the file itself, so pages only another process touched are not lost.
+
+Restore runs inside the stub through injected system calls: map every VMA at its address
+(files and shared memory through fds the stub opened for us), read the pages straight from the
+image file into place with preadv(2), set the final protections, then PR_SET_MM_MAP.
+"""
+
+import ctypes
+import os
+import struct
+
+from kernel import memory as kmem
+from kernel.libc import syscall
+
+from .errors import RestoreError, Unsupported
+from .remote import read_memory
+
+PAGE = kmem.PAGE_SIZE
+VDSO_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]")
+CHUNK = 8 << 20
+IOV_MAX = 1024
+_MADVISE = {"dd": 16, "dc": 10, "hg": 14, "nh": 15, "wf": 18, "sr": 2, "rr": 1}
+MAP_GROWSDOWN, MAP_NORESERVE = 0x100, 0x4000
+PR_SET_VMA, PR_SET_VMA_ANON_NAME = 0x53564D41, 0
+ARCH_MAP_VDSO_64 = 0x2003
+PAGE_IS_FILE, PAGE_IS_PRESENT = kmem.PAGE_CATEGORIES["FILE"], kmem.PAGE_CATEGORIES["PRESENT"]
+PAGE_IS_SWAPPED, PAGE_IS_PFNZERO = (kmem.PAGE_CATEGORIES["SWAPPED"],
+                                     kmem.PAGE_CATEGORIES["PFNZERO"])
+
+
+def prot_of(perms):
+    return ((kmem.PROT_READ if perms[0] == "r" else 0) |
+            (kmem.PROT_WRITE if perms[1] == "w" else 0) |
+            (kmem.PROT_EXEC if perms[2] == "x" else 0))
+
+
+def classify(pid, vma):
+    """The kind of a VMA: vdso, skip, anon, file or shmem; Unsupported for the rest."""
+    name = vma.name
+    if name in VDSO_NAMES:
+        return "vdso"
+    if name == "[vsyscall]":
+        return "skip"
+    if vma.inode == 0 and (name in ("", "[heap]", "[stack]") or name.startswith("[anon:")):
+        if vma.shared:
+            raise Unsupported(f"unsupported: shared mapping without a file at "
+                              f"{vma.start:#x} of pid {pid}")
+        return "anon"
+    if vma.shared and (name == "/dev/zero (deleted)" or name.startswith("[anon_shmem:")):
+        return "shmem"
+    if name.startswith("/SYSV"):
+        raise Unsupported(f"unsupported: SysV shared memory {name} mapped at {vma.start:#x} "
+                          f"of pid {pid}")
+    if name.startswith("/memfd:"):
+        raise Unsupported(f"unsupported: memfd {name} mapped at {vma.start:#x} of pid {pid}")
+    if name.endswith(" (deleted)"):
+        raise Unsupported(f"unsupported: deleted file {name} mapped at {vma.start:#x} "
+                          f"of pid {pid}")
+    if name.startswith("/"):
+        return "file"
+    raise Unsupported(f"unsupported: mapping {name or '?'} at {vma.start:#x} of pid {pid}")
+
+
+def vma_image(pid, vma, kind):
+    entry = {"start": vma.start, "end": vma.end, "perms": vma.perms, "kind": kind,
+             "flags": sorted(vma.flags), "pgoff": vma.offset}
+    if kind == "file":
+        major, minor = (int(x, 16) for x in vma.dev.split(":"))
+        entry.update(path=vma.name, dev=[major, minor], inode=vma.inode)
+    elif kind == "shmem":
+        entry["shmem"] = vma.inode
+    elif vma.name.startswith("[anon:"):
+        entry["anon_name"] = vma.name[len("[anon:"):-1]
+    elif vma.name in ("[heap]", "[stack]") or kind == "vdso":
+        entry["name"] = vma.name
+    return entry
+
+
+# Which pages to store --------------------------------------------------------------------------
+class PageScanner:
+    """Runs of pages worth storing in a private VMA: [(start, end)]."""
+
+    def __init__(self, pid):
+        self.fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+        self.scan = True
+
+    def close(self):
+        os.close(self.fd)
+
+    def runs(self, start, end):
+        if self.scan:
+            try:
+                return self._scan(start, end)
+            except OSError:
+                self.scan = False        # no PAGEMAP_SCAN (< 6.7): read pagemap entries
+        return self._pagemap(start, end)
+
+    def _scan(self, start, end):
+        out = []
+        while start < end:
+            regions, walk_end = kmem.pagemap_scan(
+                self.fd, start, end, category_inverted=PAGE_IS_FILE | PAGE_IS_PFNZERO,
+                category_mask=PAGE_IS_FILE | PAGE_IS_PFNZERO,
+                category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                return_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED, vec_len=1024)
+            for r_start, r_end, _ in regions:
+                if out and out[-1][1] == r_start:
+                    out[-1] = (out[-1][0], r_end)
+                else:
+                    out.append((r_start, r_end))
+            if walk_end <= start:
+                break
+            start = walk_end
+        return out
+
+    def _pagemap(self, start, end):
+        raw = os.pread(self.fd, (end - start) // PAGE * 8, start // PAGE * 8)
+        entries = struct.unpack(f"{len(raw) // 8}Q", raw)
+        out, run = [], None
+        for i, e in enumerate(entries):
+            keep = e & (kmem.PM_PRESENT | kmem.PM_SWAP) and not e & kmem.PM_FILE
+            addr = start + i * PAGE
+            if keep and run is not None and run[1] == addr:
+                run[1] = addr + PAGE
+            elif keep:
+                run = [addr, addr + PAGE]
+                out.append(run)
+        return [tuple(r) for r in out]
+
+
+# Streaming pages out ------------------------------------------------------------------------
+class _Iovecs:
+    def __init__(self, n):
+        self.array = (kmem.Iovec * n)()
+
+
+def stream_pages(pid, runs, readable, out):
+    """Copy the runs [(start, end)] of ``pid`` to ``out`` (RawWriter) in order; returns pages."""
+    buf = ctypes.create_string_buffer(CHUNK)
+    view = memoryview(buf).cast("B")
+    local = kmem.Iovec(ctypes.addressof(buf), 0)
+    remote = (kmem.Iovec * IOV_MAX)()
+    mem = None
+    total = 0
+    batch, size = [], 0
+
+    def flush():
+        nonlocal batch, size
+        if not batch:
+            return
+        for i, (addr, length) in enumerate(batch):
+            remote[i].iov_base, remote[i].iov_len = addr, length
+        local.iov_len = size
+        got = syscall("process_vm_readv", pid, ctypes.byref(local), 1, remote, len(batch), 0)
+        if got != size:
+            raise OSError(f"short read of {pid}'s memory ({got} of {size} bytes)")
+        out.write(view[:size])
+        batch, size = [], 0
+
+    try:
+        for (start, end), can_read in zip(runs, readable):
+            total += (end - start) // PAGE
+            if not can_read:            # PROT_NONE: only /proc/pid/mem can read it
+                flush()
+                if mem is None:
+                    mem = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+                for at in range(start, end, CHUNK):
+                    n = min(CHUNK, end - at)
+                    out.write(os.pread(mem, n, at))
+                continue
+            while start < end:
+                n = min(CHUNK - size, end - start)
+                batch.append((start, n))
+                size += n
+                start += n
+                if size == CHUNK or len(batch) == IOV_MAX:
+                    flush()
+        flush()
+    finally:
+        if mem is not None:
+            os.close(mem)
+    return total
+
+
+def dump_shmem(pid, vma, out):
+    """Data ranges of a shmem object (via /proc/pid/map_files): [[offset, length]]."""
+    fd = os.open(f"/proc/{pid}/map_files/{vma.start:x}-{vma.end:x}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        ranges, offset = [], 0
+        while offset < size:
+            try:
+                data_at = os.lseek(fd, offset, os.SEEK_DATA)
+            except OSError:
+                break                   # ENXIO: no data past offset
+            hole_at = os.lseek(fd, data_at, os.SEEK_HOLE)
+            ranges.append([data_at, hole_at - data_at])
+            at = data_at
+            while at < hole_at:
+                chunk = os.pread(fd, min(CHUNK, hole_at - at), at)
+                if not chunk:
+                    break
+                out.write(chunk)
+                at += len(chunk)
+            offset = hole_at
+        return size, ranges
+    finally:
+        os.close(fd)
+
+
+def mm_image(pid, stat, brk, exe):
+    with open(f"/proc/{pid}/auxv", "rb") as f:
+        auxv = f.read()
+    mm = {k: stat[k] for k in ("start_code", "end_code", "start_data", "end_data", "start_brk",
+                               "start_stack", "arg_start", "arg_end", "env_start", "env_end")}
+    mm.update(brk=brk, auxv=auxv.hex(), exe=exe)
+    return mm
+
+
+def file_identity(path):
+    st = os.stat(path)
+    return [os.major(st.st_dev), os.minor(st.st_dev)], st.st_ino
+
+
+# Restore, inside the stub ----------------------------------------------------------------------
+def restore_vmas(rem, scratch, pid, vmas, fd_of):
+    """mmap every VMA; ``fd_of(vma)`` gives the stub's fd for file and shmem VMAs."""
+    for vma in vmas:
+        if vma["kind"] in ("vdso", "skip"):
+            continue
+        start, length = vma["start"], vma["end"] - vma["start"]
+        prot = prot_of(vma["perms"]) | kmem.PROT_READ | kmem.PROT_WRITE
+        flags = kmem.MAP_FIXED
+        fd, offset = -1, 0
+        if vma["kind"] == "anon":
+            flags |= kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS
+            if "gd" in vma["flags"]:
+                flags |= MAP_GROWSDOWN
+        else:
+            fd, offset = fd_of(vma), vma["pgoff"]
+            flags |= kmem.MAP_SHARED if vma["perms"][3] == "s" else kmem.MAP_PRIVATE
+            if vma["perms"][3] == "s":
+                prot = prot_of(vma["perms"])
+        if "nr" in vma["flags"]:
+            flags |= MAP_NORESERVE
+        got = rem.call("mmap", start, length, prot, flags, fd, offset, check=False)
+        if got != start:
+            raise RestoreError(f"mmap of {vma.get('path', vma['kind'])} at {start:#x} in pid "
+                               f"{pid} failed ({_err(got)})", "memory")
+        if "anon_name" in vma:
+            name = scratch.put(vma["anon_name"].encode() + b"\0")
+            rem.call("prctl", PR_SET_VMA, PR_SET_VMA_ANON_NAME, start, length, name, check=False)
+            scratch.reset()
+
+
+def load_pages(rem, scratch, pagemap, pages_fd):
+    """preadv() the image's pages into place, IOV_MAX runs per call."""
+    offset, i = 0, 0
+    while i < len(pagemap):
+        group = pagemap[i:i + IOV_MAX]
+        i += len(group)
+        array = (kmem.Iovec * len(group))(*[kmem.Iovec(a, n * PAGE) for a, n in group])
+        iov = scratch.put(bytes(array))
+        want = sum(n for _, n in group) * PAGE
+        got = rem.call("preadv", pages_fd, iov, len(group), offset, 0)
+        scratch.reset()
+        if got != want:
+            raise RestoreError(f"short read of the page image ({got} of {want} bytes)", "memory")
+        offset += want
+    return offset // PAGE
+
+
+def finish_vmas(rem, vmas):
+    """Final protections and madvise() flags."""
+    for vma in vmas:
+        if vma["kind"] in ("vdso", "skip"):
+            continue
+        start, length = vma["start"], vma["end"] - vma["start"]
+        prot = prot_of(vma["perms"])
+        if vma["perms"][3] != "s" and prot != kmem.PROT_READ | kmem.PROT_WRITE:
+            rem.call("mprotect", start, length, prot)
+        for flag in vma["flags"]:
+            if flag in _MADVISE:
+                rem.call("madvise", start, length, _MADVISE[flag], check=False)
+
+
+def map_vdso(rem, vmas, pid):
+    """Put the kernel's vdso (and its vvar pages) at the dumped address."""
+    special = [v for v in vmas if v["kind"] == "vdso"]
+    if not special:
+        return
+    start = min(v["start"] for v in special)
+    got = rem.call("arch_prctl", ARCH_MAP_VDSO_64, start, check=False)
+    if got < 0:
+        raise RestoreError(f"cannot map the vdso at {start:#x} in pid {pid} ({_err(got)})",
+                           "memory")
+
+
+def _err(result):
+    return os.strerror(-result) if -4095 <= result < 0 else f"got {result:#x}"
+
+
+def read_vdso_layout(pid):
+    """[(name, length)] of the special mappings of ``pid`` (to compare kernels)."""
+    from . import proc
+    return [(v.name, v.length) for v in proc.maps(pid) if v.name in VDSO_NAMES]
+
+
+__all__ = ["classify", "vma_image", "PageScanner", "stream_pages", "dump_shmem", "mm_image",
+           "restore_vmas", "load_pages", "finish_vmas", "map_vdso", "read_memory"]

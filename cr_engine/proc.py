@@ -1,0 +1,123 @@
+"""Readers of the /proc text files the engine dumps from (one small parser per file).
+
+Kept free of engine policy so that faster collectors (BPF iterators, PROCMAP_QUERY,
+issue 11) can be dropped in beside them and compared against them.
+"""
+
+import os
+from dataclasses import dataclass, field
+
+_STAT_FIELDS = (  # /proc/pid/stat from field 3 on (proc(5))
+    "state", "ppid", "pgrp", "session", "tty_nr", "tpgid", "flags", "minflt", "cminflt",
+    "majflt", "cmajflt", "utime", "stime", "cutime", "cstime", "priority", "nice",
+    "num_threads", "itrealvalue", "starttime", "vsize", "rss", "rsslim", "start_code",
+    "end_code", "start_stack", "kstkesp", "kstkeip", "signal", "blocked", "sigignore",
+    "sigcatch", "wchan", "nswap", "cnswap", "exit_signal", "processor", "rt_priority",
+    "policy", "delayacct_blkio_ticks", "guest_time", "cguest_time", "start_data", "end_data",
+    "start_brk", "arg_start", "arg_end", "env_start", "env_end", "exit_code")
+
+
+def stat(pid, tid=None):
+    """{field: value} of /proc/pid/stat (or of one thread); comm and state stay strings."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    with open(path) as f:
+        text = f.read()
+    head, _, tail = text.rpartition(")")
+    values = tail.split()
+    out = {"pid": int(head.split(" (", 1)[0]), "comm": head.split(" (", 1)[1]}
+    for name, value in zip(_STAT_FIELDS, values):
+        out[name] = value if name == "state" else int(value)
+    return out
+
+
+def tids(pid):
+    return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+
+
+def children(pid):
+    """Children of every thread of ``pid`` (zombies included)."""
+    found = []
+    for tid in tids(pid):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            continue
+    return sorted(set(found))
+
+
+@dataclass
+class Vma:
+    start: int
+    end: int
+    perms: str                  # "rwxp" as maps prints it
+    offset: int
+    dev: str                    # "major:minor" in hex, as maps prints it
+    inode: int
+    name: str
+    flags: set = field(default_factory=set)   # smaps VmFlags mnemonics
+
+    @property
+    def shared(self):
+        return self.perms[3] == "s"
+
+    @property
+    def length(self):
+        return self.end - self.start
+
+
+def _vma_header(line):
+    parts = line.split(None, 5)
+    start, end = (int(x, 16) for x in parts[0].split("-"))
+    return Vma(start, end, parts[1], int(parts[2], 16), parts[3], int(parts[4]),
+               parts[5].rstrip("\n") if len(parts) > 5 else "")
+
+
+def maps(pid):
+    """VMAs of /proc/pid/maps (no VmFlags)."""
+    with open(f"/proc/{pid}/maps") as f:
+        return [_vma_header(line) for line in f]
+
+
+def smaps(pid):
+    """VMAs of /proc/pid/smaps with their VmFlags."""
+    vmas = []
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            if line.startswith("VmFlags:"):
+                vmas[-1].flags = set(line.split()[1:])
+            elif not line.split(":", 1)[0].isalpha() and "-" in line.split(None, 1)[0]:
+                vmas.append(_vma_header(line))
+    return vmas
+
+
+def timers(pid):
+    """POSIX timers of /proc/pid/timers: [{id, signal, sigev_value, notify, notify_tid, clock}]."""
+    out, cur = [], None
+    with open(f"/proc/{pid}/timers") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            value = value.strip()
+            if key == "ID":
+                cur = {"id": int(value)}
+                out.append(cur)
+            elif key == "signal":
+                sig, _, ptr = value.partition("/")
+                cur["signal"], cur["sigev_value"] = int(sig), int(ptr, 16)
+            elif key == "notify":          # "signal/pid.123", "thread/tid.124", ...
+                how, _, target = value.partition("/")
+                kind, _, who = target.partition(".")
+                cur["notify"] = f"{how}/{kind}"
+                cur["notify_tid"] = int(who) if kind == "tid" and who else 0
+            elif key == "ClockID":
+                cur["clock"] = int(value)
+    return out
+
+
+def auxv(pid):
+    with open(f"/proc/{pid}/auxv", "rb") as f:
+        return f.read()
+
+
+def fd_numbers(pid):
+    return sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))

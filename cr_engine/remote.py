@@ -1,0 +1,206 @@
+"""Driving ptrace-stopped threads: waiting for their stops, reading and writing their memory,
+and running system calls inside them (syscall injection, the engine's only "parasite").
+
+A thread runs an injected call by jumping to a ``syscall`` instruction with our registers,
+stopping at the syscall's entry and exit (PTRACE_SYSCALL); nothing of ours is left in it.
+"""
+
+import ctypes
+import os
+import signal
+
+from kernel import ptrace
+from kernel.libc import NR, syscall
+from kernel.memory import Iovec
+
+from .regs import SYSCALL_ARG_REGS, SYSCALL_INSN, get_regs, set_regs, signed
+
+WALL = 0x40000000
+EVENT_CLONE = 3
+SYSCALL_TRAP = signal.SIGTRAP | 0x80
+NO_SYSCALL = (1 << 64) - 1
+SEIZE_OPTIONS = ptrace.O_TRACESYSGOOD
+
+
+class TraceeGone(Exception):
+    """A thread we hold exited or was killed under us."""
+
+
+class RemoteError(OSError):
+    """An injected system call failed inside the tracee."""
+
+    def __init__(self, name, err):
+        super().__init__(err, f"{name} in tracee: {os.strerror(err)}")
+        self.call = name
+
+
+class Stop:
+    """One waitpid() report of a traced thread."""
+    __slots__ = ("status", "sig", "event")
+
+    def __init__(self, status):
+        if not os.WIFSTOPPED(status):
+            raise TraceeGone(_describe_exit(status))
+        self.status = status
+        self.sig = os.WSTOPSIG(status)
+        self.event = status >> 16
+
+    @property
+    def is_syscall(self):
+        return self.sig == SYSCALL_TRAP
+
+    @property
+    def is_signal_delivery(self):
+        return self.event == 0 and self.sig != SYSCALL_TRAP
+
+
+def _describe_exit(status):
+    if os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"status {status:#x}"
+
+
+def wait_stop(tid):
+    try:
+        _, status = os.waitpid(tid, WALL)
+    except ChildProcessError as e:
+        raise TraceeGone(f"thread {tid} is gone") from e
+    return Stop(status)
+
+
+def get_siginfo(tid):
+    buf = ctypes.create_string_buffer(128)
+    ptrace.ptrace(ptrace.GETSIGINFO, tid, 0, ctypes.addressof(buf))
+    return buf.raw
+
+
+def set_sigmask(tid, mask):
+    value = ctypes.c_uint64(mask)
+    ptrace.ptrace(ptrace.SETSIGMASK, tid, 8, ctypes.addressof(value))
+
+
+# Memory of another process -------------------------------------------------------------------
+def _vm_call(name, pid, addr, buf, length):
+    local, remote = Iovec(ctypes.addressof(buf), length), Iovec(addr, length)
+    return syscall(name, pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+
+
+def read_memory(pid, addr, length):
+    """Bytes of another process; unreadable (PROT_NONE) pages go through /proc/pid/mem."""
+    buf = ctypes.create_string_buffer(length)
+    try:
+        if _vm_call("process_vm_readv", pid, addr, buf, length) == length:
+            return buf.raw
+    except OSError:
+        pass
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        return os.pread(mem.fileno(), length, addr)
+
+
+def write_memory(pid, addr, data):
+    """Store bytes in another process; read-only pages are written through /proc/pid/mem."""
+    buf = ctypes.create_string_buffer(bytes(data), len(data))
+    try:
+        if _vm_call("process_vm_writev", pid, addr, buf, len(data)) == len(data):
+            return
+    except OSError:
+        pass
+    with open(f"/proc/{pid}/mem", "r+b", buffering=0) as mem:
+        if os.pwrite(mem.fileno(), bytes(data), addr) != len(data):
+            raise OSError(f"short write into /proc/{pid}/mem at {addr:#x}")
+
+
+def find_syscall_insn(pid, vmas):
+    """An address holding ``syscall`` in an executable mapping (the vdso first)."""
+    ordered = sorted(vmas, key=lambda v: (v.name != "[vdso]", v.start))
+    for vma in ordered:
+        if "x" not in vma.perms or vma.name == "[vsyscall]":
+            continue
+        span = min(vma.end - vma.start, 1 << 16)
+        try:
+            code = read_memory(pid, vma.start, span)
+        except OSError:
+            continue
+        at = code.find(SYSCALL_INSN)
+        if at >= 0:
+            return vma.start + at
+    raise OSError(f"no syscall instruction found in the executable mappings of {pid}")
+
+
+# Injected system calls -------------------------------------------------------------------------
+class Remote:
+    """System calls executed by thread ``tid`` (already in a ptrace stop) at ``syscall_ip``.
+
+    Signals that arrive while we drive the thread are taken out of the way and kept in
+    ``caught_signals`` (raw siginfos) for the caller to account for; threads created by an
+    injected clone are listed in ``new_threads``.
+    """
+
+    def __init__(self, tid, syscall_ip):
+        self.tid = tid
+        self.syscall_ip = syscall_ip
+        self.template = get_regs(tid)
+        self.caught_signals = []
+        self.new_threads = []
+
+    def call(self, name, *args, check=True):
+        regs = self.template.copy()
+        regs.rip, regs.rax, regs.orig_rax = self.syscall_ip, NR[name], NO_SYSCALL
+        for reg, value in zip(SYSCALL_ARG_REGS, args):
+            setattr(regs, reg, value & NO_SYSCALL)
+        set_regs(self.tid, regs)
+        self._run_to_syscall_stop()       # entry
+        self._run_to_syscall_stop()       # exit
+        result = signed(get_regs(self.tid).rax)
+        if check and -4095 <= result < 0:
+            raise RemoteError(name, -result)
+        return result
+
+    def _run_to_syscall_stop(self):
+        sig = 0
+        while True:
+            ptrace.resume_syscall(self.tid, sig)
+            sig = 0
+            stop = wait_stop(self.tid)
+            if stop.is_syscall:
+                return
+            if stop.event == EVENT_CLONE:
+                msg = ctypes.c_ulong(0)
+                ptrace.ptrace(ptrace.GETEVENTMSG, self.tid, 0, ctypes.addressof(msg))
+                self.new_threads.append(msg.value)
+            elif stop.is_signal_delivery:
+                self.caught_signals.append(get_siginfo(self.tid))
+            # an event stop (a pending PTRACE_INTERRUPT or group stop): go on
+
+
+class Scratch:
+    """A bump allocator over a private mapping made inside the tracee for call arguments."""
+
+    def __init__(self, pid, addr, size):
+        self.pid, self.addr, self.size = pid, addr, size
+        self.used = 0
+
+    def put(self, data):
+        data = bytes(data)
+        at = self.reserve(len(data))
+        if data:
+            write_memory(self.pid, at, data)
+        return at
+
+    def reserve(self, length):
+        offset = (self.used + 15) & ~15
+        if offset + length > self.size:
+            raise MemoryError(f"scratch area of {self.size} bytes is full")
+        self.used = offset + length
+        return self.addr + offset
+
+    def put_at(self, addr, data):
+        write_memory(self.pid, addr, bytes(data))
+
+    def read(self, addr, length):
+        return read_memory(self.pid, addr, length)
+
+    def reset(self):
+        self.used = 0

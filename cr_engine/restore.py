@@ -1,0 +1,471 @@
+"""Restore: recreate a dumped tree with its pids and tids, memory, threads, signals, timers
+and files, then let it run.
+
+Stages: verify (every image file against the inventory), prepare (open the file
+descriptions, fill shared memory), fork (stubs with the dumped pids), seize, memory, state,
+resume.  Until resume nothing of the tree runs; a failure at any stage kills every task
+created so far (they are also PTRACE_O_EXITKILL-bound to the restorer) and leaves the images
+as they were.
+"""
+
+import ctypes
+import json
+import os
+import select
+import signal
+import struct
+import threading
+import time
+
+from kernel import memory as kmem
+from kernel import ptrace
+from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
+
+from . import files, memory, proc, pstree, signals, stub, timers
+from .errors import CRError, ImageError, RestoreError
+from .images import ImageReader
+from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
+from .remote import (NO_SYSCALL, Remote, RemoteError, Scratch, TraceeGone, read_memory,
+                     set_sigmask, wait_stop, write_memory)
+from .stats import Stats
+
+REGION = 256 << 10                   # gadget page + scratch, placed where nothing else is
+TASK_SIZE = 0x7FFFFFFFF000
+MMAP_MIN = 0x10000
+GADGET = SYSCALL_INSN + b"\xcc"      # syscall; int3
+ALL_SIGNALS = (1 << 64) - 1
+READY_TIMEOUT = 30.0
+CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000
+MAP_FIXED_NOREPLACE = 0x100000
+PR_SET_NAME = 15
+RESTORE_OPTIONS = ptrace.O_TRACESYSGOOD | ptrace.O_TRACECLONE | ptrace.O_EXITKILL
+
+
+class RestoreResult:
+    def __init__(self, root_pid, pids, stats):
+        self.root_pid, self.pids, self.stats = root_pid, pids, stats
+
+
+class _Image:
+    """Everything read (and checked) from an image directory before anything is created."""
+
+    def __init__(self, directory, shell_job):
+        self.reader = ImageReader(directory)
+        self.reader.verify()
+        r = self.reader
+        self.pstree = r.json("pstree.json")
+        try:
+            self.procs = {p["pid"]: p for p in self.pstree["processes"]}
+            self.steps = pstree.plan(self.pstree)
+            self.order = pstree.order(self.pstree)
+            self.files = r.json("files.json")["files"]
+            alive = [pid for pid in self.order if not self.procs[pid]["zombie"]]
+            self.cores = {pid: r.json(f"core-{pid}.json") for pid in alive}
+            self.mms = {pid: r.json(f"mm-{pid}.json") for pid in alive}
+        except (KeyError, TypeError, ValueError) as e:
+            raise ImageError(f"{r.dir}: damaged metadata ({type(e).__name__}: {e})") from None
+        except CRError as e:
+            raise ImageError(f"{r.dir}: {e}") from None
+        if self.pstree.get("external") and not shell_job:
+            raise RestoreError("the images are of a shell job: restore with --shell-job",
+                               "verify")
+
+    def payload(self, file_id):
+        name = f"data-{file_id}.img"
+        if not self.reader.has(name):
+            return b""
+        with open(self.reader.path(name), "rb") as f:
+            return f.read()
+
+
+class _Restorer:
+    def __init__(self, image, stats):
+        self.image = image
+        self.stats = stats
+        self.opened = files.OpenFiles()
+        self.own_fds = []
+        self.service = {}           # pid -> {name: fd in the restorer}
+        self.created = []           # pids forked so far (for cleanup)
+        self.tracees = {}           # tid -> True while we hold it
+        self.helper = None
+        self.root = image.pstree["root"]
+
+    # prepare -------------------------------------------------------------------------------
+    def prepare(self):
+        img = self.image
+        for pid in img.order:
+            for tid in img.procs[pid]["threads"]:
+                if os.path.exists(f"/proc/{tid}"):
+                    raise RestoreError(f"pid {tid} is in use", "prepare")
+        self._check_vdso()
+        self.opened.open_all(img.files, img.payload)
+        shmem_fds = self._shmem_objects()
+        map_fds = {}
+        for pid, mm in img.mms.items():
+            svc = self.service[pid] = {}
+            svc["pages"] = self._own(os.open(img.reader.path(f"pages-{pid}.img"),
+                                             os.O_RDONLY | os.O_CLOEXEC))
+            svc["exe"] = self._open_checked(mm["exe"], os.O_RDONLY, mm["exe_id"]["inode"])
+            for vma in mm["vmas"]:
+                if vma["kind"] == "file":
+                    key = _map_key(vma)
+                    if key not in map_fds:
+                        mode = os.O_RDWR if _writable_shared(vma) else os.O_RDONLY
+                        map_fds[key] = self._open_checked(vma["path"], mode, vma["inode"])
+                    svc[key] = map_fds[key]
+                elif vma["kind"] == "shmem":
+                    svc[f"shmem:{vma['shmem']}"] = shmem_fds[str(vma["shmem"])]
+
+    def _own(self, fd):
+        self.own_fds.append(fd)
+        return fd
+
+    def _open_checked(self, path, mode, inode):
+        try:
+            fd = os.open(path, mode | os.O_CLOEXEC)
+        except OSError as e:
+            raise RestoreError(f"cannot open {path}: {e.strerror}", "prepare") from None
+        self._own(fd)
+        if os.fstat(fd).st_ino != inode:
+            raise RestoreError(f"{path} is not the file that was dumped", "prepare")
+        return fd
+
+    def _check_vdso(self):
+        here = [(v.name, v.length) for v in proc.maps("self") if v.name in memory.VDSO_NAMES]
+        for pid, mm in self.image.mms.items():
+            there = [(v["name"], v["end"] - v["start"]) for v in mm["vmas"]
+                     if v["kind"] == "vdso"]
+            if there and sorted(there) != sorted(here):
+                raise RestoreError(f"the vdso of pid {pid} {there} differs from this kernel's "
+                                   f"{here}: images from another kernel", "prepare")
+
+    def _shmem_objects(self):
+        """Shared anonymous memory: a shmem file per dumped object, filled here."""
+        out = {}
+        for mm in self.image.mms.values():
+            for inode, obj in mm.get("shmem", {}).items():
+                size = max(obj["size"], kmem.PAGE_SIZE)
+                addr = kmem.mmap(size, flags=kmem.MAP_SHARED | kmem.MAP_ANONYMOUS)
+                try:
+                    fd = self._own(os.open(f"/proc/self/map_files/{addr:x}-{addr + size:x}",
+                                           os.O_RDWR | os.O_CLOEXEC))
+                finally:
+                    kmem.munmap(addr, size)
+                with open(self.image.reader.path(obj["image"]), "rb") as src:
+                    for offset, length in obj["ranges"]:
+                        data = src.read(length)
+                        os.pwrite(fd, data, offset)
+                out[inode] = fd
+        for mm in self.image.mms.values():
+            for vma in mm["vmas"]:
+                if vma["kind"] == "shmem" and str(vma["shmem"]) not in out:
+                    raise ImageError(f"shared memory {vma['shmem']} has no image")
+        return out
+
+    # fork ----------------------------------------------------------------------------------
+    def fork_tree(self):
+        img = self.image
+        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        self.own_fds += [ready_r, ready_w, go_r, go_w]
+        ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, self.service,
+                               ready_w, go_r)
+        if _single_threaded():
+            pid, _ = fork3(set_tid=[self.root])
+            if pid == 0:
+                stub.start(ctx, self.root)
+        else:
+            # fork from a multi-threaded process only through a normal os.fork(): the
+            # single-threaded helper forks the root as our child (CLONE_PARENT)
+            helper = os.fork()
+            if helper == 0:
+                try:
+                    pid, _ = fork3(flags=CLONE_PARENT, set_tid=[self.root])
+                    if pid == 0:
+                        stub.start(ctx, self.root)
+                    os._exit(0)
+                except BaseException as e:      # noqa: BLE001
+                    os.write(ready_w, (json.dumps({"pid": self.root, "error": str(e)}) +
+                                       "\n").encode())
+                    os._exit(1)
+            os.waitpid(helper, 0)
+        self.created = list(img.order)
+        os.close(ready_w)
+        self.own_fds.remove(ready_w)
+        alive = [pid for pid in img.order if not img.procs[pid]["zombie"]]
+        self.stub_service = self._wait_ready(ready_r, alive)
+
+    def _wait_ready(self, ready_r, alive):
+        pending, got, buf = set(alive), {}, b""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([ready_r], [], [], left)[0]:
+                raise RestoreError(f"stubs {sorted(pending)} did not get ready", "fork")
+            chunk = os.read(ready_r, 65536)
+            if not chunk:
+                raise RestoreError(f"stubs {sorted(pending)} died before getting ready",
+                                   "fork")
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                msg = json.loads(line)
+                if "error" in msg:
+                    raise RestoreError(f"pid {msg['pid']}: {msg['error']}", "fork")
+                got[msg["pid"]] = msg["service"]
+                pending.discard(msg["pid"])
+        return got
+
+    # seize and swap ---------------------------------------------------------------------------
+    def seize_all(self):
+        for pid in self.image.cores:
+            ptrace.seize(pid, RESTORE_OPTIONS)
+            self.tracees[pid] = True
+            ptrace.interrupt(pid)
+            while wait_stop(pid).event != ptrace.EVENT_STOP:
+                ptrace.cont(pid)
+
+    def restore_process(self, pid):
+        img = self.image
+        core, mm = img.cores[pid], img.mms[pid]
+        svc = self.stub_service[pid]
+        regs = get_regs(pid)
+        ip = regs.rip - len(SYSCALL_INSN)
+        if read_memory(pid, ip, 2) != SYSCALL_INSN:
+            raise RestoreError(f"stub {pid} is not stopped in a system call", "memory")
+        rem = Remote(pid, ip)
+        set_sigmask(pid, ALL_SIGNALS)
+        region = _free_gap([(v.start, v.end) for v in proc.maps(pid)] +
+                           [(v["start"], v["end"]) for v in mm["vmas"]], REGION)
+        got = rem.call("mmap", region, REGION, kmem.PROT_READ | kmem.PROT_WRITE,
+                       kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+        if got != region:
+            raise RestoreError(f"cannot map the work area in {pid}", "memory")
+        write_memory(pid, region, GADGET)
+        rem.call("mprotect", region, kmem.PAGE_SIZE, kmem.PROT_READ | kmem.PROT_EXEC)
+        rem.syscall_ip = region
+        scratch = Scratch(pid, region + kmem.PAGE_SIZE, REGION - kmem.PAGE_SIZE)
+        _unregister_rseq(rem, pid)
+        with self.stats.stage("memory"):
+            rem.call("munmap", 0, region)
+            rem.call("munmap", region + REGION, TASK_SIZE - region - REGION)
+            memory.map_vdso(rem, mm["vmas"], pid)
+            memory.restore_vmas(rem, scratch, pid, mm["vmas"], lambda v: _fd_for(svc, v))
+            pages = memory.load_pages(rem, scratch, mm["pagemap"], svc["pages"])
+            memory.finish_vmas(rem, mm["vmas"])
+            self.stats.add("pages_restored", pages)
+        with self.stats.stage("state"):
+            self._mm_map(rem, scratch, mm, svc["exe"], pid)
+            rem.call("personality", core["personality"])
+            signals.drain(rem, scratch)
+            signals.restore_actions(rem, scratch, core["sigactions"])
+            timers.restore_itimers(rem, scratch, core["itimers"])
+            timers.restore_posix(rem, scratch, core["posix_timers"])
+            if img.steps[pid]["pgid"] == "late":
+                rem.call("setpgid", 0, img.procs[pid]["pgid"])
+            remotes = self._threads(rem, scratch, pid, core)
+            for thread in core["threads"]:
+                self._thread_state(remotes[thread["tid"]], scratch, thread)
+            signals.queue_pending(rem, scratch, pid, pid, core["pending"], shared=True)
+            for thread in core["threads"]:
+                signals.queue_pending(rem, scratch, pid, thread["tid"], thread["pending"],
+                                      shared=False)
+            for fd in sorted(set(svc.values())):
+                rem.call("close", fd)
+            self._rlimits(pid, core)
+            rem.call("munmap", region, REGION)
+        return remotes
+
+    def _mm_map(self, rem, scratch, mm, exe_fd, pid):
+        auxv = bytes.fromhex(mm["auxv"])
+        auxv_at = scratch.put(auxv)
+        m = PrctlMmMap(start_code=mm["start_code"], end_code=mm["end_code"],
+                       start_data=mm["start_data"], end_data=mm["end_data"],
+                       start_brk=mm["start_brk"], brk=mm["brk"], start_stack=mm["start_stack"],
+                       arg_start=mm["arg_start"], arg_end=mm["arg_end"],
+                       env_start=mm["env_start"], env_end=mm["env_end"], auxv=auxv_at,
+                       auxv_size=len(auxv), exe_fd=exe_fd)
+        at = scratch.put(bytes(m))
+        got = rem.call("prctl", 35, 14, at, ctypes.sizeof(m), 0, check=False)
+        scratch.reset()
+        if got < 0:
+            raise RestoreError(f"PR_SET_MM_MAP of pid {pid} failed ({os.strerror(-got)})",
+                               "state")
+
+    def _threads(self, rem, scratch, pid, core):
+        """Create the other threads with their tids; returns tid -> Remote."""
+        remotes = {pid: rem}
+        for thread in core["threads"]:
+            tid = thread["tid"]
+            if tid == pid:
+                continue
+            tids = scratch.put(struct.pack("<i", tid))
+            args = CloneArgs(flags=CLONE_THREAD_FLAGS, set_tid=tids, set_tid_size=1)
+            at = scratch.put(bytes(args))
+            got = rem.call("clone3", at, ctypes.sizeof(args), check=False)
+            scratch.reset()
+            if got != tid:
+                raise RestoreError(f"cannot create thread {tid} of pid {pid} "
+                                   f"({os.strerror(-got) if got < 0 else got})", "state")
+            self.tracees[tid] = True
+            while wait_stop(tid).event != ptrace.EVENT_STOP:
+                ptrace.cont(tid)
+            remotes[tid] = Remote(tid, rem.syscall_ip)
+            set_sigmask(tid, ALL_SIGNALS)
+        rem.new_threads.clear()
+        return remotes
+
+    def _thread_state(self, rem, scratch, thread):
+        rem.call("set_tid_address", thread["tid_address"])
+        head, length = thread["robust_list"]
+        if head:
+            rem.call("set_robust_list", head, length)
+        rseq = thread.get("rseq")
+        if rseq:
+            rem.call("rseq", rseq["pointer"], rseq["size"], 0, rseq["signature"])
+        signals.restore_altstack(rem, scratch, thread["altstack"])
+        name = scratch.put(thread["comm"].encode()[:15] + b"\0")
+        rem.call("prctl", PR_SET_NAME, name, 0, 0, 0)
+        scratch.reset()
+
+    def _rlimits(self, pid, core):
+        import resource
+        for name, (soft, hard) in core["rlimits"].items():
+            res = getattr(resource, name, None)
+            if res is None:
+                continue
+            try:
+                resource.prlimit(pid, res, (soft, hard))
+            except (OSError, ValueError):
+                cur = resource.prlimit(pid, res)
+                try:
+                    resource.prlimit(pid, res, (min(soft, cur[1]), cur[1]))
+                except (OSError, ValueError):
+                    pass
+                self.stats.add("rlimits_not_restored", 1)
+
+    # resume ----------------------------------------------------------------------------------
+    def resume(self):
+        img = self.image
+        for pid, core in img.cores.items():
+            for thread in core["threads"]:
+                tid = thread["tid"]
+                set_regs(tid, restart_in_new_task(UserRegs.from_dict(thread["regs"])))
+                set_xstate(tid, bytes.fromhex(thread["xstate"]))
+        for pid, core in img.cores.items():
+            for thread in core["threads"]:
+                set_sigmask(thread["tid"], thread["sigmask"])
+        for pid, core in img.cores.items():
+            stop = signal.SIGSTOP if img.procs[pid].get("stopped") else 0
+            for thread in core["threads"]:
+                ptrace.detach(thread["tid"], stop)
+                self.tracees.pop(thread["tid"], None)
+
+    # cleanup ----------------------------------------------------------------------------------
+    def close(self):
+        self.opened.close()
+        for fd in self.own_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.own_fds = []
+
+    def kill_all(self):
+        for pid in reversed(self.created):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for tid in list(self.tracees):
+            try:
+                while True:
+                    os.waitpid(tid, 0x40000000)
+            except ChildProcessError:
+                pass
+        try:
+            os.waitpid(self.root, 0)
+        except ChildProcessError:
+            pass
+
+
+def restore(images_dir, *, shell_job=False):
+    """Restore the tree dumped in ``images_dir``; the root becomes a child of the caller."""
+    stats = Stats()
+    with stats.stage("verify"):
+        image = _Image(images_dir, shell_job)
+    r = _Restorer(image, stats)
+    stage = "prepare"
+    try:
+        with stats.stage("prepare"):
+            r.prepare()
+        stage = "fork"
+        with stats.stage("fork"):
+            r.fork_tree()
+        stage = "seize"
+        r.seize_all()
+        stage = "restore"
+        for pid in image.order:
+            if pid in image.cores:
+                r.restore_process(pid)
+        stage = "resume"
+        with stats.stage("resume"):
+            r.resume()
+    except BaseException as e:
+        r.kill_all()
+        r.close()
+        if isinstance(e, RestoreError) and e.stage:
+            raise
+        if isinstance(e, (CRError, KeyboardInterrupt)):
+            raise RestoreError(str(e), stage) from None
+        if isinstance(e, (OSError, TraceeGone, MemoryError)):
+            raise RestoreError(f"{e}", stage) from e
+        raise
+    r.close()
+    stats.total()
+    stats.counts["processes"] = len(image.order)
+    return RestoreResult(image.pstree["root"], list(image.order), stats.as_dict())
+
+
+def _fd_for(svc, vma):
+    if vma["kind"] == "shmem":
+        return svc[f"shmem:{vma['shmem']}"]
+    return svc[_map_key(vma)]
+
+
+def _map_key(vma):
+    return f"map:{vma['path']}:{'rw' if _writable_shared(vma) else 'r'}"
+
+
+def _writable_shared(vma):
+    return vma["perms"][3] == "s" and ("mw" in vma["flags"] or vma["perms"][1] == "w")
+
+
+def _free_gap(intervals, size, low=1 << 32):
+    """The lowest address >= low where ``size`` bytes overlap none of ``intervals``."""
+    at = low
+    for start, end in sorted(intervals):
+        if end <= at:
+            continue
+        if start >= at + size:
+            break
+        at = (end + 0xFFFF) & ~0xFFFF
+    if at + size > TASK_SIZE:
+        raise RestoreError("no room for the restorer's work area", "memory")
+    return at
+
+
+def _unregister_rseq(rem, pid):
+    try:
+        _, conf = ptrace.get_rseq_configuration(pid)
+    except OSError:
+        return
+    if conf.rseq_abi_pointer:
+        rem.call("rseq", conf.rseq_abi_pointer, conf.rseq_abi_size, 1, conf.signature)
+
+
+def _single_threaded():
+    return len(os.listdir("/proc/self/task")) == 1 and threading.active_count() == 1
+
+
+__all__ = ["restore", "RestoreResult", "RemoteError", "NO_SYSCALL"]

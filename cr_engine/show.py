@@ -1,0 +1,114 @@
+"""Decoding an image directory for a person (``python -m cr_engine show DIR``), like crit."""
+
+import signal
+
+from . import signals
+from .images import ImageReader
+from .memory import PAGE
+
+
+def show(directory):
+    """The images of ``directory`` decoded into one dict (what --json prints)."""
+    reader = ImageReader(directory)
+    reader.verify()
+    tree = reader.json("pstree.json")
+    files = reader.json("files.json")["files"]
+    out = {"inventory": reader.inventory, "pstree": tree, "files": files, "processes": []}
+    for entry in tree["processes"]:
+        pid = entry["pid"]
+        if entry["zombie"]:
+            out["processes"].append({"pid": pid, "zombie": True,
+                                     "exit_status": entry["exit_status"]})
+            continue
+        core, mm = reader.json(f"core-{pid}.json"), reader.json(f"mm-{pid}.json")
+        out["processes"].append({"pid": pid, "core": core, "mm": mm})
+    if reader.has("stats-dump.json"):
+        out["stats"] = reader.json("stats-dump.json")
+    return out
+
+
+def render(decoded):
+    """Lines of text for a person."""
+    inv, tree = decoded["inventory"], decoded["pstree"]
+    lines = [f"images: format {inv['format']} v{inv['version']}, kernel {inv.get('kernel')}, "
+             f"root pid {tree['root']}"]
+    lines.append("")
+    lines.append("process tree:")
+    procs = {p["pid"]: p for p in tree["processes"]}
+
+    def walk(pid, depth):
+        p = procs[pid]
+        state = "zombie" if p["zombie"] else ("stopped" if p.get("stopped") else "alive")
+        lines.append(f"  {'  ' * depth}{pid}  pgid {p['pgid']} sid {p['sid']}  "
+                     f"threads {len(p['threads'])}  {state}")
+        for child in p["children"]:
+            walk(child, depth + 1)
+    walk(tree["root"], 0)
+    for proc_image in decoded["processes"]:
+        pid = proc_image["pid"]
+        lines.append("")
+        if proc_image.get("zombie"):
+            lines.append(f"pid {pid}: zombie, exit status {proc_image['exit_status']:#x}")
+            continue
+        core, mm = proc_image["core"], proc_image["mm"]
+        lines.append(f"pid {pid} ({core['comm']}): exe {mm['exe']}, cwd {core['cwd']}")
+        lines.append("  threads:")
+        for t in core["threads"]:
+            regs = t["regs"]
+            lines.append(f"    {t['tid']:<8} {t['comm']:<16} rip {regs['rip']:#x} "
+                         f"rsp {regs['rsp']:#x} blocked {t['sigmask']:#x} "
+                         f"pending {len(t['pending'])}")
+        stored = {}
+        for start, count in mm["pagemap"]:
+            for v in mm["vmas"]:
+                if v["start"] <= start < v["end"]:
+                    stored[v["start"]] = stored.get(v["start"], 0) + count
+                    break
+        lines.append("  memory:")
+        for v in mm["vmas"]:
+            what = v.get("path") or v.get("name") or (f"[anon:{v['anon_name']}]"
+                                                     if "anon_name" in v else v["kind"])
+            if v["kind"] == "shmem":
+                what = f"shared anonymous (object {v['shmem']})"
+            lines.append(f"    {v['start']:012x}-{v['end']:012x} {v['perms']} "
+                         f"{(v['end'] - v['start']) // PAGE:>8} pages {stored.get(v['start'], 0):>8}"
+                         f" stored  {what}")
+        lines.append("  fds:")
+        for e in core["fds"]:
+            d = decoded["files"][e["file"]]
+            desc = d.get("path") or f"{d['type']}:[{d.get('inode')}]"
+            extra = f" pos {d['pos']}" if "pos" in d else ""
+            lines.append(f"    {e['fd']:>4} {d['type']:<5} {desc}  flags {d['flags']:#o}"
+                         f"{extra}{' cloexec' if e['cloexec'] else ''}  ({e['file']})")
+        if core["sigactions"]:
+            lines.append("  signal handlers:")
+            for sig, act in sorted(core["sigactions"].items(), key=lambda kv: int(kv[0])):
+                lines.append(f"    {_signame(int(sig)):<10} handler {act['handler']:#x} "
+                             f"flags {act['flags']:#x} mask {act['mask']:#x}")
+        pending = core["pending"] + [p for t in core["threads"] for p in t["pending"]]
+        if pending:
+            lines.append("  pending signals: " + ", ".join(
+                _signame(signals.signo(bytes.fromhex(p))) for p in pending))
+        for name, (isec, iusec, vsec, vusec) in core["itimers"].items():
+            lines.append(f"  itimer {name}: remaining {vsec + vusec / 1e6:.3f}s, "
+                         f"interval {isec + iusec / 1e6:.3f}s")
+        for t in core["posix_timers"]:
+            isec, insec, vsec, vnsec = t["spec"]
+            lines.append(f"  posix timer {t['id']}: clock {t['clock']} signal "
+                         f"{_signame(t['signal'])} remaining {vsec + vnsec / 1e9:.3f}s "
+                         f"interval {isec + insec / 1e9:.3f}s")
+    if "stats" in decoded:
+        lines.append("")
+        lines.append("dump statistics:")
+        for key, value in decoded["stats"]["times"].items():
+            lines.append(f"  {key:<16} {value * 1000:9.2f} ms")
+        for key, value in decoded["stats"]["counts"].items():
+            lines.append(f"  {key:<16} {value:>12}")
+    return lines
+
+
+def _signame(sig):
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"SIGRT{sig - 34}" if sig > 34 else str(sig)

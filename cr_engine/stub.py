@@ -1,0 +1,120 @@
+"""The code a restored process runs before it becomes what was dumped.
+
+The restorer forks the root stub with the root's pid; every stub forks its own children with
+their pids (clone3 set_tid), creates its session or process group at the point the plan says,
+moves the file descriptions it inherited from the restorer onto the dumped fd numbers, and
+reports ready.  Then it blocks until the restorer, through ptrace, replaces its memory,
+threads and registers.  Stubs run plain Python: they were forked from a single-threaded
+process and never return to the caller's code (they end in os._exit on any error).
+"""
+
+import fcntl
+import json
+import os
+import resource
+import signal
+
+from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, waitid
+
+from .pstree import exit_like
+
+
+class StubContext:
+    """What every stub needs, prepared by the restorer before forking (inherited)."""
+
+    def __init__(self, procs, steps, cores, file_fds, service, ready_w, go_r):
+        self.procs = procs            # pid -> pstree entry
+        self.steps = steps            # pid -> plan steps
+        self.cores = cores            # pid -> core image (alive processes)
+        self.file_fds = file_fds      # file id -> fd in the restorer
+        self.service = service        # pid -> {name: fd in the restorer} (pages, exe, maps)
+        self.ready_w, self.go_r = ready_w, go_r
+
+
+def start(ctx, pid):
+    """In a freshly forked process that has pid ``pid``: become its stub.  Never returns."""
+    try:
+        _become(ctx, pid)
+    except BaseException as e:            # noqa: BLE001 - report everything, then vanish
+        _report(ctx, {"pid": pid, "error": f"{type(e).__name__}: {e}"})
+        os._exit(70)
+    os._exit(71)
+
+
+def _become(ctx, pid):
+    entry, steps = ctx.procs[pid], ctx.steps[pid]
+    for sig in range(1, signal.NSIG):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    zombies = []
+    for child in steps["before"]:
+        _fork(ctx, child, zombies)
+    if steps["setsid"]:
+        os.setsid()
+    elif steps["pgid"] == "create":
+        os.setpgid(0, 0)
+    elif steps["pgid"] == "join":
+        os.setpgid(0, entry["pgid"])
+    for child in steps["after"]:
+        _fork(ctx, child, zombies)
+    if entry["zombie"]:
+        exit_like(entry["exit_status"])
+    for child in zombies:                 # they must be zombies before we say ready
+        waitid(P_PID, child, WEXITED | WNOWAIT)
+    service = _place_fds(ctx, pid)
+    core = ctx.cores[pid]
+    os.chdir(core["cwd"])
+    os.umask(core["umask"])
+    _report(ctx, {"pid": pid, "service": service})
+    while True:
+        os.read(ctx.go_r, 1)              # the restorer interrupts us here
+
+
+def _fork(ctx, child, zombies):
+    pid, _ = fork3(set_tid=[child])
+    if pid == 0:
+        start(ctx, child)
+    if ctx.procs[child]["zombie"]:
+        zombies.append(child)
+
+
+def _place_fds(ctx, pid):
+    """dup2 the inherited descriptions onto the dumped fd numbers; close everything else but
+    the service fds the restorer will use from inside (returned: name -> fd here)."""
+    core = ctx.cores[pid]
+    targets = {e["fd"]: (ctx.file_fds[e["file"]], e["cloexec"]) for e in core["fds"]}
+    service = dict(ctx.service[pid])
+    service["ready"], service["go"] = ctx.ready_w, ctx.go_r
+    top = max(targets, default=2)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if top + len(service) + len(targets) + 16 >= soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    base = top + 1
+    moved = {}
+    for src in {s for s, _ in targets.values()} | set(service.values()):
+        moved[src] = fcntl.fcntl(src, fcntl.F_DUPFD_CLOEXEC, base)
+    keep = set(moved.values())
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    for fd, (src, cloexec) in targets.items():
+        os.dup2(moved[src], fd, inheritable=not cloexec)
+    service_fds = {name: moved[src] for name, src in service.items()}
+    wanted = set(service_fds.values())
+    for fd in keep - wanted:
+        os.close(fd)
+    ctx.ready_w, ctx.go_r = service_fds["ready"], service_fds["go"]
+    return service_fds
+
+
+def _report(ctx, message):
+    data = (json.dumps(message) + "\n").encode()
+    os.write(ctx.ready_w, data[:4000])
