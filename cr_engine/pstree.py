@@ -29,7 +29,8 @@ def image(tree, shell_job):
             external[what] = value
     processes = []
     for pid, p in tree.processes.items():
-        entry = {"pid": pid, "ppid": p.stat["ppid"], "pgid": p.stat["pgrp"],
+        entry = {"pid": pid, "comm": p.stat["comm"], "ppid": p.stat["ppid"],
+                 "pgid": p.stat["pgrp"],
                  "sid": p.stat["session"], "threads": sorted(p.threads) or [pid],
                  "children": p.children, "zombie": p.zombie, "stopped": p.stopped}
         if p.zombie:

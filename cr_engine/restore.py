@@ -35,6 +35,7 @@ MMAP_MIN = 0x10000
 GADGET = SYSCALL_INSN + b"\xcc"      # syscall; int3
 ALL_SIGNALS = (1 << 64) - 1
 READY_TIMEOUT = 30.0
+ZOMBIE_WAIT = 10.0
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000
 MAP_FIXED_NOREPLACE = 0x100000
 PR_SET_NAME = 15
@@ -95,8 +96,7 @@ class _Restorer:
         img = self.image
         for pid in img.order:
             for tid in img.procs[pid]["threads"]:
-                if os.path.exists(f"/proc/{tid}"):
-                    raise RestoreError(f"pid {tid} is in use", "prepare")
+                _wait_pid_free(tid)
         self._check_vdso()
         self.opened.open_all(img.files, img.payload)
         shmem_fds = self._shmem_objects()
@@ -377,10 +377,9 @@ class _Restorer:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for tid in list(self.tracees):
+        for tid in sorted(self.tracees, key=lambda t: t in self.image.procs):  # leaders last
             try:
-                while True:
-                    os.waitpid(tid, 0x40000000)
+                os.waitpid(tid, 0x40000000)             # the tracer's exit report, once
             except ChildProcessError:
                 pass
         try:
@@ -462,6 +461,21 @@ def _unregister_rseq(rem, pid):
         return
     if conf.rseq_abi_pointer:
         rem.call("rseq", conf.rseq_abi_pointer, conf.rseq_abi_size, 1, conf.signature)
+
+
+def _wait_pid_free(pid, timeout=ZOMBIE_WAIT):
+    """A dumped-and-killed task may linger as a zombie until its parent reaps it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = proc.stat(pid)["state"]
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if state not in ("Z", "X") or time.monotonic() > deadline:
+            raise RestoreError(f"pid {pid} is in use"
+                               f"{' (by a zombie nobody reaps)' if state == 'Z' else ''}",
+                               "prepare")
+        time.sleep(0.005)
 
 
 def _single_threaded():

@@ -8,13 +8,16 @@ threads and registers.  Stubs run plain Python: they were forked from a single-t
 process and never return to the caller's code (they end in os._exit on any error).
 """
 
+import ctypes
 import fcntl
 import json
 import os
 import resource
 import signal
 
-from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, waitid
+from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, prctl, waitid
+
+PR_SET_NAME = 15
 
 from .pstree import exit_like
 
@@ -43,6 +46,8 @@ def start(ctx, pid):
 
 def _become(ctx, pid):
     entry, steps = ctx.procs[pid], ctx.steps[pid]
+    if entry.get("comm"):
+        prctl(PR_SET_NAME, ctypes.c_char_p(entry["comm"].encode()[:15]))
     for sig in range(1, signal.NSIG):
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
             try:
