@@ -14,13 +14,14 @@ image file into place with preadv(2), set the final protections, then PR_SET_MM_
 
 import ctypes
 import os
+import queue
 import struct
+import threading
 
 from kernel import memory as kmem
 from kernel.libc import syscall
 
 from .errors import RestoreError, Unsupported
-from .remote import read_memory
 
 PAGE = kmem.PAGE_SIZE
 VDSO_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]")
@@ -136,16 +137,51 @@ class PageScanner:
 
 
 # Streaming pages out ------------------------------------------------------------------------
-class _Iovecs:
-    def __init__(self, n):
-        self.array = (kmem.Iovec * n)()
+class _Writer:
+    """Writes (and checksums) one buffer on a thread while the next one is read: with two
+    buffers, reading the tracee and writing the image overlap."""
+
+    def __init__(self, out):
+        self.out = out
+        self.jobs = queue.SimpleQueue()
+        self.done = queue.SimpleQueue()
+        self.error = None
+        self.thread = threading.Thread(target=self._run, name="pages-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while (job := self.jobs.get()) is not None:
+            view, buf = job
+            try:
+                if self.error is None:
+                    self.out.write_unchecked(view)
+            except BaseException as e:      # noqa: BLE001 - handed to the reader thread
+                self.error = e
+            self.done.put(buf)
+
+    def submit(self, view, buf):
+        self.out.checksum(view)         # here, so that both threads have half the work
+        self.jobs.put((view, buf))
+
+    def free_buffer(self):
+        buf = self.done.get()
+        if self.error is not None:
+            raise self.error
+        return buf
+
+    def close(self):
+        self.jobs.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def stream_pages(pid, runs, readable, out):
     """Copy the runs [(start, end)] of ``pid`` to ``out`` (RawWriter) in order; returns pages."""
-    buf = ctypes.create_string_buffer(CHUNK)
-    view = memoryview(buf).cast("B")
-    local = kmem.Iovec(ctypes.addressof(buf), 0)
+    writer = _Writer(out)
+    buffers = [ctypes.create_string_buffer(CHUNK) for _ in range(2)]
+    for buf in buffers:
+        writer.done.put(buf)
     remote = (kmem.Iovec * IOV_MAX)()
     mem = None
     total = 0
@@ -155,13 +191,14 @@ def stream_pages(pid, runs, readable, out):
         nonlocal batch, size
         if not batch:
             return
+        buf = writer.free_buffer()
         for i, (addr, length) in enumerate(batch):
             remote[i].iov_base, remote[i].iov_len = addr, length
-        local.iov_len = size
+        local = kmem.Iovec(ctypes.addressof(buf), size)
         got = syscall("process_vm_readv", pid, ctypes.byref(local), 1, remote, len(batch), 0)
         if got != size:
             raise OSError(f"short read of {pid}'s memory ({got} of {size} bytes)")
-        out.write(view[:size])
+        writer.submit(memoryview(buf).cast("B")[:size], buf)
         batch, size = [], 0
 
     try:
@@ -172,8 +209,12 @@ def stream_pages(pid, runs, readable, out):
                 if mem is None:
                     mem = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
                 for at in range(start, end, CHUNK):
-                    n = min(CHUNK, end - at)
-                    out.write(os.pread(mem, n, at))
+                    buf = writer.free_buffer()
+                    want = min(CHUNK, end - at)
+                    n = os.preadv(mem, [memoryview(buf).cast("B")[:want]], at)
+                    if n != want:
+                        raise OSError(f"short read of {pid}'s memory at {at:#x}")
+                    writer.submit(memoryview(buf).cast("B")[:n], buf)
                 continue
             while start < end:
                 n = min(CHUNK - size, end - start)
@@ -184,6 +225,7 @@ def stream_pages(pid, runs, readable, out):
                     flush()
         flush()
     finally:
+        writer.close()
         if mem is not None:
             os.close(mem)
     return total
@@ -306,12 +348,3 @@ def map_vdso(rem, vmas, pid):
 def _err(result):
     return os.strerror(-result) if -4095 <= result < 0 else f"got {result:#x}"
 
-
-def read_vdso_layout(pid):
-    """[(name, length)] of the special mappings of ``pid`` (to compare kernels)."""
-    from . import proc
-    return [(v.name, v.length) for v in proc.maps(pid) if v.name in VDSO_NAMES]
-
-
-__all__ = ["classify", "vma_image", "PageScanner", "stream_pages", "dump_shmem", "mm_image",
-           "restore_vmas", "load_pages", "finish_vmas", "map_vdso", "read_memory"]

@@ -51,9 +51,11 @@ class _Image:
     """Everything read (and checked) from an image directory before anything is created."""
 
     def __init__(self, directory, shell_job):
-        self.reader = ImageReader(directory)
-        self.reader.verify()
-        r = self.reader
+        self.reader = r = ImageReader(directory)
+        # metadata is checked as it is read; the raw files (pages, ...) on a thread while
+        # the tree is built, and the restore waits for that check before anything resumes
+        raw = [name for name in r.inventory["files"] if not name.endswith(".json")]
+        self.verified = r.verify_in_background(raw)
         self.pstree = r.json("pstree.json")
         try:
             self.procs = {p["pid"]: p for p in self.pstree["processes"]}
@@ -180,7 +182,7 @@ class _Restorer:
             helper = os.fork()
             if helper == 0:
                 try:
-                    pid, _ = fork3(flags=CLONE_PARENT, set_tid=[self.root])
+                    pid, _ = fork3(flags=CLONE_PARENT, exit_signal=0, set_tid=[self.root])
                     if pid == 0:
                         stub.start(ctx, self.root)
                     os._exit(0)
@@ -407,13 +409,16 @@ def restore(images_dir, *, shell_job=False):
         for pid in image.order:
             if pid in image.cores:
                 r.restore_process(pid)
+        stage = "verify"
+        with stats.stage("verify-wait"):
+            image.verified()
         stage = "resume"
         with stats.stage("resume"):
             r.resume()
     except BaseException as e:
         r.kill_all()
         r.close()
-        if isinstance(e, RestoreError) and e.stage:
+        if isinstance(e, ImageError) or (isinstance(e, RestoreError) and e.stage):
             raise
         if isinstance(e, (CRError, KeyboardInterrupt)):
             raise RestoreError(str(e), stage) from None

@@ -1,0 +1,239 @@
+"""How fast does the engine dump and restore, and how much memory does it take?  Ours next
+to CRIU 4.1.1 (the reference engine, from its trixie root) in the same run.
+
+    python benchmarks/bench_engine.py [--size-mib 1024] [--small-runs 20] [--no-criu] [--json]
+
+Cases
+  large   one process with SIZE MiB of dirtied private anonymous memory: dump (freeze to
+          images written, tree killed) and restore (images to tree running), end to end,
+          and the restored memory verified page by page by the program itself
+  small   a process with 8 MiB: dump and restore through the Python API, median of N runs
+  rss     peak RSS (VmHWM) of the dump command on the large case minus its peak before the
+          dump began, with the engine imported (pages must be streamed, not buffered)
+Images go to a temporary directory on the file system of $TMPDIR (default /tmp).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, TOP)
+
+import cr_engine                                     # noqa: E402
+from kernel.process import PR_SET_CHILD_SUBREAPER, prctl  # noqa: E402
+from zdtm_py.build import build                      # noqa: E402
+
+PROGRAM = os.path.join(TOP, "benchmarks", "programs", "dirty_memory.c")
+REFERENCE_CRIU = os.path.join(TOP, "tools", "reference_criu.py")
+
+
+def wait_file(path, prefix, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                text = f.read()
+            if text.startswith(prefix):
+                return text
+        except FileNotFoundError:
+            pass
+        time.sleep(0.005)
+    raise TimeoutError(f"{path}: no {prefix!r} after {timeout}s")
+
+
+def start(binary, mib, workdir):
+    result = os.path.join(workdir, "result")
+    proc = subprocess.Popen([binary, str(mib), result], cwd=workdir, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    wait_file(result, "ready")
+    return proc.pid, result
+
+
+def verify(pid, result):
+    os.remove(result)
+    os.kill(pid, signal.SIGTERM)
+    _, status = os.waitpid(pid, 0)
+    text = wait_file(result, "", timeout=60).strip()
+    if status != 0 or text != "OK":
+        raise RuntimeError(f"restored process failed its check: {text} (status {status:#x})")
+
+
+def reap(pid):
+    """Collect the killed original (the engine already did if it was its child)."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def ours_once(binary, mib, workdir):
+    pid, result = start(binary, mib, workdir)
+    images = os.path.join(workdir, "img")
+    t0 = time.perf_counter()
+    dumped = cr_engine.dump(pid, images)
+    t1 = time.perf_counter()
+    reap(pid)
+    t2 = time.perf_counter()
+    restored = cr_engine.restore(images)
+    t3 = time.perf_counter()
+    verify(restored.root_pid, result)
+    shutil.rmtree(images)
+    return t1 - t0, t3 - t2, dumped.stats, restored.stats
+
+
+RSS_PROBE = """
+import sys
+from cr_engine.cli import main
+def hwm():
+    with open('/proc/self/status') as f:
+        return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:'))
+base = hwm()
+rc = main(sys.argv[1:])
+print(base, hwm())
+sys.exit(rc)
+"""
+
+
+def rss_case(binary, mib, workdir):
+    """(baseline, peak) VmHWM in KiB of the dump CLI: after importing the engine, and after
+    dumping the large process (the difference is what the dump itself needed)."""
+    pid, result = start(binary, mib, workdir)
+    images = os.path.join(workdir, "img")
+    out = subprocess.run([sys.executable, "-c", RSS_PROBE, "dump", "-t", str(pid), "-D", images],
+                         cwd=TOP, capture_output=True, text=True, check=True)
+    reap(pid)
+    shutil.rmtree(images)
+    os.remove(result)
+    base, peak = (int(x) for x in out.stdout.split())
+    return base, peak
+
+
+def criu_available():
+    if not os.path.exists(REFERENCE_CRIU):
+        return False
+    return subprocess.run([sys.executable, REFERENCE_CRIU, "path"],
+                          capture_output=True).returncode == 0
+
+
+CRIU_SCRIPT = r"""
+set -e
+rm -f result
+setsid ./prog {mib} result </dev/null >prog.log 2>&1 &
+while ! grep -q ready result 2>/dev/null; do sleep 0.005; done
+pid=$(cut -d' ' -f2 result)
+t0=$(date +%s.%N)
+criu dump -t $pid -D img -o dump.log
+t1=$(date +%s.%N)
+while [ -e /proc/$pid ]; do sleep 0.001; done
+t2=$(date +%s.%N)
+criu restore -d -D img -o restore.log
+t3=$(date +%s.%N)
+echo "times $t0 $t1 $t2 $t3 $pid"
+"""
+
+
+def criu_once(binary, mib, workdir):
+    shutil.copy(binary, os.path.join(workdir, "prog"))
+    os.makedirs(os.path.join(workdir, "img"), exist_ok=True)
+    out = subprocess.run([sys.executable, REFERENCE_CRIU, "exec", "--bind-cwd", "--", "sh",
+                          "-c", CRIU_SCRIPT.format(mib=mib)], cwd=workdir, capture_output=True,
+                         text=True, timeout=600)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("times ")), None)
+    if out.returncode != 0 or line is None:
+        logs = ""
+        for name in ("dump.log", "restore.log"):
+            path = os.path.join(workdir, "img", name)
+            if os.path.exists(path):
+                with open(path) as f:
+                    logs += f"{name}: {f.read()[-300:]}"
+        raise RuntimeError(f"criu run failed: {out.stderr.strip()[-400:]} {logs}")
+    t0, t1, t2, t3, pid = line.split()[1:]
+    result = os.path.join(workdir, "result")
+    os.remove(result)
+    os.kill(int(pid), signal.SIGTERM)
+    text = wait_file(result, "", timeout=60).strip()
+    if text != "OK":
+        raise RuntimeError(f"CRIU-restored process failed its check: {text}")
+    for name in ("img", "prog"):
+        path = os.path.join(workdir, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    return float(t1) - float(t0), float(t3) - float(t2)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--large-runs", type=int, default=5)
+    p.add_argument("--small-runs", type=int, default=20)
+    p.add_argument("--no-criu", action="store_true")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    binary = str(build(PROGRAM))
+    results = {"size_mib": args.size_mib}
+    use_criu = not args.no_criu and criu_available()
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as workdir:
+        # ours and CRIU alternate run by run, so that both meet the same machine state (this
+        # VM's fresh memory is slow to touch the first time, and that drifts over a run)
+        for case, mib, runs in (("large", args.size_mib, args.large_runs),
+                                ("small", 8, args.small_runs)):
+            ours, crius = [], []
+            for i in range(runs):
+                ours.append(ours_once(binary, mib, workdir))
+                if use_criu and "criu_error" not in results and (case == "large" or i < 5):
+                    try:
+                        crius.append(criu_once(binary, mib, workdir))
+                    except (RuntimeError, subprocess.TimeoutExpired) as e:
+                        results["criu_error"] = str(e)
+            results[f"ours_{case}"] = {"dump_s": [r[0] for r in ours],
+                                       "restore_s": [r[1] for r in ours],
+                                       "dump_stats": ours[-1][2], "restore_stats": ours[-1][3]}
+            if crius:
+                results[f"criu_{case}"] = {"dump_s": [c[0] for c in crius],
+                                           "restore_s": [c[1] for c in crius]}
+        base, peak = rss_case(binary, args.size_mib, workdir)
+        results["rss_kib"] = {"baseline": base, "dump_peak": peak}
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        print("\n".join(table(results)))
+    return 0
+
+
+def table(r):
+    gib = r["size_mib"] / 1024
+    lines = [f"{'case':<34}{'ours':>14}{'CRIU 4.1.1':>14}"]
+
+    def row(name, ours, criu, fmt):
+        lines.append(f"{name:<34}{fmt(ours):>14}{fmt(criu) if criu is not None else '-':>14}")
+
+    def med(d, key):
+        return statistics.median(d[key]) if d else None
+
+    for key, label in (("dump_s", "dump"), ("restore_s", "restore")):
+        o, c = med(r["ours_large"], key), med(r.get("criu_large"), key)
+        row(f"{r['size_mib']} MiB {label}, median s", o, c, lambda v: f"{v:.3f}")
+        row(f"{r['size_mib']} MiB {label}, GB/s", o and gib * 1.073741824 / o,
+            c and gib * 1.073741824 / c, lambda v: f"{v:.2f}")
+    for key, label in (("dump_s", "dump"), ("restore_s", "restore")):
+        o, c = med(r["ours_small"], key), med(r.get("criu_small"), key)
+        row(f"8 MiB {label}, median ms", o and o * 1000, c and c * 1000, lambda v: f"{v:.1f}")
+    rss = r["rss_kib"]
+    lines.append(f"{'dump peak RSS over baseline, MiB':<34}"
+                 f"{(rss['dump_peak'] - rss['baseline']) / 1024:>14.1f}{'-':>14}")
+    if "criu_error" in r:
+        lines.append(f"CRIU: {r['criu_error']}")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
