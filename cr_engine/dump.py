@@ -14,7 +14,7 @@ from kernel import ptrace
 from kernel.libc import syscall
 from kernel.process import PR_GET_TID_ADDRESS
 
-from . import files, memory, proc, pstree, signals, timers
+from . import faults, files, memory, proc, pstree, signals, timers
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
 from .images import ImageWriter
@@ -57,7 +57,10 @@ class _Injected:
         return {tid: r.caught_signals for tid, r in self.remotes.items() if r.caught_signals}
 
 
-def dump(pid, images_dir, *, leave_running=False, shell_job=False):
+def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
+    """Checkpoint the tree rooted at ``pid`` into ``images_dir``; kill it afterwards unless
+    ``leave_running``.  ``fault`` names a faults.POINTS entry to fail at on purpose."""
+    fault = faults.armed(fault)
     stats = Stats()
     if not isinstance(pid, int) or pid <= 0:
         raise DumpError(f"bad pid {pid!r}")
@@ -69,6 +72,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False):
     frozen_at = _now()
     injected = {}
     try:
+        faults.hit(fault, "dump:freeze")
         _check_tree(tree)
         tree_image = pstree.image(tree, shell_job)
         table = files.FileTable(shell_job)
@@ -77,9 +81,11 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False):
                 continue
             with stats.stage("collect"):
                 core, mm, vmas, private = _collect(process, table, injected)
+                faults.hit(fault, "dump:collect")
             with stats.stage("memory"):
-                mm["pagemap"] = _dump_pages(process.pid, private, writer, stats)
+                mm["pagemap"] = _dump_pages(injected[process.pid], private, writer, stats)
                 mm["shmem"] = _dump_shmem(process.pid, vmas, writer, stats, tree)
+                faults.hit(fault, "dump:memory")
             writer.json(f"core-{process.pid}.json", core)
             writer.json(f"mm-{process.pid}.json", mm)
         with stats.stage("write"):
@@ -89,6 +95,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False):
                 writer.close_raw(f"data-{file_id}.img", out)
             writer.json("files.json", {"files": table.files})
             writer.json("pstree.json", tree_image)
+            faults.hit(fault, "dump:write")
         if leave_running:
             for state in injected.values():
                 _requeue_taken(state)
@@ -241,7 +248,8 @@ def _rseq(tid):
             "signature": conf.signature, "flags": conf.flags}
 
 
-def _dump_pages(pid, private, writer, stats):
+def _dump_pages(state, private, writer, stats):
+    pid = state.process.pid
     scanner = memory.PageScanner(pid)
     runs, readable = [], []
     try:
@@ -254,7 +262,7 @@ def _dump_pages(pid, private, writer, stats):
     name = f"pages-{pid}.img"
     out = writer.raw(name)
     try:
-        pages = memory.stream_pages(pid, runs, readable, out)
+        pages = memory.push_pages(state.main, state.scratch, pid, runs, readable, out)
     finally:
         writer.close_raw(name, out)
     stats.add("pages_written", pages)

@@ -32,6 +32,7 @@ class RawWriter:
     """A raw image file written sequentially, its CRC-32 computed on the way."""
 
     def __init__(self, path):
+        self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         self.size = 0
         self.crc = 0

@@ -27,6 +27,7 @@ PAGE = kmem.PAGE_SIZE
 VDSO_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]")
 CHUNK = 8 << 20
 IOV_MAX = 1024
+PUSH_MAX = 32 << 20                 # bytes per injected pwritev: the CRC thread follows closely
 _MADVISE = {"dd": 16, "dc": 10, "hg": 14, "nh": 15, "wf": 18, "sr": 2, "rr": 1}
 MAP_GROWSDOWN, MAP_NORESERVE = 0x100, 0x4000
 PR_SET_VMA, PR_SET_VMA_ANON_NAME = 0x53564D41, 0
@@ -229,6 +230,108 @@ def stream_pages(pid, runs, readable, out):
         if mem is not None:
             os.close(mem)
     return total
+
+
+class _Checksummer:
+    """CRC-32 of a file that another writer extends: follows behind it on a thread, reading
+    back from the page cache what was written, so that the check costs no extra wall time."""
+
+    def __init__(self, out):
+        self.out = out
+        self.fd = os.open(out.path, os.O_RDONLY | os.O_CLOEXEC)
+        self.marks = queue.SimpleQueue()
+        self.error = None
+        self.thread = threading.Thread(target=self._run, name="pages-crc", daemon=True)
+        self.thread.start()
+
+    def written_up_to(self, offset):
+        self.marks.put(offset)
+
+    def _run(self):
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        done = 0
+        try:
+            while (mark := self.marks.get()) is not None:
+                while done < mark:
+                    n = os.preadv(self.fd, [view[:min(CHUNK, mark - done)]], done)
+                    if n <= 0:
+                        raise OSError(f"short read back of {self.out.path}")
+                    self.out.checksum(view[:n])
+                    done += n
+        except BaseException as e:      # noqa: BLE001 - handed to the caller
+            self.error = e
+
+    def close(self):
+        self.marks.put(None)
+        self.thread.join()
+        os.close(self.fd)
+        if self.error is not None:
+            raise self.error
+
+
+def push_pages(rem, scratch, pid, runs, readable, out):
+    """Have the frozen process write its own pages into the image (one copy, kernel to page
+    cache, no buffer of ours): the image fd is lent to it with pidfd_getfd(2), and it runs
+    pwritev(2) over IOV_MAX runs at a time.  Unreadable (PROT_NONE) runs go through
+    /proc/pid/mem.  Returns the number of pages."""
+    pidfd = rem.call("pidfd_open", os.getpid(), 0)
+    try:
+        fd = rem.call("pidfd_getfd", pidfd, out.fd, 0)
+    finally:
+        rem.call("close", pidfd)
+    _preallocate(out.fd, sum(end - start for start, end in runs))
+    crc = _Checksummer(out)
+    offset, total, mem = 0, 0, None
+    try:
+        i = 0
+        while i < len(runs):
+            if not readable[i]:
+                start, end = runs[i]
+                if mem is None:
+                    mem = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+                for at in range(start, end, CHUNK):
+                    data = os.pread(mem, min(CHUNK, end - at), at)
+                    if len(data) != min(CHUNK, end - at):
+                        raise OSError(f"short read of {pid}'s memory at {at:#x}")
+                    os.pwrite(out.fd, data, offset)
+                    offset += len(data)
+                total += (end - start) // PAGE
+                i += 1
+                crc.written_up_to(offset)
+                continue
+            group, size = [], 0
+            while i < len(runs) and readable[i] and len(group) < IOV_MAX and size < PUSH_MAX:
+                start, end = runs[i]
+                group.append(kmem.Iovec(start, end - start))
+                size += end - start
+                i += 1
+            iov = scratch.put(bytes((kmem.Iovec * len(group))(*group)))
+            got = rem.call("pwritev", fd, iov, len(group), offset, 0)
+            scratch.reset()
+            if got != size:
+                raise OSError(f"pid {pid} wrote {got} of {size} bytes of its pages")
+            offset += size
+            total += size // PAGE
+            crc.written_up_to(offset)
+    finally:
+        rem.call("close", fd, check=False)
+        if mem is not None:
+            os.close(mem)
+        crc.close()
+    out.size = offset
+    return total
+
+
+def _preallocate(fd, size):
+    """Reserve the image's blocks at once: writing into allocated blocks is several times
+    faster than letting the file system allocate as the file grows (ext4: 0.13 s vs 0.2-0.8 s
+    per GiB here)."""
+    if size:
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError:
+            pass                        # file systems without fallocate just grow the file
 
 
 def dump_shmem(pid, vma, out):

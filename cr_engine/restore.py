@@ -21,7 +21,7 @@ from kernel import memory as kmem
 from kernel import ptrace
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
-from . import files, memory, proc, pstree, signals, stub, timers
+from . import faults, files, memory, proc, pstree, signals, stub, timers
 from .errors import CRError, ImageError, RestoreError
 from .images import ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -90,8 +90,8 @@ class _Restorer:
         self.service = {}           # pid -> {name: fd in the restorer}
         self.created = []           # pids forked so far (for cleanup)
         self.tracees = {}           # tid -> True while we hold it
-        self.helper = None
         self.root = image.pstree["root"]
+        self.fault = None
 
     # prepare -------------------------------------------------------------------------------
     def prepare(self):
@@ -256,6 +256,7 @@ class _Restorer:
             pages = memory.load_pages(rem, scratch, mm["pagemap"], svc["pages"])
             memory.finish_vmas(rem, mm["vmas"])
             self.stats.add("pages_restored", pages)
+            faults.hit(self.fault, "restore:memory")
         with self.stats.stage("state"):
             self._mm_map(rem, scratch, mm, svc["exe"], pid)
             rem.call("personality", core["personality"])
@@ -275,10 +276,17 @@ class _Restorer:
             for fd in sorted(set(svc.values())):
                 rem.call("close", fd)
             self._rlimits(pid, core)
+            faults.hit(self.fault, "restore:state")
             rem.call("munmap", region, REGION)
         return remotes
 
     def _mm_map(self, rem, scratch, mm, exe_fd, pid):
+        # the kernel refuses to replace an exe that is still mapped: when the stub's own exe
+        # (the restorer's interpreter) is the dumped one, it is already right - keep it
+        st = os.stat(f"/proc/{pid}/exe")
+        if [os.major(st.st_dev), os.minor(st.st_dev)] == mm["exe_id"]["dev"] and \
+                st.st_ino == mm["exe_id"]["inode"]:
+            exe_fd = 0xFFFFFFFF
         auxv = bytes.fromhex(mm["auxv"])
         auxv_at = scratch.put(auxv)
         m = PrctlMmMap(start_code=mm["start_code"], end_code=mm["end_code"],
@@ -384,14 +392,17 @@ class _Restorer:
                 os.waitpid(tid, 0x40000000)             # the tracer's exit report, once
             except ChildProcessError:
                 pass
-        try:
-            os.waitpid(self.root, 0)
-        except ChildProcessError:
-            pass
+        if self.created:                    # never wait for a root we did not make
+            try:
+                os.waitpid(self.root, 0)
+            except ChildProcessError:
+                pass
 
 
-def restore(images_dir, *, shell_job=False):
-    """Restore the tree dumped in ``images_dir``; the root becomes a child of the caller."""
+def restore(images_dir, *, shell_job=False, fault=None):
+    """Restore the tree dumped in ``images_dir``; the root becomes a child of the caller.
+    ``fault`` names a faults.POINTS entry to fail at on purpose."""
+    fault = faults.armed(fault)
     stats = Stats()
     with stats.stage("verify"):
         image = _Image(images_dir, shell_job)
@@ -400,12 +411,15 @@ def restore(images_dir, *, shell_job=False):
     try:
         with stats.stage("prepare"):
             r.prepare()
+            faults.hit(fault, "restore:prepare")
         stage = "fork"
         with stats.stage("fork"):
             r.fork_tree()
+            faults.hit(fault, "restore:fork")
         stage = "seize"
         r.seize_all()
         stage = "restore"
+        r.fault = fault
         for pid in image.order:
             if pid in image.cores:
                 r.restore_process(pid)
@@ -414,6 +428,7 @@ def restore(images_dir, *, shell_job=False):
             image.verified()
         stage = "resume"
         with stats.stage("resume"):
+            faults.hit(fault, "restore:resume")
             r.resume()
     except BaseException as e:
         r.kill_all()

@@ -1,0 +1,161 @@
+"""Failure behaviour of the engine: a dump that fails leaves the tree running as it was, a
+restore that fails leaves no task behind and the images untouched, bad input gets one clear
+line.  Real processes (tests/programs/subject.py), real C/R."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cr_engine
+from cr_engine import faults
+
+from .engine_subjects import Subject, alive, status
+from .helpers import TOP
+
+
+@pytest.fixture
+def subject(tmp_path, request):
+    made = []
+
+    def make(kind="plain"):
+        s = Subject(kind, str(tmp_path))
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.kill()
+
+
+def images_digest(directory):
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name), "rb") as f:
+            out[name] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def assert_untouched(s, before):
+    st = status(s.pid)
+    assert st["TracerPid"] == "0"
+    assert st["State"][0] in "RS"
+    assert st["SigBlk"] == before["SigBlk"] and st["SigPnd"] == before["SigPnd"]
+    assert s.stop().startswith("alive ")
+
+
+@pytest.mark.parametrize("kind,what", [
+    ("socket", "unsupported: socket (fd"),
+    ("io_uring", "unsupported: io_uring (fd"),
+    ("pidns", "unsupported: a nested pid namespace"),
+])
+def test_dump_of_unsupported_object_fails_and_tree_runs_on(subject, tmp_path, kind, what):
+    s = subject(kind)
+    before = status(s.pid)
+    with pytest.raises(cr_engine.Unsupported) as err:
+        cr_engine.dump(s.pid, tmp_path / "img")
+    message = str(err.value)
+    assert what in message and f"pid {s.pid}" in message
+    assert "\n" not in message
+    assert not (tmp_path / "img" / "inventory.json").exists()
+    assert os.listdir(tmp_path / "img") == []
+    assert_untouched(s, before)
+
+
+@pytest.mark.parametrize("point", [p for p in faults.POINTS if p.startswith("dump:")])
+def test_dump_failing_at_any_stage_leaves_tree_running(subject, tmp_path, point):
+    s = subject()
+    before = status(s.pid)
+    with pytest.raises(cr_engine.DumpError, match=f"fault injected at {point}"):
+        cr_engine.dump(s.pid, tmp_path / "img", fault=point)
+    assert os.listdir(tmp_path / "img") == []
+    assert_untouched(s, before)
+
+
+@pytest.mark.parametrize("point", [p for p in faults.POINTS if p.startswith("restore:")])
+def test_restore_failing_at_any_stage_leaves_nothing(subject, tmp_path, point):
+    s = subject()
+    images = tmp_path / "img"
+    dumped = cr_engine.dump(s.pid, images)
+    s.kill()                                  # reap the killed original
+    before = images_digest(images)
+    stage = point.split(":")[1]
+    with pytest.raises(cr_engine.RestoreError) as err:
+        cr_engine.restore(images, fault=point)
+    assert err.value.stage == stage and str(err.value).startswith(f"{stage}: ")
+    assert not any(alive(pid) for pid in dumped.pids)
+    assert images_digest(images) == before
+    # and the images still restore
+    restored = cr_engine.restore(images)
+    assert s.stop(restored.root_pid).startswith("alive ")
+    os.waitpid(restored.root_pid, 0)
+
+
+def test_damaged_pages_are_reported_and_nothing_is_left(subject, tmp_path):
+    s = subject()
+    images = tmp_path / "img"
+    dumped = cr_engine.dump(s.pid, images)
+    s.kill()
+    pages = images / f"pages-{s.pid}.img"
+    data = bytearray(pages.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pages.write_bytes(bytes(data))
+    with pytest.raises(cr_engine.ImageError, match=f"pages-{s.pid}.img: damaged"):
+        cr_engine.restore(images)
+    assert not any(alive(pid) for pid in dumped.pids)
+
+
+def test_leave_running_then_restore_reports_pid_in_use(subject, tmp_path):
+    s = subject()
+    images = tmp_path / "img"
+    cr_engine.dump(s.pid, images, leave_running=True)
+    assert status(s.pid)["TracerPid"] == "0"
+    with pytest.raises(cr_engine.RestoreError, match=f"pid {s.pid} is in use"):
+        cr_engine.restore(images)
+    assert s.stop().startswith("alive ")
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "cr_engine", *map(str, args)], cwd=TOP,
+                          capture_output=True, text=True, timeout=60)
+
+
+def one_line_error(out, *fragments):
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_cli_dump_of_missing_pid(tmp_path):
+    pid = 1
+    while os.path.exists(f"/proc/{pid}"):
+        pid += 7919
+    one_line_error(cli("dump", "-t", pid, "-D", tmp_path / "img"), f"no process with pid {pid}")
+
+
+def test_cli_restore_of_empty_directory(tmp_path):
+    one_line_error(cli("restore", "-D", tmp_path), "not an image directory")
+
+
+def test_cli_restore_of_missing_directory(tmp_path):
+    one_line_error(cli("restore", "-D", tmp_path / "nope"), "no such images directory")
+
+
+def test_cli_restore_of_foreign_directory(tmp_path):
+    (tmp_path / "inventory.json").write_text(json.dumps({"magic": "something else"}))
+    one_line_error(cli("restore", "-D", tmp_path), "foreign inventory")
+
+
+def test_cli_restore_of_newer_format(subject, tmp_path):
+    s = subject()
+    images = tmp_path / "img"
+    cr_engine.dump(s.pid, images, leave_running=True)
+    inventory = json.loads((images / "inventory.json").read_text())
+    inventory["version"] += 1
+    (images / "inventory.json").write_text(json.dumps(inventory))
+    one_line_error(cli("restore", "-D", images), "newer than this engine")
+    one_line_error(cli("show", images), "newer than this engine")
