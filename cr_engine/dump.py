@@ -71,6 +71,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
         tree = FrozenTree(pid).freeze()
     frozen_at = _now()
     injected = {}
+    table = None
     try:
         faults.hit(fault, "dump:freeze")
         _check_tree(tree)
@@ -101,6 +102,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
                 _requeue_taken(state)
         for state in injected.values():
             state.cure()
+        table.close()
         stats.times["frozen"] = _now() - frozen_at
         stats.total()
         stats.counts["processes"] = len(tree.processes)
@@ -116,6 +118,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
                 pass
         tree.thaw()
         writer.discard()
+        if table is not None:
+            table.close()
         if isinstance(e, (CRError, KeyboardInterrupt)):
             raise
         if isinstance(e, TraceeGone):
@@ -307,7 +311,7 @@ def _requeue_taken(state):
         state.remotes[tid].caught_signals = []
     for tid, infos in pending.items():
         if infos:
-            signals.queue_pending(state.main, state.scratch, pid, tid,
+            signals.queue_pending(state.remotes[tid], state.scratch, pid, tid,
                                   [i.hex() for i in infos], shared=False)
 
 

@@ -11,10 +11,11 @@ them and only dup2() them into place, so sharing comes back by construction.
 import fcntl
 import os
 import stat
+import struct
 
 from kernel import fdinfo
 from kernel.libc import syscall
-from kernel.process import KCMP_FILE, kcmp
+from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
 from .errors import RestoreError, Unsupported
 
@@ -24,6 +25,7 @@ TTY_MAJORS = (4, 5, 136)
 O_CLOEXEC = os.O_CLOEXEC
 _OPEN_IGNORED = os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_CLOEXEC | os.O_NOCTTY
 F_GETPIPE_SZ, F_SETPIPE_SZ = 1032, 1031
+F_SETSIG, F_GETSIG, F_SETOWN_EX, F_GETOWN_EX = 10, 11, 15, 16
 SPLICE_F_NONBLOCK = 2
 _ACCESS = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 
@@ -36,6 +38,7 @@ class FileTable:
         self.files = {}             # id -> description image
         self.by_look = {}           # (dev, ino, pos, flags) -> [(pid, fd, id)]
         self.payloads = {}          # id -> bytes to store beside (pipe data)
+        self.pidfds = {}
 
     def dump_process(self, pid):
         entries = []
@@ -58,6 +61,9 @@ class FileTable:
             if kcmp(pid, other_pid, KCMP_FILE, fd, other_fd) == 0:
                 return file_id, bool(flags & O_CLOEXEC)
         desc = self._new_description(pid, fd, link, st, flags & ~O_CLOEXEC, pos)
+        owner = self._owner(pid, fd)
+        if owner:
+            desc["owner"] = owner
         file_id = f"{desc['type']}-{len(self.files)}"
         self.files[file_id] = desc
         self.by_look.setdefault(look, []).append((pid, fd, file_id))
@@ -66,6 +72,28 @@ class FileTable:
             if data:
                 self.payloads[file_id] = data
         return file_id, bool(flags & O_CLOEXEC)
+
+    def _owner(self, pid, fd):
+        """F_SETOWN/F_SETOWN_EX owner and F_SETSIG signal of a description, if any."""
+        if pid not in self.pidfds:
+            self.pidfds[pid] = pidfd_open(pid)
+        try:
+            dup = pidfd_getfd(self.pidfds[pid], fd)
+        except OSError:
+            return None
+        try:
+            kind, who = struct.unpack("ii", fcntl.fcntl(dup, F_GETOWN_EX, bytes(8)))
+            sig = fcntl.fcntl(dup, F_GETSIG)
+        except OSError:
+            return None
+        finally:
+            os.close(dup)
+        return {"type": kind, "pid": who, "signal": sig} if who or sig else None
+
+    def close(self):
+        for fd in self.pidfds.values():
+            os.close(fd)
+        self.pidfds = {}
 
     def _new_description(self, pid, fd, link, st, flags, pos):
         what = f"fd {fd} of pid {pid}"
@@ -118,10 +146,14 @@ class FileTable:
                     n = syscall("tee", reader, w, size, SPLICE_F_NONBLOCK)
                 except BlockingIOError:
                     n = 0
-                data = b""
-                while len(data) < n:
-                    data += os.read(r, n - len(data))
-                return data
+                # each read returns at most one packet of a packet-mode (O_DIRECT) pipe:
+                # the sizes keep packet boundaries
+                chunks, got = [], 0
+                while got < n:
+                    chunks.append(os.read(r, n - got))
+                    got += len(chunks[-1])
+                desc["chunks"] = [len(c) for c in chunks]
+                return b"".join(chunks)
             finally:
                 os.close(r)
                 os.close(w)
@@ -138,6 +170,7 @@ class OpenFiles:
         self.keepalive = []         # fds that hold FIFOs and pipes open while stubs take them
 
     def open_all(self, files, payload):
+        self._descriptions, self._pipes = files, {}
         for file_id, desc in files.items():
             try:
                 self.fds[file_id] = self._open(file_id, desc, payload)
@@ -185,19 +218,32 @@ class OpenFiles:
         raise RestoreError(f"unknown file kind {kind!r} ({file_id})", "files")
 
     def _pipe_end(self, file_id, desc, payload):
-        """Pipes are made once per inode; each description is a fresh open of an end."""
-        ends = getattr(self, "_pipes", None)
-        if ends is None:
-            ends = self._pipes = {}
-        if desc["inode"] not in ends:
-            r, w = os.pipe2(O_CLOEXEC)
-            ends[desc["inode"]] = (r, w)
+        """Pipes are made once per inode; the first read and first write description are the
+        pipe's own ends (only those can be in packet mode), others are reopened from them."""
+        if desc["inode"] not in self._pipes:
+            packet = any(d.get("inode") == desc["inode"] and d["flags"] & os.O_DIRECT
+                         for d in self._descriptions.values() if d["type"] == "pipe")
+            r, w = os.pipe2(O_CLOEXEC | (os.O_DIRECT if packet else 0))
+            self._pipes[desc["inode"]] = {"ends": [r, w], "used": set()}
             self.keepalive += [r, w]
-        r, w = ends[desc["inode"]]
-        self._fill(w, desc, payload(file_id))
-        end = r if desc["flags"] & _ACCESS == os.O_RDONLY else w
-        fd = os.open(f"/proc/self/fd/{end}", desc["flags"] & ~_OPEN_IGNORED | O_CLOEXEC)
-        return fd
+        pipe = self._pipes[desc["inode"]]
+        reader = desc["flags"] & _ACCESS == os.O_RDONLY
+        end = pipe["ends"][0 if reader else 1]
+        if "pipe_size" in desc:
+            fcntl.fcntl(end, F_SETPIPE_SZ, desc["pipe_size"])
+        data = payload(file_id)
+        if data:
+            at = 0
+            for size in desc.get("chunks", [len(data)]):
+                os.write(pipe["ends"][1], data[at:at + size])
+                at += size
+        flags = desc["flags"] & ~_OPEN_IGNORED
+        if end not in pipe["used"]:
+            pipe["used"].add(end)
+            self.keepalive.remove(end)
+            fcntl.fcntl(end, fcntl.F_SETFL, flags)
+            return end
+        return os.open(f"/proc/self/fd/{end}", flags & ~os.O_DIRECT | O_CLOEXEC)
 
     @staticmethod
     def _fill(fd, desc, data):
@@ -205,6 +251,17 @@ class OpenFiles:
             fcntl.fcntl(fd, F_SETPIPE_SZ, desc["pipe_size"])
         if data:
             os.write(fd, data)
+
+    def set_owners(self, files):
+        """File owners name processes and threads: set once they all exist."""
+        for file_id, desc in files.items():
+            owner = desc.get("owner")
+            if owner and file_id in self.fds:
+                fd = self.fds[file_id]
+                if owner["pid"]:
+                    fcntl.fcntl(fd, F_SETOWN_EX, struct.pack("ii", owner["type"], owner["pid"]))
+                if owner["signal"]:
+                    fcntl.fcntl(fd, F_SETSIG, owner["signal"])
 
     def close(self):
         for fd in list(self.fds.values()) + self.keepalive:

@@ -263,16 +263,17 @@ class _Restorer:
             signals.drain(rem, scratch)
             signals.restore_actions(rem, scratch, core["sigactions"])
             timers.restore_itimers(rem, scratch, core["itimers"])
-            timers.restore_posix(rem, scratch, core["posix_timers"])
             if img.steps[pid]["pgid"] == "late":
                 rem.call("setpgid", 0, img.procs[pid]["pgid"])
             remotes = self._threads(rem, scratch, pid, core)
             for thread in core["threads"]:
                 self._thread_state(remotes[thread["tid"]], scratch, thread)
+            timers.restore_posix(rem, scratch, core["posix_timers"])   # may name a thread
+            # only a thread itself may queue signals that look sent by the kernel or kill()
             signals.queue_pending(rem, scratch, pid, pid, core["pending"], shared=True)
             for thread in core["threads"]:
-                signals.queue_pending(rem, scratch, pid, thread["tid"], thread["pending"],
-                                      shared=False)
+                signals.queue_pending(remotes[thread["tid"]], scratch, pid, thread["tid"],
+                                      thread["pending"], shared=False)
             for fd in sorted(set(svc.values())):
                 rem.call("close", fd)
             self._rlimits(pid, core)
@@ -423,6 +424,7 @@ def restore(images_dir, *, shell_job=False, fault=None):
         for pid in image.order:
             if pid in image.cores:
                 r.restore_process(pid)
+        r.opened.set_owners(image.files)
         stage = "verify"
         with stats.stage("verify-wait"):
             image.verified()

@@ -15,6 +15,7 @@ import os
 import resource
 import signal
 
+from kernel.libc import syscall
 from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, prctl, waitid
 
 PR_SET_NAME = 15
@@ -48,12 +49,10 @@ def _become(ctx, pid):
     entry, steps = ctx.procs[pid], ctx.steps[pid]
     if entry.get("comm"):
         prctl(PR_SET_NAME, ctypes.c_char_p(entry["comm"].encode()[:15]))
-    for sig in range(1, signal.NSIG):
+    default = ctypes.create_string_buffer(32)           # handler 0, flags 0, mask 0
+    for sig in range(1, 65):
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
-            try:
-                signal.signal(sig, signal.SIG_DFL)
-            except (OSError, ValueError):
-                pass
+            syscall("rt_sigaction", sig, default, None, 8)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     zombies = []
     for child in steps["before"]:
