@@ -1,1 +1,16 @@
-"""The conformance harness and its pytest plugin (see plugin.py)."""
+"""The conformance harness and its pytest plugin.
+
+Modules, one job each:
+  program   Program: what a test module declares about a C test program
+  build     compiling programs with the protocol library, cached by content
+  launch    starting a program by the ZDTM protocol, stopping it, its verdict
+  reaper    the child subreaper, process trees, reaping and clean-up
+  engines   the engine interface and its implementations (builtin, none)
+  runner    one run: start -> dump -> reap -> restore -> stop -> verdict
+  errors    one exception per kind of failure
+  plugin    pytest options, the ``zdtm`` fixture, the ``requires`` marker
+"""
+
+from .program import Program
+
+__all__ = ["Program"]

@@ -4,11 +4,26 @@
 every named probe (``python -m probes --list``) reports the feature
 present; the skip reason is the probe's own detail, e.g.
 ``requires bpf_iter_io_uring_file: absent (no FUNC and STRUCT ...)``.
+
+``--engine NAME`` chooses the checkpoint/restore engine (zdtm_py.engines) the
+``zdtm`` fixture runs test programs under::
+
+    @pytest.mark.parametrize("name", ["maps_private_anon", "heap_brk"])
+    def test_memory(zdtm, name):
+        zdtm.run(HERE / f"{name}.c")
+
+A run's timings go to the test's user_properties and to a "zdtm" report
+section. Each worker becomes a child subreaper the first time it needs the
+fixture, so that re-parented test daemons are its children.
 """
 
 import pytest
 
 import probes
+
+from . import engines, reaper, runner
+from .errors import EngineUnavailable, ZdtmError
+from .program import as_program
 
 
 def requirement_missing(names):
@@ -25,6 +40,17 @@ def requirement_missing(names):
     return None
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("zdtm", "conformance suite (zdtm_py)")
+    group.addoption("--engine", default=engines.DEFAULT, choices=engines.names(),
+                    help="checkpoint/restore engine the test programs run under; "
+                         "'none' only starts and stops them (default: %(default)s)")
+
+
+def pytest_report_header(config):
+    return f"zdtm: engine {config.getoption('engine')}"
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "requires(*features): skip unless every named kernel feature probe "
@@ -36,3 +62,57 @@ def pytest_runtest_setup(item):
         reason = requirement_missing(mark.args)
         if reason:
             pytest.skip(reason)
+
+
+class Zdtm:
+    """The ``zdtm`` fixture: runs test programs in this test's own directory."""
+
+    def __init__(self, request, workdir, engine, tracker):
+        self.request, self.workdir, self.engine, self.tracker = request, workdir, engine, tracker
+        self.runs = 0
+
+    def run(self, program, *, iters=1, **options):
+        """Build, start, checkpoint/restore, stop and judge ``program`` (a Program or a
+        path to its .c, with Program fields as keywords); returns the runner.Outcome."""
+        program = as_program(program, **options)
+        self.runs += 1
+        workdir = self.workdir if self.runs == 1 else self.workdir / f"run-{self.runs}"
+        workdir.mkdir(exist_ok=True)
+        outcome = runner.Outcome(program, self.engine.name, workdir)
+        failure = None
+        try:
+            runner.run_one(program, self.engine, workdir, self.tracker, iters=iters,
+                           outcome=outcome)
+        except ZdtmError as e:
+            failure = str(e)
+        finally:
+            node = self.request.node
+            node.user_properties.extend(outcome.properties())
+            node.add_report_section("call", "zdtm", outcome.summary())
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)
+        return outcome
+
+
+@pytest.fixture(scope="session")
+def zdtm_engine(request):
+    """The engine chosen with --engine (skips when it cannot run here)."""
+    engine = engines.get(request.config.getoption("engine"))
+    try:
+        engine.check()
+    except EngineUnavailable as e:
+        pytest.skip(str(e))
+    return engine
+
+
+@pytest.fixture(scope="session")
+def zdtm_subreaper():
+    """This worker as a child subreaper: orphaned test processes become its children."""
+    reaper.become_subreaper()
+
+
+@pytest.fixture
+def zdtm(request, tmp_path, zdtm_engine, zdtm_subreaper):
+    tracker = reaper.ProcessTracker()
+    request.addfinalizer(tracker.cleanup)
+    return Zdtm(request, tmp_path, zdtm_engine, tracker)

@@ -1,0 +1,183 @@
+/*
+ * Helpers our test programs share (not part of the ZDTM API): readiness
+ * pipes, clocks, small /proc readers, waiting for children.
+ */
+#ifndef CRBENCH_HELPERS_H_
+#define CRBENCH_HELPERS_H_
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zdtmtst.h"
+
+/*
+ * A readiness pipe: children call ready_signal() once set up, the parent
+ * ready_wait()s for all of them. Both ends are closed afterwards, so nothing
+ * of it is left to checkpoint.
+ */
+struct ready {
+	int fds[2];
+};
+
+static inline void ready_init(struct ready *r)
+{
+	if (pipe(r->fds)) {
+		pr_perror("pipe");
+		exit(1);
+	}
+}
+
+/* In a child: "I am ready"; closes the child's copies of both ends. */
+static inline void ready_signal(struct ready *r)
+{
+	char c = 'r';
+
+	if (write(r->fds[1], &c, 1) != 1)
+		pr_perror("ready_signal");
+	close(r->fds[0]);
+	close(r->fds[1]);
+}
+
+/* In a child that has nothing to say (e.g. a grandchild): drop the ends. */
+static inline void ready_close(struct ready *r)
+{
+	close(r->fds[0]);
+	close(r->fds[1]);
+}
+
+/* In the parent, after the last fork: wait for n signals; 0 on success. */
+static inline int ready_wait(struct ready *r, int n)
+{
+	int got = 0;
+	char c;
+
+	close(r->fds[1]);
+	while (got < n) {
+		ssize_t k = read(r->fds[0], &c, 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != 1)
+			break;
+		got++;
+	}
+	close(r->fds[0]);
+	if (got != n)
+		pr_err("only %d of %d processes got ready\n", got, n);
+	return got == n ? 0 : -1;
+}
+
+static inline double clock_seconds(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static inline double now_mono(void)
+{
+	return clock_seconds(CLOCK_MONOTONIC);
+}
+
+static inline void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Read a small file whole (NUL-terminated); returns its length or -1. */
+static inline ssize_t read_whole(const char *path, char *buf, size_t size)
+{
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	while (len < size - 1) {
+		ssize_t k = read(fd, buf + len, size - 1 - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		len += k;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return len;
+}
+
+/*
+ * Wait (up to timeout_ms) until task `tid` of process `pid` sleeps in system
+ * call `nr` (first field of /proc/PID/task/TID/syscall); 0 when it does.
+ */
+static inline int wait_in_syscall(pid_t pid, pid_t tid, long nr, int timeout_ms)
+{
+	char path[64], buf[256];
+	int waited;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	for (waited = 0; waited <= timeout_ms; waited += 5) {
+		if (read_whole(path, buf, sizeof(buf)) > 0 && strtol(buf, NULL, 10) == nr)
+			return 0;
+		sleep_ms(5);
+	}
+	pr_err("task %d/%d is not in syscall %ld: %s\n", pid, tid, nr, buf);
+	return -1;
+}
+
+/* Wait (up to timeout_ms) until process `pid` is a zombie. */
+static inline int wait_zombie(pid_t pid, int timeout_ms)
+{
+	siginfo_t si;
+	int waited;
+
+	for (waited = 0; waited <= timeout_ms; waited += 5) {
+		si.si_pid = 0;
+		if (waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+			return 0;
+		sleep_ms(5);
+	}
+	pr_err("%d did not become a zombie\n", pid);
+	return -1;
+}
+
+/* waitpid() that retries on EINTR; returns the status or -1. */
+static inline int wait_status(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			pr_perror("waitpid(%d)", pid);
+			return -1;
+		}
+	}
+	return status;
+}
+
+/* SIGTERM each child and wait for it; 0 when all exited with status 0. */
+static inline int stop_children(const pid_t *pids, int n)
+{
+	int i, bad = 0;
+
+	for (i = 0; i < n; i++)
+		if (kill(pids[i], SIGTERM))
+			pr_perror("kill(%d)", pids[i]);
+	for (i = 0; i < n; i++) {
+		int st = wait_status(pids[i]);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			pr_err("child %d ended with status %#x\n", pids[i], st);
+			bad++;
+		}
+	}
+	return bad ? -1 : 0;
+}
+
+#endif /* CRBENCH_HELPERS_H_ */

@@ -1,0 +1,370 @@
+/* The ZDTM static-test protocol: options, the log, launcher and daemon (see zdtmtst.h). */
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include "lock.h"
+#include "zdtmtst.h"
+
+__attribute__((weak)) const char *test_doc = "";
+__attribute__((weak)) const char *test_author = "";
+
+static char *pidfile;
+static char *outfile;
+TEST_OPTION(pidfile, string, "where the launcher writes the test's pid", 1);
+TEST_OPTION(outfile, string, "the test's result and log (written as OUTFILE.inprogress)", 1);
+
+enum { STAGE_INIT = 0, STAGE_READY = 1 };
+
+static futex_t *stage;            /* shared with the launcher until test_daemon() */
+static futex_t sig_received;      /* private: set by the SIGTERM handler */
+static pid_t test_main_pid;
+static char *out_path, *inprogress_path;
+
+/* ---- options ------------------------------------------------------------ */
+
+static struct long_opt *opts;
+
+void __push_opt(struct long_opt *opt)
+{
+	opt->next = opts;
+	opts = opt;
+}
+
+int parse_opt_string(char *arg, void *value)
+{
+	*(char **)value = arg;
+	return 0;
+}
+
+static int parse_number(char *arg, long long lo, unsigned long long hi, int is_signed, void *out,
+			size_t size)
+{
+	char *end;
+
+	errno = 0;
+	if (is_signed) {
+		long long v = strtoll(arg, &end, 0);
+		if (errno || *arg == '\0' || *end || v < lo || v > (long long)hi)
+			return -1;
+		if (size == sizeof(int))
+			*(int *)out = (int)v;
+		else
+			*(long *)out = (long)v;
+	} else {
+		unsigned long long v = strtoull(arg, &end, 0);
+		if (errno || *arg == '\0' || *end || *arg == '-' || v > hi)
+			return -1;
+		if (size == sizeof(unsigned int))
+			*(unsigned int *)out = (unsigned int)v;
+		else
+			*(unsigned long *)out = (unsigned long)v;
+	}
+	return 0;
+}
+
+int parse_opt_int(char *arg, void *value)
+{
+	return parse_number(arg, INT_MIN, INT_MAX, 1, value, sizeof(int));
+}
+
+int parse_opt_uint(char *arg, void *value)
+{
+	return parse_number(arg, 0, UINT_MAX, 0, value, sizeof(unsigned int));
+}
+
+int parse_opt_long(char *arg, void *value)
+{
+	return parse_number(arg, LONG_MIN, LONG_MAX, 1, value, sizeof(long));
+}
+
+int parse_opt_ulong(char *arg, void *value)
+{
+	return parse_number(arg, 0, ULONG_MAX, 0, value, sizeof(unsigned long));
+}
+
+int parse_opt_bool(char *arg, void *value)
+{
+	static const char *yes[] = { "1", "true", "yes", "on" }, *no[] = { "0", "false", "no", "off" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (!strcasecmp(arg, yes[i])) {
+			*(int *)value = 1;
+			return 0;
+		}
+		if (!strcasecmp(arg, no[i])) {
+			*(int *)value = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void usage(const char *prog, const char *why, const char *what)
+{
+	struct long_opt *o;
+	const char *slash = strrchr(prog, '/');
+
+	prog = slash ? slash + 1 : prog;
+	fprintf(stderr, "%s: %s%s\n", prog, why, what ? what : "");
+	if (test_doc && *test_doc)
+		fprintf(stderr, "%s\n", test_doc);
+	fprintf(stderr, "usage: %s --name=value ...\n", prog);
+	for (o = opts; o; o = o->next)
+		fprintf(stderr, "  --%s=%s%s\t%s\n", o->name, o->type, o->is_required ? " (required)" : "",
+			o->doc);
+	exit(2);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	struct long_opt *o;
+	int i, nopts = 0, *seen;
+
+	for (o = opts; o; o = o->next)
+		nopts++;
+	seen = calloc(nopts + 1, sizeof(*seen));
+	if (!seen)
+		abort();
+
+	for (i = 1; i < argc; i++) {
+		char *arg = argv[i], *name, *value, *eq;
+		size_t len;
+		int k = 0;
+
+		if (strncmp(arg, "--", 2))
+			usage(argv[0], "not an option: ", arg);
+		name = arg + 2;
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		for (o = opts; o; o = o->next, k++)
+			if (strlen(o->name) == len && !strncmp(o->name, name, len))
+				break;
+		if (!o)
+			usage(argv[0], "unknown option: ", arg);
+		if (eq)
+			value = eq + 1;
+		else if (!strcmp(o->type, "bool"))
+			value = "1";
+		else if (i + 1 < argc)
+			value = argv[++i];
+		else
+			usage(argv[0], "missing value for ", arg);
+		if (o->parse_opt(value, o->value))
+			usage(argv[0], "bad value for ", arg);
+		seen[k] = 1;
+	}
+
+	for (o = opts, i = 0; o; o = o->next, i++)
+		if (o->is_required && !seen[i])
+			usage(argv[0], "missing required option --", o->name);
+	free(seen);
+}
+
+/* ---- the log -------------------------------------------------------------- */
+
+void test_msg(const char *format, ...)
+{
+	char buf[TEST_MSG_BUFFER_SIZE];
+	int saved = errno, n, m;
+	struct timeval tv;
+	va_list ap;
+
+	gettimeofday(&tv, NULL);
+	/* UTC by hand: localtime_r() would open /etc/localtime inside the test */
+	n = snprintf(buf, sizeof(buf), "%02ld:%02ld:%02ld.%03ld: %5d: ", (long)(tv.tv_sec / 3600 % 24),
+		     (long)(tv.tv_sec / 60 % 60), (long)(tv.tv_sec % 60), (long)(tv.tv_usec / 1000),
+		     (int)getpid());
+	va_start(ap, format);
+	m = vsnprintf(buf + n, sizeof(buf) - n, format, ap);
+	va_end(ap);
+	if (m < 0)
+		m = 0;
+	n += m;
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	if (buf[n - 1] != '\n')
+		buf[n++] = '\n';
+	/* one write: the log is O_APPEND, so lines of concurrent writers never mix */
+	if (write(STDERR_FILENO, buf, n) < 0) {
+		/* nowhere left to report it */
+	}
+	errno = saved;
+}
+
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX], *res;
+
+	if (path[0] == '/')
+		res = strdup(path);
+	else if (!getcwd(cwd, sizeof(cwd)) || asprintf(&res, "%s/%s", cwd, path) < 0)
+		res = NULL;
+	if (!res) {
+		perror("zdtm: outfile path");
+		exit(1);
+	}
+	return res;
+}
+
+static void finish_outfile(void)
+{
+	if (getpid() != test_main_pid)
+		return;       /* children of the test leave the log alone */
+	fflush(NULL);
+	if (rename(inprogress_path, out_path))
+		perror("zdtm: rename outfile");
+}
+
+/* ---- launcher and daemon ---------------------------------------------------- */
+
+static int write_pidfile(pid_t pid)
+{
+	char tmp[] = "./.zdtm-pidfile-XXXXXX", buf[32];
+	int fd, len;
+
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		perror("zdtm: pidfile temporary");
+		return -1;
+	}
+	len = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	if (write(fd, buf, len) != len || fchmod(fd, 0644) || close(fd)) {
+		perror("zdtm: write pidfile");
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, pidfile)) {
+		perror("zdtm: rename pidfile");
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* The parent after the fork: wait for test_daemon() or the child's death. */
+static void __attribute__((noreturn)) launcher(pid_t child)
+{
+	for (;;) {
+		struct timespec tick = { 0, 100 * 1000 * 1000 };
+		uint32_t cur = futex_get(stage);
+		int status;
+
+		if (cur == STAGE_READY)
+			_exit(write_pidfile(child) ? 1 : 0);
+		if (waitpid(child, &status, WNOHANG) == child) {
+			if (futex_get(stage) == STAGE_READY)
+				_exit(write_pidfile(child) ? 1 : 0);
+			if (WIFEXITED(status))
+				fprintf(stderr, "zdtm: test %d exited with %d before test_daemon()\n",
+					child, WEXITSTATUS(status));
+			else
+				fprintf(stderr, "zdtm: test %d killed by signal %d before test_daemon()\n",
+					child, WTERMSIG(status));
+			_exit(1);
+		}
+		sys_futex(&stage->raw, FUTEX_WAIT, cur, &tick, NULL, 0);
+	}
+}
+
+static void sigterm_handler(int signo)
+{
+	(void)signo;
+	futex_set_and_wake(&sig_received, 1);
+}
+
+void test_init(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = sigterm_handler, .sa_flags = SA_RESTART };
+	sigset_t none;
+	int log, null;
+	pid_t pid;
+
+	parse_args(argc, argv);
+	out_path = absolute(outfile);
+	if (asprintf(&inprogress_path, "%s%s", out_path, INPROGRESS) < 0)
+		abort();
+
+	log = open(inprogress_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (log < 0) {
+		perror("zdtm: open the log");
+		exit(1);
+	}
+	stage = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		     -1, 0);
+	if (stage == MAP_FAILED) {
+		perror("zdtm: mmap");
+		exit(1);
+	}
+	futex_set(stage, STAGE_INIT);
+
+	/* the test starts from a known signal state, whatever the harness had */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		perror("zdtm: fork");
+		exit(1);
+	}
+	if (pid > 0)
+		launcher(pid);
+
+	test_main_pid = getpid();
+	if (setsid() < 0) {
+		perror("zdtm: setsid");
+		exit(1);
+	}
+	null = open("/dev/null", O_RDONLY);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(log, STDOUT_FILENO) < 0 ||
+	    dup2(log, STDERR_FILENO) < 0) {
+		perror("zdtm: redirect stdio");
+		exit(1);
+	}
+	if (null > STDERR_FILENO)
+		close(null);
+	close(log);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(stderr, NULL, _IONBF, 0);
+	atexit(finish_outfile);
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL)) {
+		pr_perror("sigaction(SIGTERM)");
+		exit(1);
+	}
+}
+
+void test_daemon(void)
+{
+	if (!stage)
+		return;
+	futex_set_and_wake(stage, STAGE_READY);
+	/* the launcher keeps its own mapping; the test keeps nothing shared */
+	munmap(stage, sysconf(_SC_PAGESIZE));
+	stage = NULL;
+}
+
+int test_fork_id(int id)
+{
+	(void)id;
+	fflush(NULL);   /* no buffered output twice */
+	return fork();
+}
+
+int test_go(void)
+{
+	return futex_get(&sig_received) == 0;
+}
+
+void test_waitsig(void)
+{
+	futex_wait_while(&sig_received, 0);
+}
