@@ -1,0 +1,139 @@
+"""The engine's command line as a user meets it: dump, show, restore (-d, --pidfile),
+and a shell job on a real terminal (--shell-job)."""
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .engine_subjects import SUBJECT, Subject, alive
+from .helpers import TOP
+
+SHELL = os.path.join(TOP, "tests", "programs", "shell.py")
+
+
+def cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "cr_engine", *map(str, args)], cwd=TOP,
+                          capture_output=True, text=True, timeout=60, **kwargs)
+
+
+@pytest.fixture
+def subject(tmp_path, zdtm_subreaper):
+    made = []
+
+    def make(kind="plain"):
+        s = Subject(kind, str(tmp_path))
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.kill()
+
+
+def wait_pidfile(path, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, f"no {path}"
+        time.sleep(0.005)
+    return int(open(path).read())
+
+
+def test_walkthrough_dump_show_restore(subject, tmp_path):
+    s = subject()
+    images = tmp_path / "img"
+    out = cli("dump", "-t", s.pid, "-D", images, "-v")
+    assert out.returncode == 0, out.stderr
+    for stage in ("freeze", "frozen", "memory", "pages_written"):
+        assert stage in out.stderr
+    s.kill()
+    shown = cli("show", images)
+    assert shown.returncode == 0, shown.stderr
+    for fragment in (f"root pid {s.pid}", "process tree:", "memory:", "[stack]", "fds:",
+                     "signal handlers:", "SIGTERM"):
+        assert fragment in shown.stdout
+    decoded = json.loads(cli("show", images, "--json").stdout)
+    assert decoded["pstree"]["root"] == s.pid
+    assert decoded["processes"][0]["mm"]["pagemap"]
+    pidfile = tmp_path / "restored.pid"
+    out = cli("restore", "-D", images, "-d", "--pidfile", pidfile, "-v")
+    assert out.returncode == 0, out.stderr
+    assert "pages_restored" in out.stderr
+    assert wait_pidfile(pidfile) == s.pid
+    assert alive(s.pid)
+    assert s.stop().startswith("alive ")        # re-parented to us (a subreaper): reap it
+    os.waitpid(s.pid, 0)
+
+
+def test_restore_without_detach_waits_for_the_root(subject, tmp_path):
+    s = subject()
+    images = tmp_path / "img"
+    assert cli("dump", "-t", s.pid, "-D", images).returncode == 0
+    s.kill()
+    pidfile = tmp_path / "restored.pid"
+    proc = subprocess.Popen([sys.executable, "-m", "cr_engine", "restore", "-D", str(images),
+                             "--pidfile", str(pidfile)], cwd=TOP)
+    assert wait_pidfile(pidfile) == s.pid       # written once the tree runs
+    assert proc.poll() is None                  # still waiting for the tree
+    assert s.stop().startswith("alive ")
+    assert proc.wait(timeout=20) == 0           # the root's exit status
+
+
+@pytest.fixture
+def shell(tmp_path):
+    """A job-control shell on a fresh pseudo-terminal."""
+    master, slave = pty.openpty()
+    slave_path = os.ttyname(slave)
+    os.close(slave)
+    proc = subprocess.Popen([sys.executable, SHELL, slave_path], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=TOP)
+
+    def run(*argv):
+        proc.stdin.write(json.dumps([str(a) for a in argv]) + "\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())
+    run.pid, run.tty = proc.pid, slave_path
+    yield run
+    proc.stdin.close()
+    proc.kill()
+    proc.wait()
+    os.close(master)
+
+
+def test_shell_job_needs_the_flag_and_comes_back_on_the_terminal(shell, tmp_path,
+                                                                   zdtm_subreaper):
+    result = tmp_path / "result"
+    job = shell("&", sys.executable, SUBJECT, "plain", result)["pid"]
+    deadline = time.monotonic() + 20
+    while not result.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    tty_nr = int(open(f"/proc/{job}/stat").read().rpartition(")")[2].split()[4])
+    assert tty_nr and os.readlink(f"/proc/{job}/fd/0") == shell.tty
+    images = tmp_path / "img"
+    refused = cli("dump", "-t", job, "-D", images)
+    assert refused.returncode == 1 and "use --shell-job" in refused.stderr
+    assert alive(job)
+    dumped = cli("dump", "-t", job, "-D", images, "--shell-job")
+    assert dumped.returncode == 0, dumped.stderr
+    assert not alive(job)
+    refused = cli("restore", "-D", images)
+    assert refused.returncode == 1 and "--shell-job" in refused.stderr
+    pidfile = tmp_path / "pid"
+    done = shell(sys.executable, "-m", "cr_engine", "restore", "-D", images, "--shell-job",
+                 "-d", "--pidfile", pidfile)
+    assert done["status"] == 0
+    assert wait_pidfile(pidfile) == job
+    stat = open(f"/proc/{job}/stat").read().rpartition(")")[2].split()
+    assert int(stat[3]) == shell.pid                      # the shell's session
+    assert int(stat[4]) == tty_nr                         # the same controlling terminal
+    assert os.readlink(f"/proc/{job}/fd/0") == shell.tty
+    os.remove(result)
+    os.kill(job, 15)
+    deadline = time.monotonic() + 20
+    while not (result.exists() and result.read_text().startswith("alive")):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
