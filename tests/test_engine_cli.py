@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .engine_subjects import SUBJECT, Subject, alive
+from .engine_subjects import SUBJECT, alive
 from .helpers import TOP
 
 SHELL = os.path.join(TOP, "tests", "programs", "shell.py")
@@ -19,19 +19,6 @@ SHELL = os.path.join(TOP, "tests", "programs", "shell.py")
 def cli(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "cr_engine", *map(str, args)], cwd=TOP,
                           capture_output=True, text=True, timeout=60, **kwargs)
-
-
-@pytest.fixture
-def subject(tmp_path, zdtm_subreaper):
-    made = []
-
-    def make(kind="plain"):
-        s = Subject(kind, str(tmp_path))
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.kill()
 
 
 def wait_pidfile(path, timeout=20):

@@ -13,21 +13,8 @@ import pytest
 import cr_engine
 from cr_engine import faults
 
-from .engine_subjects import Subject, alive, status
+from .engine_subjects import alive, status
 from .helpers import TOP
-
-
-@pytest.fixture
-def subject(tmp_path, request):
-    made = []
-
-    def make(kind="plain"):
-        s = Subject(kind, str(tmp_path))
-        made.append(s)
-        return s
-    yield make
-    for s in made:
-        s.kill()
 
 
 def images_digest(directory):
