@@ -12,14 +12,12 @@ Restore runs inside the stub through injected system calls: map every VMA at its
 image file into place with preadv(2), set the final protections, then PR_SET_MM_MAP.
 """
 
-import ctypes
 import os
 import queue
 import struct
 import threading
 
 from kernel import memory as kmem
-from kernel.libc import syscall
 
 from .errors import RestoreError, Unsupported
 
@@ -137,101 +135,7 @@ class PageScanner:
         return [tuple(r) for r in out]
 
 
-# Streaming pages out ------------------------------------------------------------------------
-class _Writer:
-    """Writes (and checksums) one buffer on a thread while the next one is read: with two
-    buffers, reading the tracee and writing the image overlap."""
-
-    def __init__(self, out):
-        self.out = out
-        self.jobs = queue.SimpleQueue()
-        self.done = queue.SimpleQueue()
-        self.error = None
-        self.thread = threading.Thread(target=self._run, name="pages-writer", daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while (job := self.jobs.get()) is not None:
-            view, buf = job
-            try:
-                if self.error is None:
-                    self.out.write_unchecked(view)
-            except BaseException as e:      # noqa: BLE001 - handed to the reader thread
-                self.error = e
-            self.done.put(buf)
-
-    def submit(self, view, buf):
-        self.out.checksum(view)         # here, so that both threads have half the work
-        self.jobs.put((view, buf))
-
-    def free_buffer(self):
-        buf = self.done.get()
-        if self.error is not None:
-            raise self.error
-        return buf
-
-    def close(self):
-        self.jobs.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
-def stream_pages(pid, runs, readable, out):
-    """Copy the runs [(start, end)] of ``pid`` to ``out`` (RawWriter) in order; returns pages."""
-    writer = _Writer(out)
-    buffers = [ctypes.create_string_buffer(CHUNK) for _ in range(2)]
-    for buf in buffers:
-        writer.done.put(buf)
-    remote = (kmem.Iovec * IOV_MAX)()
-    mem = None
-    total = 0
-    batch, size = [], 0
-
-    def flush():
-        nonlocal batch, size
-        if not batch:
-            return
-        buf = writer.free_buffer()
-        for i, (addr, length) in enumerate(batch):
-            remote[i].iov_base, remote[i].iov_len = addr, length
-        local = kmem.Iovec(ctypes.addressof(buf), size)
-        got = syscall("process_vm_readv", pid, ctypes.byref(local), 1, remote, len(batch), 0)
-        if got != size:
-            raise OSError(f"short read of {pid}'s memory ({got} of {size} bytes)")
-        writer.submit(memoryview(buf).cast("B")[:size], buf)
-        batch, size = [], 0
-
-    try:
-        for (start, end), can_read in zip(runs, readable):
-            total += (end - start) // PAGE
-            if not can_read:            # PROT_NONE: only /proc/pid/mem can read it
-                flush()
-                if mem is None:
-                    mem = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-                for at in range(start, end, CHUNK):
-                    buf = writer.free_buffer()
-                    want = min(CHUNK, end - at)
-                    n = os.preadv(mem, [memoryview(buf).cast("B")[:want]], at)
-                    if n != want:
-                        raise OSError(f"short read of {pid}'s memory at {at:#x}")
-                    writer.submit(memoryview(buf).cast("B")[:n], buf)
-                continue
-            while start < end:
-                n = min(CHUNK - size, end - start)
-                batch.append((start, n))
-                size += n
-                start += n
-                if size == CHUNK or len(batch) == IOV_MAX:
-                    flush()
-        flush()
-    finally:
-        writer.close()
-        if mem is not None:
-            os.close(mem)
-    return total
-
-
+# Writing pages out -------------------------------------------------------------------------
 class _Checksummer:
     """CRC-32 of a file that another writer extends: follows behind it on a thread, reading
     back from the page cache what was written, so that the check costs no extra wall time."""
