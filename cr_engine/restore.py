@@ -23,7 +23,7 @@ from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
 from . import faults, files, memory, proc, pstree, signals, stub, timers
 from .errors import CRError, ImageError, RestoreError
-from .images import ImageReader
+from .images import ImageReader, open_direct
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
 from .remote import (NO_SYSCALL, Remote, RemoteError, Scratch, TraceeGone, read_memory,
                      set_sigmask, wait_stop, write_memory)
@@ -54,7 +54,10 @@ class _Image:
         self.reader = r = ImageReader(directory)
         # metadata is checked as it is read; the raw files (pages, ...) on a thread while
         # the tree is built, and the restore waits for that check before anything resumes
-        raw = [name for name in r.inventory["files"] if not name.endswith(".json")]
+        # pages-*.img are checked as they are loaded (memory.load_pages); sizes of all at once
+        raw = [name for name in r.inventory["files"]
+               if not name.endswith(".json") and not name.startswith("pages-")]
+        r.check_sizes()
         self.verified = r.verify_in_background(raw)
         self.pstree = r.json("pstree.json")
         try:
@@ -105,8 +108,8 @@ class _Restorer:
         map_fds = {}
         for pid, mm in img.mms.items():
             svc = self.service[pid] = {}
-            svc["pages"] = self._own(os.open(img.reader.path(f"pages-{pid}.img"),
-                                             os.O_RDONLY | os.O_CLOEXEC))
+            # read by the stub straight into place, bypassing the page cache where possible
+            svc["pages"] = self._own(open_direct(img.reader.path(f"pages-{pid}.img")))
             svc["exe"] = self._open_checked(mm["exe"], os.O_RDONLY, mm["exe_id"]["inode"])
             for vma in mm["vmas"]:
                 if vma["kind"] == "file":
@@ -253,7 +256,8 @@ class _Restorer:
             rem.call("munmap", region + REGION, TASK_SIZE - region - REGION)
             memory.map_vdso(rem, mm["vmas"], pid)
             memory.restore_vmas(rem, scratch, pid, mm["vmas"], lambda v: _fd_for(svc, v))
-            pages = memory.load_pages(rem, scratch, mm["pagemap"], svc["pages"])
+            pages, crc = memory.load_pages(rem, scratch, pid, mm["pagemap"], svc["pages"])
+            img.reader.check_crc(f"pages-{pid}.img", crc)
             memory.finish_vmas(rem, mm["vmas"])
             self.stats.add("pages_restored", pages)
             faults.hit(self.fault, "restore:memory")
