@@ -29,14 +29,22 @@ INVENTORY = "inventory.json"
 _CHUNK = 1 << 22
 
 
-def open_direct(path, flags=os.O_RDONLY):
-    """Open for I/O that bypasses the page cache (O_DIRECT) where the file system allows it:
-    image files are read or written once, and filling the page cache with them costs more
-    than the disk here.  Buffers and offsets must then be page-aligned."""
-    try:
-        return os.open(path, flags | os.O_DIRECT | os.O_CLOEXEC)
-    except OSError:
-        return os.open(path, flags | os.O_CLOEXEC)
+DIRECT_MIN = 64 << 20
+
+
+def open_direct(path, flags=os.O_RDONLY, size=None):
+    """Open a big image file for I/O that bypasses the page cache (O_DIRECT) where the file
+    system allows it: such files are read or written once, and filling the page cache with
+    them costs more than the disk here.  Small ones (under DIRECT_MIN) keep the page cache,
+    whose latency is lower.  Buffers and offsets must be page-aligned either way."""
+    if size is None:
+        size = os.stat(path).st_size
+    if size >= DIRECT_MIN:
+        try:
+            return os.open(path, flags | os.O_DIRECT | os.O_CLOEXEC)
+        except OSError:
+            pass
+    return os.open(path, flags | os.O_CLOEXEC)
 
 
 class RawWriter:

@@ -31,6 +31,7 @@ PAGE = kmem.PAGE_SIZE
 VDSO_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]")
 CHUNK = 8 << 20
 IOV_MAX = 1024
+CRC_CHUNK = 1 << 20                 # cache-sized: the CRC reads what it just copied
 LOAD_MAX = 64 << 20                 # bytes per injected preadv: the CRC thread follows
 _MADVISE = {"dd": 16, "dc": 10, "hg": 14, "nh": 15, "wf": 18, "sr": 2, "rr": 1}
 MAP_GROWSDOWN, MAP_NORESERVE = 0x100, 0x4000
@@ -147,12 +148,13 @@ class _DirectWriter:
     no page cache is allocated for the image (in a VM that hands freed memory back to the
     host, fresh page cache is what costs most), and reading and writing overlap."""
 
-    def __init__(self, out):
-        self.fd = open_direct(out.path, os.O_WRONLY)
+    def __init__(self, out, size):
+        self.fd = open_direct(out.path, os.O_WRONLY, size)
+        self.chunk = max(PAGE, min(CHUNK, size))   # small dumps touch small buffers
         self.jobs = queue.SimpleQueue()
         self.free = queue.SimpleQueue()
         for _ in range(2):
-            self.free.put(mmap.mmap(-1, CHUNK))     # page-aligned, as O_DIRECT needs
+            self.free.put(mmap.mmap(-1, self.chunk))    # page-aligned, as O_DIRECT needs
         self.error = None
         self.thread = threading.Thread(target=self._run, name="pages-writer", daemon=True)
         self.thread.start()
@@ -189,8 +191,10 @@ def stream_pages(pid, runs, readable, out):
     """Copy the runs [(start, end)] of ``pid`` into the image ``out`` in order, computing its
     CRC from the very bytes written; returns the number of pages.  Readable memory comes with
     process_vm_readv(2), PROT_NONE memory through /proc/pid/mem."""
-    _preallocate(out.fd, sum(end - start for start, end in runs))
-    writer = _DirectWriter(out)
+    total = sum(end - start for start, end in runs)
+    _preallocate(out.fd, total)
+    writer = _DirectWriter(out, total)
+    chunk = writer.chunk
     remote = (kmem.Iovec * IOV_MAX)()
     mem, offset = None, 0
 
@@ -210,7 +214,7 @@ def stream_pages(pid, runs, readable, out):
                 batch, size = [], 0
             while start < end:
                 if not can_read:
-                    n = min(CHUNK, end - start)
+                    n = min(chunk, end - start)
                     if mem is None:
                         mem = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
                     buf = writer.buffer()
@@ -221,11 +225,11 @@ def stream_pages(pid, runs, readable, out):
                     offset += n
                     start += n
                     continue
-                n = min(CHUNK - size, end - start)
+                n = min(chunk - size, end - start)
                 batch.append((start, n))
                 size += n
                 start += n
-                if size == CHUNK or len(batch) == IOV_MAX:
+                if size == chunk or len(batch) == IOV_MAX:
                     offset = _flush(writer, read_batch, batch, size, offset, out)
                     batch, size = [], 0
         if batch:
@@ -372,15 +376,15 @@ class MemoryCrc:
         self.jobs.put(runs)
 
     def _run(self):
-        buf = mmap.mmap(-1, CHUNK)
+        buf = mmap.mmap(-1, CRC_CHUNK)
         view = memoryview(buf)
         local = kmem.Iovec(ctypes.addressof(ctypes.c_char.from_buffer(buf)), 0)
         remote = kmem.Iovec(0, 0)
         try:
             while (runs := self.jobs.get()) is not None:
                 for addr, length in runs:
-                    for at in range(addr, addr + length, CHUNK):
-                        n = min(CHUNK, addr + length - at)
+                    for at in range(addr, addr + length, CRC_CHUNK):
+                        n = min(CRC_CHUNK, addr + length - at)
                         local.iov_len, remote.iov_base, remote.iov_len = n, at, n
                         if syscall("process_vm_readv", self.pid, ctypes.byref(local), 1,
                                    ctypes.byref(remote), 1, 0) != n:
