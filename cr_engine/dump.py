@@ -8,18 +8,20 @@ it was (registers, signal masks, signals caught while frozen) and removes the pa
 import ctypes
 import os
 import resource
+import time
 
 from kernel import memory as kmem
 from kernel import ptrace
 from kernel.libc import syscall
 from kernel.process import PR_GET_TID_ADDRESS
+from kernel.procfs import status as proc_status
 
 from . import faults, files, memory, proc, pstree, signals, timers
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
 from .images import ImageWriter
 from .regs import get_xstate
-from .remote import Remote, RemoteError, Scratch, TraceeGone, find_syscall_insn
+from .remote import Remote, Scratch, TraceeGone, find_syscall_insn
 from .stats import Stats
 
 SCRATCH_SIZE = 64 << 10
@@ -69,7 +71,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
     writer = ImageWriter(images_dir)
     with stats.stage("freeze"):
         tree = FrozenTree(pid).freeze()
-    frozen_at = _now()
+    frozen_at = time.perf_counter()
     injected = {}
     table = None
     try:
@@ -77,15 +79,16 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
         _check_tree(tree)
         tree_image = pstree.image(tree, shell_job)
         table = files.FileTable(shell_job)
+        shmem_done = set()
         for process in tree.processes.values():
             if process.zombie:
                 continue
             with stats.stage("collect"):
-                core, mm, vmas, private = _collect(process, table, injected)
+                core, mm, private, shmem = _collect(process, table, injected)
                 faults.hit(fault, "dump:collect")
             with stats.stage("memory"):
                 mm["pagemap"] = _dump_pages(injected[process.pid], private, writer, stats)
-                mm["shmem"] = _dump_shmem(process.pid, vmas, writer, stats, tree)
+                mm["shmem"] = _dump_shmem(process.pid, shmem, writer, stats, shmem_done)
                 faults.hit(fault, "dump:memory")
             writer.json(f"core-{process.pid}.json", core)
             writer.json(f"mm-{process.pid}.json", mm)
@@ -103,7 +106,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
         for state in injected.values():
             state.cure()
         table.close()
-        stats.times["frozen"] = _now() - frozen_at
+        stats.times["frozen"] = time.perf_counter() - frozen_at
         stats.total()
         stats.counts["processes"] = len(tree.processes)
         stats.counts["threads"] = sum(len(p.threads) for p in tree.processes.values())
@@ -135,15 +138,11 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
     return DumpResult(pid, os.fspath(images_dir), stats.as_dict(), sorted(tree.processes))
 
 
-def _now():
-    import time
-    return time.perf_counter()
-
-
 def _check_tree(tree):
     own = {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in NAMESPACES
            if os.path.exists(f"/proc/self/ns/{ns}")}
-    me = proc.stat(os.getpid())
+    me = os.getpid()
+    mine = proc_status("self")
     for pid, process in tree.processes.items():
         if process.zombie:
             continue
@@ -155,9 +154,8 @@ def _check_tree(tree):
             if theirs != link:
                 what = "a nested pid namespace" if ns == "pid" else f"a {ns} namespace"
                 raise Unsupported(f"unsupported: {what} ({theirs}) of pid {pid}")
-        status = _status(pid)
-        if status.get("Uid") != _status("self").get("Uid") or \
-                status.get("Gid") != _status("self").get("Gid"):
+        status = process.status = proc_status(pid)
+        if status.get("Uid") != mine.get("Uid") or status.get("Gid") != mine.get("Gid"):
             raise Unsupported(f"unsupported: credentials of pid {pid} differ from the "
                               f"dumper's (uid {status.get('Uid')})")
         if status.get("Seccomp", "0") != "0":
@@ -165,26 +163,22 @@ def _check_tree(tree):
         root = os.readlink(f"/proc/{pid}/root")
         if root != "/":
             raise Unsupported(f"unsupported: chroot {root} of pid {pid}")
-        if pid == me["pid"]:
+        if pid == me:
             raise DumpError("the dumping process is inside the tree")
-
-
-def _status(pid):
-    from kernel.procfs import status
-    return status(pid)
 
 
 def _collect(process, table, injected):
     pid = process.pid
-    st = proc.stat(pid)
-    status = _status(pid)
+    st, status = process.stat, process.status
     smaps = proc.smaps(pid)
-    vmas, private = [], []
+    vmas, private, shmem = [], [], []
     for vma in smaps:
         kind = memory.classify(pid, vma)
-        vmas.append(memory.vma_image(pid, vma, kind))
+        vmas.append(memory.vma_image(vma, kind))
         if kind in ("anon", "file") and not vma.shared:
             private.append(vma)
+        elif kind == "shmem":
+            shmem.append(vma)
     exe = os.readlink(f"/proc/{pid}/exe")
     if exe.endswith(" (deleted)"):
         raise Unsupported(f"unsupported: deleted executable {exe[:-10]} of pid {pid}")
@@ -234,7 +228,7 @@ def _collect(process, table, injected):
         })
     for tid, caught in state.caught().items():
         _thread_core(core, tid)["pending"] += [s.hex() for s in caught]
-    return core, mm, smaps, private
+    return core, mm, private, shmem
 
 
 def _thread_core(core, tid):
@@ -273,15 +267,11 @@ def _dump_pages(state, private, writer, stats):
     return [[start, (end - start) // memory.PAGE] for start, end in runs]
 
 
-def _dump_shmem(pid, smaps, writer, stats, tree):
-    """Shared anonymous memory objects mapped by ``pid`` not yet dumped: {inode: image}."""
-    done = getattr(tree, "shmem_done", None)
-    if done is None:
-        done = tree.shmem_done = set()
+def _dump_shmem(pid, shmem, writer, stats, done):
+    """Shared anonymous memory objects mapped by ``pid`` and not in ``done`` (inodes of the
+    objects dumped already, updated): {inode: image}."""
     out = {}
-    for vma in smaps:
-        if vma.name != "/dev/zero (deleted)" and not vma.name.startswith("[anon_shmem:"):
-            continue
+    for vma in shmem:
         if vma.inode in done:
             continue
         done.add(vma.inode)
@@ -314,5 +304,3 @@ def _requeue_taken(state):
             signals.queue_pending(state.remotes[tid], state.scratch, pid, tid,
                                   [i.hex() for i in infos], shared=False)
 
-
-__all__ = ["dump", "DumpResult", "RemoteError"]

@@ -39,6 +39,7 @@ class FileTable:
         self.by_look = {}           # (dev, ino, pos, flags) -> [(pid, fd, id)]
         self.payloads = {}          # id -> bytes to store beside (pipe data)
         self.pidfds = {}
+        self.pipes_carried = set()  # inodes of the pipes and FIFOs whose data is taken
 
     def dump_process(self, pid):
         entries = []
@@ -132,9 +133,9 @@ class FileTable:
 
     def _pipe_data(self, path, desc):
         """The bytes queued in a pipe, copied with tee(2) so nothing is consumed."""
-        if any(d.get("inode") == desc["inode"] and d is not desc and "pipe_size" in d
-               for d in self.files.values()):
-            return None                     # the other end already carried the data
+        if desc["inode"] in self.pipes_carried:
+            return None                     # another description already carried the data
+        self.pipes_carried.add(desc["inode"])
         reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK | O_CLOEXEC)
         try:
             size = fcntl.fcntl(reader, F_GETPIPE_SZ)
@@ -229,14 +230,7 @@ class OpenFiles:
         pipe = self._pipes[desc["inode"]]
         reader = desc["flags"] & _ACCESS == os.O_RDONLY
         end = pipe["ends"][0 if reader else 1]
-        if "pipe_size" in desc:
-            fcntl.fcntl(end, F_SETPIPE_SZ, desc["pipe_size"])
-        data = payload(file_id)
-        if data:
-            at = 0
-            for size in desc.get("chunks", [len(data)]):
-                os.write(pipe["ends"][1], data[at:at + size])
-                at += size
+        self._fill(pipe["ends"][1], desc, payload(file_id))
         flags = desc["flags"] & ~_OPEN_IGNORED
         if end not in pipe["used"]:
             pipe["used"].add(end)
@@ -247,10 +241,14 @@ class OpenFiles:
 
     @staticmethod
     def _fill(fd, desc, data):
+        """Size a pipe as dumped and queue its data again, a write per dumped chunk (in
+        packet mode each is one packet)."""
         if "pipe_size" in desc:
             fcntl.fcntl(fd, F_SETPIPE_SZ, desc["pipe_size"])
-        if data:
-            os.write(fd, data)
+        at = 0
+        for size in desc.get("chunks", [len(data)]) if data else ():
+            os.write(fd, data[at:at + size])
+            at += size
 
     def set_owners(self, files):
         """File owners name processes and threads: set once they all exist."""

@@ -34,6 +34,7 @@ class Process:
     def __init__(self, pid, stat):
         self.pid = pid
         self.stat = stat
+        self.status = None          # /proc/pid/status, read once by the dump's checks
         self.zombie = stat["state"] in ("Z", "X")
         self.threads = {}           # tid -> Thread (empty for zombies)
         self.children = []
@@ -64,6 +65,9 @@ class FrozenTree:
                 self.processes[pid] = process
                 if not process.zombie:
                     self._seize_threads(process)
+                    # read again now that it is stopped: its session, group and mm
+                    # fields cannot change any more
+                    process.stat = proc.stat(pid)
                 for child in proc.children(pid):
                     try:
                         todo.append((child, proc.stat(child)))
@@ -114,7 +118,7 @@ class FrozenTree:
                 break
             ptrace.cont(thread.tid)
         thread.regs = get_regs(thread.tid)
-        thread.sigmask = _getsigmask(thread.tid)
+        thread.sigmask = ptrace.getsigmask(thread.tid)
         set_sigmask(thread.tid, ALL_SIGNALS)
 
     def threads(self):
@@ -155,6 +159,3 @@ class FrozenTree:
             except ChildProcessError:
                 pass
 
-
-def _getsigmask(tid):
-    return ptrace.getsigmask(tid)

@@ -75,7 +75,7 @@ def classify(pid, vma):
     raise Unsupported(f"unsupported: mapping {name or '?'} at {vma.start:#x} of pid {pid}")
 
 
-def vma_image(pid, vma, kind):
+def vma_image(vma, kind):
     entry = {"start": vma.start, "end": vma.end, "perms": vma.perms, "kind": kind,
              "flags": sorted(vma.flags), "pgoff": vma.offset}
     if kind == "file":

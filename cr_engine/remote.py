@@ -16,7 +16,6 @@ from kernel.memory import Iovec
 from .regs import SYSCALL_ARG_REGS, SYSCALL_INSN, get_regs, set_regs, signed
 
 WALL = 0x40000000
-EVENT_CLONE = 3
 SYSCALL_TRAP = signal.SIGTRAP | 0x80
 NO_SYSCALL = (1 << 64) - 1
 SEIZE_OPTIONS = ptrace.O_TRACESYSGOOD
@@ -134,8 +133,7 @@ class Remote:
     """System calls executed by thread ``tid`` (already in a ptrace stop) at ``syscall_ip``.
 
     Signals that arrive while we drive the thread are taken out of the way and kept in
-    ``caught_signals`` (raw siginfos) for the caller to account for; threads created by an
-    injected clone are listed in ``new_threads``.
+    ``caught_signals`` (raw siginfos) for the caller to account for.
     """
 
     def __init__(self, tid, syscall_ip):
@@ -143,7 +141,6 @@ class Remote:
         self.syscall_ip = syscall_ip
         self.template = get_regs(tid)
         self.caught_signals = []
-        self.new_threads = []
 
     def call(self, name, *args, check=True):
         regs = self.template.copy()
@@ -159,20 +156,14 @@ class Remote:
         return result
 
     def _run_to_syscall_stop(self):
-        sig = 0
         while True:
-            ptrace.resume_syscall(self.tid, sig)
-            sig = 0
+            ptrace.resume_syscall(self.tid)
             stop = wait_stop(self.tid)
             if stop.is_syscall:
                 return
-            if stop.event == EVENT_CLONE:
-                msg = ctypes.c_ulong(0)
-                ptrace.ptrace(ptrace.GETEVENTMSG, self.tid, 0, ctypes.addressof(msg))
-                self.new_threads.append(msg.value)
-            elif stop.is_signal_delivery:
+            if stop.is_signal_delivery:     # suppressed here, accounted for by the caller
                 self.caught_signals.append(get_siginfo(self.tid))
-            # an event stop (a pending PTRACE_INTERRUPT or group stop): go on
+            # an event stop (a pending PTRACE_INTERRUPT, a group stop, a clone event): go on
 
 
 class Scratch:

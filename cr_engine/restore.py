@@ -10,6 +10,7 @@ as they were.
 
 import ctypes
 import json
+import resource
 import os
 import select
 import signal
@@ -25,7 +26,7 @@ from . import faults, files, memory, proc, pstree, signals, stub, timers
 from .errors import CRError, ImageError, RestoreError
 from .images import ImageReader, open_direct
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
-from .remote import (NO_SYSCALL, Remote, RemoteError, Scratch, TraceeGone, read_memory,
+from .remote import (Remote, Scratch, TraceeGone, read_memory,
                      set_sigmask, wait_stop, write_memory)
 from .stats import Stats
 
@@ -327,7 +328,6 @@ class _Restorer:
                 ptrace.cont(tid)
             remotes[tid] = Remote(tid, rem.syscall_ip)
             set_sigmask(tid, ALL_SIGNALS)
-        rem.new_threads.clear()
         return remotes
 
     def _thread_state(self, rem, scratch, thread):
@@ -344,7 +344,6 @@ class _Restorer:
         scratch.reset()
 
     def _rlimits(self, pid, core):
-        import resource
         for name, (soft, hard) in core["rlimits"].items():
             res = getattr(resource, name, None)
             if res is None:
@@ -507,5 +506,3 @@ def _wait_pid_free(pid, timeout=ZOMBIE_WAIT):
 def _single_threaded():
     return len(os.listdir("/proc/self/task")) == 1 and threading.active_count() == 1
 
-
-__all__ = ["restore", "RestoreResult", "RemoteError", "NO_SYSCALL"]
