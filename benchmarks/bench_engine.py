@@ -1,16 +1,22 @@
 """How fast does the engine dump and restore, and how much memory does it take?  Ours next
 to CRIU 4.1.1 (the reference engine, from its trixie root) in the same run.
 
-    python benchmarks/bench_engine.py [--size-mib 1024] [--small-runs 20] [--no-criu] [--json]
+    python benchmarks/bench_engine.py [--size-mib 1024] [--large-runs 5] [--small-runs 20]
+                                      [--no-criu] [--cold] [--json]
 
 Cases
   large   one process with SIZE MiB of dirtied private anonymous memory: dump (freeze to
           images written, tree killed) and restore (images to tree running), end to end,
-          and the restored memory verified page by page by the program itself
+          and the restored memory verified page by page by the program itself; restores
+          are timed twice: with the images where the dump left them (CRIU's in the page
+          cache, ours on disk: written with O_DIRECT), and read back from the disk (the
+          image files written out and dropped from the page cache first, for both engines)
   small   a process with 8 MiB: dump and restore through the Python API, median of N runs
   rss     peak RSS (VmHWM) of the dump command on the large case minus its peak before the
           dump began, with the engine imported (pages must be streamed, not buffered)
-Images go to a temporary directory on the file system of $TMPDIR (default /tmp).
+Images go to a temporary directory on the file system of $TMPDIR (default /tmp).  Before
+every timed step of either engine, free memory is warmed (warm_memory.c says why); --cold
+skips that.
 """
 
 import argparse
@@ -32,6 +38,8 @@ from kernel.process import PR_SET_CHILD_SUBREAPER, prctl  # noqa: E402
 from zdtm_py.build import build                      # noqa: E402
 
 PROGRAM = os.path.join(TOP, "benchmarks", "programs", "dirty_memory.c")
+WARM = os.path.join(TOP, "benchmarks", "programs", "warm_memory.c")
+EVICT = os.path.join(TOP, "benchmarks", "programs", "evict_cache.c")
 REFERENCE_CRIU = os.path.join(TOP, "tools", "reference_criu.py")
 
 
@@ -75,13 +83,24 @@ def reap(pid):
         pass
 
 
-def ours_once(binary, mib, workdir):
-    pid, result = start(binary, mib, workdir)
+def warm(tools, mib):
+    """See warm_memory.c: run right before each timed step of both engines."""
+    if tools.warm:
+        subprocess.run([tools.warm, str(2 * mib)], check=True)
+
+
+def ours_once(tools, mib, workdir, from_disk=False):
+    pid, result = start(tools.binary, mib, workdir)
     images = os.path.join(workdir, "img")
+    warm(tools, mib)
     t0 = time.perf_counter()
     dumped = cr_engine.dump(pid, images)
     t1 = time.perf_counter()
     reap(pid)
+    if from_disk:
+        subprocess.run([tools.evict, *(os.path.join(images, f) for f in os.listdir(images))],
+                       check=True)
+    warm(tools, mib)
     t2 = time.perf_counter()
     restored = cr_engine.restore(images)
     t3 = time.perf_counter()
@@ -130,10 +149,13 @@ rm -f result
 setsid ./prog {mib} result </dev/null >prog.log 2>&1 &
 while ! grep -q ready result 2>/dev/null; do sleep 0.005; done
 pid=$(cut -d' ' -f2 result)
+{warm}
 t0=$(date +%s.%N)
 criu dump -t $pid -D img -o dump.log
 t1=$(date +%s.%N)
 while [ -e /proc/$pid ]; do sleep 0.001; done
+{evict}
+{warm}
 t2=$(date +%s.%N)
 criu restore -d -D img -o restore.log
 t3=$(date +%s.%N)
@@ -141,11 +163,16 @@ echo "times $t0 $t1 $t2 $t3 $pid"
 """
 
 
-def criu_once(binary, mib, workdir):
-    shutil.copy(binary, os.path.join(workdir, "prog"))
+def criu_once(tools, mib, workdir, from_disk=False):
+    shutil.copy(tools.binary, os.path.join(workdir, "prog"))
+    shutil.copy(tools.evict, os.path.join(workdir, "evict"))
+    if tools.warm:
+        shutil.copy(tools.warm, os.path.join(workdir, "warm"))
     os.makedirs(os.path.join(workdir, "img"), exist_ok=True)
     out = subprocess.run([sys.executable, REFERENCE_CRIU, "exec", "--bind-cwd", "--", "sh",
-                          "-c", CRIU_SCRIPT.format(mib=mib)], cwd=workdir, capture_output=True,
+                          "-c", CRIU_SCRIPT.format(
+                              mib=mib, warm=f"./warm {2 * mib}" if tools.warm else ":",
+                              evict="./evict img/*" if from_disk else ":")], cwd=workdir, capture_output=True,
                          text=True, timeout=600)
     line = next((x for x in out.stdout.splitlines() if x.startswith("times ")), None)
     if out.returncode != 0 or line is None:
@@ -163,9 +190,12 @@ def criu_once(binary, mib, workdir):
     text = wait_file(result, "", timeout=60).strip()
     if text != "OK":
         raise RuntimeError(f"CRIU-restored process failed its check: {text}")
-    for name in ("img", "prog"):
+    for name in ("img", "prog", "warm", "evict"):
         path = os.path.join(workdir, name)
-        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
     return float(t1) - float(t0), float(t3) - float(t2)
 
 
@@ -175,38 +205,52 @@ def main(argv=None):
     p.add_argument("--large-runs", type=int, default=5)
     p.add_argument("--small-runs", type=int, default=20)
     p.add_argument("--no-criu", action="store_true")
+    p.add_argument("--cold", action="store_true",
+                   help="do not warm free memory before each timed step (see warm_memory.c)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     prctl(PR_SET_CHILD_SUBREAPER, 1)
-    binary = str(build(PROGRAM))
-    results = {"size_mib": args.size_mib}
+    tools = argparse.Namespace(binary=str(build(PROGRAM)), evict=str(build(EVICT)),
+                               warm=None if args.cold else str(build(WARM)))
+    results = {"size_mib": args.size_mib, "warm": not args.cold}
     use_criu = not args.no_criu and criu_available()
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as workdir:
         # ours and CRIU alternate run by run, so that both meet the same machine state (this
         # VM's fresh memory is slow to touch the first time, and that drifts over a run)
         for case, mib, runs in (("large", args.size_mib, args.large_runs),
                                 ("small", 8, args.small_runs)):
-            ours, crius = [], []
+            modes = (False, True) if case == "large" else (False,)
+            ours, crius = {m: [] for m in modes}, {m: [] for m in modes}
             for i in range(runs):
-                ours.append(ours_once(binary, mib, workdir))
-                if use_criu and "criu_error" not in results and (case == "large" or i < 5):
-                    try:
-                        crius.append(criu_once(binary, mib, workdir))
-                    except (RuntimeError, subprocess.TimeoutExpired) as e:
-                        results["criu_error"] = str(e)
-            results[f"ours_{case}"] = {"dump_s": [r[0] for r in ours],
-                                       "restore_s": [r[1] for r in ours],
-                                       "dump_stats": ours[-1][2], "restore_stats": ours[-1][3]}
-            if crius:
-                results[f"criu_{case}"] = {"dump_s": [c[0] for c in crius],
-                                           "restore_s": [c[1] for c in crius]}
-        base, peak = rss_case(binary, args.size_mib, workdir)
+                for from_disk in modes:
+                    ours[from_disk].append(ours_once(tools, mib, workdir, from_disk))
+                    if use_criu and "criu_error" not in results and (case == "large" or i < 5):
+                        try:
+                            crius[from_disk].append(criu_once(tools, mib, workdir, from_disk))
+                        except (RuntimeError, subprocess.TimeoutExpired) as e:
+                            results["criu_error"] = str(e)
+            results[f"ours_{case}"] = _summary(ours)
+            results[f"ours_{case}"].update(dump_stats=ours[False][-1][2],
+                                           restore_stats=ours[False][-1][3])
+            if crius[False]:
+                results[f"criu_{case}"] = _summary(crius)
+        base, peak = rss_case(tools.binary, args.size_mib, workdir)
         results["rss_kib"] = {"baseline": base, "dump_peak": peak}
     if args.json:
         print(json.dumps(results, indent=1))
     else:
         print("\n".join(table(results)))
     return 0
+
+
+def _summary(by_mode):
+    """Dump times of every run; restore times apart for images as the dump left them and
+    for images read back from the disk."""
+    runs = [r for mode in by_mode.values() for r in mode]
+    out = {"dump_s": [r[0] for r in runs], "restore_s": [r[1] for r in by_mode[False]]}
+    if by_mode.get(True):
+        out["restore_disk_s"] = [r[1] for r in by_mode[True]]
+    return out
 
 
 def table(r):
@@ -219,7 +263,8 @@ def table(r):
     def med(d, key):
         return statistics.median(d[key]) if d else None
 
-    for key, label in (("dump_s", "dump"), ("restore_s", "restore")):
+    for key, label in (("dump_s", "dump"), ("restore_s", "restore"),
+                       ("restore_disk_s", "restore from disk")):
         o, c = med(r["ours_large"], key), med(r.get("criu_large"), key)
         row(f"{r['size_mib']} MiB {label}, median s", o, c, lambda v: f"{v:.3f}")
         row(f"{r['size_mib']} MiB {label}, GB/s", o and gib * 1.073741824 / o,

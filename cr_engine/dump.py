@@ -260,7 +260,7 @@ def _dump_pages(state, private, writer, stats):
     name = f"pages-{pid}.img"
     out = writer.raw(name)
     try:
-        pages = memory.stream_pages(pid, runs, readable, out)
+        pages = memory.push_pages(state.main, state.scratch, pid, runs, readable, out)
     finally:
         writer.close_raw(name, out)
     stats.add("pages_written", pages)

@@ -14,7 +14,6 @@ restored.  JSON is parsed with the json module only (no pickle, no eval).
 """
 
 import json
-import mmap
 import os
 import platform
 import threading
@@ -26,25 +25,7 @@ from .errors import ImageError
 FORMAT = "cr_engine-images"
 VERSION = 1
 INVENTORY = "inventory.json"
-_CHUNK = 1 << 22
-
-
-DIRECT_MIN = 64 << 20
-
-
-def open_direct(path, flags=os.O_RDONLY, size=None):
-    """Open a big image file for I/O that bypasses the page cache (O_DIRECT) where the file
-    system allows it: such files are read or written once, and filling the page cache with
-    them costs more than the disk here.  Small ones (under DIRECT_MIN) keep the page cache,
-    whose latency is lower.  Buffers and offsets must be page-aligned either way."""
-    if size is None:
-        size = os.stat(path).st_size
-    if size >= DIRECT_MIN:
-        try:
-            return os.open(path, flags | os.O_DIRECT | os.O_CLOEXEC)
-        except OSError:
-            pass
-    return os.open(path, flags | os.O_CLOEXEC)
+_CHUNK = 1 << 20                    # cache-sized reads for the CRC
 
 
 class RawWriter:
@@ -167,11 +148,10 @@ class ImageReader:
     def verify(self, names=None):
         """Check the listed files' (default: all) sizes and CRC-32s; raise ImageError on the
         first mismatch."""
-        buf = mmap.mmap(-1, _CHUNK)        # page-aligned, for O_DIRECT
-        view = memoryview(buf)
+        view = memoryview(bytearray(_CHUNK))
         for name in sorted(self.inventory["files"] if names is None else names):
             try:
-                fd = open_direct(self.path(name))
+                fd = os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 raise ImageError(f"{self.dir}: {name} is missing") from None
             try:
@@ -212,11 +192,6 @@ class ImageReader:
             if size != want.get("size"):
                 raise ImageError(f"{self.dir}/{name}: damaged (size {size}, inventory says "
                                  f"{want.get('size')})")
-
-    def check_crc(self, name, crc):
-        """Compare a CRC-32 computed elsewhere (e.g. of the data as it was loaded)."""
-        if self.inventory["files"].get(name, {}).get("crc32") != f"{crc:08x}":
-            raise ImageError(f"{self.dir}/{name}: damaged (checksum mismatch)")
 
     def _check(self, name, size, crc):
         want = self.inventory["files"].get(name, {})

@@ -143,27 +143,37 @@ class Remote:
         self.caught_signals = []
 
     def call(self, name, *args, check=True):
+        self.start(name, *args)
+        return self.finish(name, check=check)
+
+    def start(self, name, *args):
+        """Enter the system call and let it run; finish() collects its result.  Other
+        threads' calls may be started in between (their tracer is this same thread)."""
         regs = self.template.copy()
         regs.rip, regs.rax, regs.orig_rax = self.syscall_ip, NR[name], NO_SYSCALL
         for reg, value in zip(SYSCALL_ARG_REGS, args):
             setattr(regs, reg, value & NO_SYSCALL)
         set_regs(self.tid, regs)
-        self._run_to_syscall_stop()       # entry
-        self._run_to_syscall_stop()       # exit
+        ptrace.resume_syscall(self.tid)
+        self._wait_syscall_stop()         # entry
+        ptrace.resume_syscall(self.tid)
+
+    def finish(self, name, check=True):
+        self._wait_syscall_stop()         # exit
         result = signed(get_regs(self.tid).rax)
         if check and -4095 <= result < 0:
             raise RemoteError(name, -result)
         return result
 
-    def _run_to_syscall_stop(self):
+    def _wait_syscall_stop(self):
         while True:
-            ptrace.resume_syscall(self.tid)
             stop = wait_stop(self.tid)
             if stop.is_syscall:
                 return
             if stop.is_signal_delivery:     # suppressed here, accounted for by the caller
                 self.caught_signals.append(get_siginfo(self.tid))
             # an event stop (a pending PTRACE_INTERRUPT, a group stop, a clone event): go on
+            ptrace.resume_syscall(self.tid)
 
 
 class Scratch:

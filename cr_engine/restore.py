@@ -24,7 +24,7 @@ from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
 from . import faults, files, memory, proc, pstree, signals, stub, timers
 from .errors import CRError, ImageError, RestoreError
-from .images import ImageReader, open_direct
+from .images import ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
 from .remote import (Remote, Scratch, TraceeGone, read_memory,
                      set_sigmask, wait_stop, write_memory)
@@ -36,6 +36,9 @@ MMAP_MIN = 0x10000
 GADGET = SYSCALL_INSN + b"\xcc"      # syscall; int3
 ALL_SIGNALS = (1 << 64) - 1
 READY_TIMEOUT = 30.0
+LOADERS = 4                          # threads loading pages at once, at most
+PARALLEL_MIN = 32 << 20              # smaller images load on the main thread alone
+WALL = 0x40000000
 ZOMBIE_WAIT = 10.0
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000
 MAP_FIXED_NOREPLACE = 0x100000
@@ -55,9 +58,8 @@ class _Image:
         self.reader = r = ImageReader(directory)
         # metadata is checked as it is read; the raw files (pages, ...) on a thread while
         # the tree is built, and the restore waits for that check before anything resumes
-        # pages-*.img are checked as they are loaded (memory.load_pages); sizes of all at once
-        raw = [name for name in r.inventory["files"]
-               if not name.endswith(".json") and not name.startswith("pages-")]
+        # (sizes of all at once, so a truncated file fails before anything is made)
+        raw = [name for name in r.inventory["files"] if not name.endswith(".json")]
         r.check_sizes()
         self.verified = r.verify_in_background(raw)
         self.pstree = r.json("pstree.json")
@@ -110,7 +112,8 @@ class _Restorer:
         for pid, mm in img.mms.items():
             svc = self.service[pid] = {}
             # read by the stub straight into place, bypassing the page cache where possible
-            svc["pages"] = self._own(open_direct(img.reader.path(f"pages-{pid}.img")))
+            svc["pages"] = self._own(os.open(img.reader.path(f"pages-{pid}.img"),
+                                             os.O_RDONLY | os.O_CLOEXEC))
             svc["exe"] = self._open_checked(mm["exe"], os.O_RDONLY, mm["exe_id"]["inode"])
             for vma in mm["vmas"]:
                 if vma["kind"] == "file":
@@ -257,8 +260,12 @@ class _Restorer:
             rem.call("munmap", region + REGION, TASK_SIZE - region - REGION)
             memory.map_vdso(rem, mm["vmas"], pid)
             memory.restore_vmas(rem, scratch, pid, mm["vmas"], lambda v: _fd_for(svc, v))
-            pages, crc = memory.load_pages(rem, scratch, pid, mm["pagemap"], svc["pages"])
-            img.reader.check_crc(f"pages-{pid}.img", crc)
+            loaders = self._loaders(rem, scratch, pid, mm["pagemap"])
+            try:
+                pages = memory.load_pages(loaders, scratch, mm["pagemap"], svc["pages"])
+            finally:
+                self._end_loaders(loaders[1:])
+            scratch.reset()
             memory.finish_vmas(rem, mm["vmas"])
             self.stats.add("pages_restored", pages)
             faults.hit(self.fault, "restore:memory")
@@ -307,6 +314,33 @@ class _Restorer:
         if got < 0:
             raise RestoreError(f"PR_SET_MM_MAP of pid {pid} failed ({os.strerror(-got)})",
                                "state")
+
+    def _loaders(self, rem, scratch, pid, pagemap):
+        """Remotes to load pages with: the main thread, and for a big image one helper
+        thread per further CPU (up to LOADERS), gone again before the dumped threads are
+        made, so their tids are free by then."""
+        size = sum(count for _, count in pagemap) * kmem.PAGE_SIZE
+        want = min(LOADERS, os.cpu_count() or 1) if size >= PARALLEL_MIN else 1
+        loaders = [rem]
+        for _ in range(want - 1):
+            args = CloneArgs(flags=CLONE_THREAD_FLAGS)
+            at = scratch.put(bytes(args))
+            tid = rem.call("clone3", at, ctypes.sizeof(args), check=False)
+            scratch.reset()
+            if tid < 0:
+                break                       # fewer loaders, same result
+            self.tracees[tid] = True
+            while wait_stop(tid).event != ptrace.EVENT_STOP:
+                ptrace.cont(tid)
+            set_sigmask(tid, ALL_SIGNALS)
+            loaders.append(Remote(tid, rem.syscall_ip))
+        return loaders
+
+    def _end_loaders(self, helpers):
+        for helper in helpers:
+            helper.start("exit", 0)
+            os.waitpid(helper.tid, WALL)    # reaped: the tid is free again
+            del self.tracees[helper.tid]
 
     def _threads(self, rem, scratch, pid, core):
         """Create the other threads with their tids; returns tid -> Remote."""
@@ -393,7 +427,7 @@ class _Restorer:
                 pass
         for tid in sorted(self.tracees, key=lambda t: t in self.image.procs):  # leaders last
             try:
-                os.waitpid(tid, 0x40000000)             # the tracer's exit report, once
+                os.waitpid(tid, WALL)                   # the tracer's exit report, once
             except ChildProcessError:
                 pass
         if self.created:                    # never wait for a root we did not make
