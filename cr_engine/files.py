@@ -1,6 +1,7 @@
 """File descriptors and the file descriptions behind them: regular files, directories,
 memory character devices (/dev/null, /dev/zero, ...), pipes and FIFOs (with the data queued
-in them), and a shell job's terminal.
+in them), a shell job's terminal, eventfd/signalfd/timerfd (anon_files), memfds and unlinked
+files (carried_files).
 
 Dump: every fd of the tree is matched to a file description (kcmp(KCMP_FILE) among fds that
 look alike), so duplicated fds and fds inherited across fork stay one description.
@@ -17,6 +18,7 @@ from kernel import fdinfo
 from kernel.libc import syscall
 from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
+from . import anon_files, carried_files
 from .errors import RestoreError, Unsupported
 
 MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
@@ -37,9 +39,10 @@ class FileTable:
         self.shell_job = shell_job
         self.files = {}             # id -> description image
         self.by_look = {}           # (dev, ino, pos, flags) -> [(pid, fd, id)]
-        self.payloads = {}          # id -> bytes to store beside (pipe data)
+        self.payloads = {}          # id -> bytes to store beside (pipe data, file content)
         self.pidfds = {}
         self.pipes_carried = set()  # inodes of the pipes and FIFOs whose data is taken
+        self.carried = {}           # (dev, inode) -> id of the description holding its content
 
     def dump_process(self, pid):
         entries = []
@@ -61,18 +64,35 @@ class FileTable:
         for other_pid, other_fd, file_id in self.by_look.get(look, ()):
             if kcmp(pid, other_pid, KCMP_FILE, fd, other_fd) == 0:
                 return file_id, bool(flags & O_CLOEXEC)
-        desc = self._new_description(pid, fd, link, st, flags & ~O_CLOEXEC, pos)
+        content = None
+        carried = carried_files.kind_of(link) if stat.S_ISREG(st.st_mode) else None
+        if carried:
+            desc, content = carried_files.describe(carried, link, path, st,
+                                                   flags & ~O_CLOEXEC, pos)
+        else:
+            desc = self._new_description(pid, fd, link, st, flags & ~O_CLOEXEC, pos, info)
         owner = self._owner(pid, fd)
         if owner:
             desc["owner"] = owner
         file_id = f"{desc['type']}-{len(self.files)}"
         self.files[file_id] = desc
         self.by_look.setdefault(look, []).append((pid, fd, file_id))
+        if content is not None:
+            self._carry_once(file_id, desc, content)
         if desc["type"] in ("pipe", "fifo"):
             data = self._pipe_data(path, desc)
             if data:
                 self.payloads[file_id] = data
         return file_id, bool(flags & O_CLOEXEC)
+
+    def _carry_once(self, file_id, desc, content):
+        """An inode's content is stored with its first description; later ones point to it."""
+        key = (tuple(desc["dev"]), desc["inode"])
+        first = self.carried.setdefault(key, file_id)
+        if first == file_id:
+            self.payloads[file_id] = content
+        else:
+            desc["content_of"] = first
 
     def _owner(self, pid, fd):
         """F_SETOWN/F_SETOWN_EX owner and F_SETSIG signal of a description, if any."""
@@ -96,7 +116,7 @@ class FileTable:
             os.close(fd)
         self.pidfds = {}
 
-    def _new_description(self, pid, fd, link, st, flags, pos):
+    def _new_description(self, pid, fd, link, st, flags, pos, info):
         what = f"fd {fd} of pid {pid}"
         mode = st.st_mode
         if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
@@ -127,7 +147,10 @@ class FileTable:
             return desc
         if stat.S_ISSOCK(mode):
             raise Unsupported(f"unsupported: socket ({what})")
-        if link.startswith("anon_inode:"):
+        anon = link[len("anon_inode:"):].strip("[]") if link.startswith("anon_inode:") else None
+        if anon in anon_files.KINDS:
+            return anon_files.describe(anon, info, flags)
+        if anon:
             raise Unsupported(f"unsupported: {link[len('anon_inode:'):].strip('[]')} ({what})")
         raise Unsupported(f"unsupported: {link} ({what})")
 
@@ -169,6 +192,7 @@ class OpenFiles:
     def __init__(self):
         self.fds = {}
         self.keepalive = []         # fds that hold FIFOs and pipes open while stubs take them
+        self.inodes = carried_files.Inodes()
 
     def open_all(self, files, payload):
         self._descriptions, self._pipes = files, {}
@@ -199,6 +223,10 @@ class OpenFiles:
             return fd
         if kind == "chr":
             return os.open(desc["path"], desc["flags"] & ~_OPEN_IGNORED | O_CLOEXEC)
+        if kind in anon_files.KINDS:
+            return anon_files.create(desc)
+        if kind in ("memfd", "unlinked"):
+            return self.inodes.open(desc, lambda: payload(desc.get("content_of", file_id)))
         if kind == "tty":
             try:
                 tty = os.ttyname(0)
@@ -268,3 +296,4 @@ class OpenFiles:
             except OSError:
                 pass
         self.fds, self.keepalive = {}, []
+        self.inodes.close()

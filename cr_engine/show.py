@@ -76,7 +76,7 @@ def render(decoded):
         lines.append("  fds:")
         for e in core["fds"]:
             d = decoded["files"][e["file"]]
-            desc = d.get("path") or f"{d['type']}:[{d.get('inode')}]"
+            desc = _file_summary(d)
             extra = f" pos {d['pos']}" if "pos" in d else ""
             lines.append(f"    {e['fd']:>4} {d['type']:<5} {desc}  flags {d['flags']:#o}"
                          f"{extra}{' cloexec' if e['cloexec'] else ''}  ({e['file']})")
@@ -105,6 +105,24 @@ def render(decoded):
         for key, value in decoded["stats"]["counts"].items():
             lines.append(f"  {key:<16} {value:>12}")
     return lines
+
+
+def _file_summary(d):
+    """What identifies a file description, by kind, for a person."""
+    kind = d["type"]
+    if kind == "eventfd":
+        return f"count {d['count']}{' semaphore' if d['semaphore'] else ''}"
+    if kind == "signalfd":
+        return f"mask {d['sigmask']:#x}"
+    if kind == "timerfd":
+        when = (f"expiry {d['expiry'] / 1e9:.3f}s (absolute)" if "expiry" in d
+                else f"left {d['remaining'] / 1e9:.3f}s")
+        return f"clock {d['clock']} {when} interval {d['interval'] / 1e9:.3f}s ticks {d['ticks']}"
+    if kind == "memfd":
+        return f"memfd:{d['name']} size {d['size']} seals {d['seals']:#x}"
+    if kind == "unlinked":
+        return f"{d['path']} (unlinked) size {d['size']}"
+    return d.get("path") or f"{kind}:[{d.get('inode')}]"
 
 
 def _signame(sig):
