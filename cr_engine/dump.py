@@ -175,7 +175,9 @@ def _collect(process, table, injected):
     for vma in smaps:
         kind = memory.classify(pid, vma)
         vmas.append(memory.vma_image(vma, kind))
-        if kind in ("anon", "file") and not vma.shared:
+        if kind == "carried":
+            vmas[-1]["file"] = table.carry_mapping(pid, vma)
+        if kind in ("anon", "file", "carried") and not vma.shared:
             private.append(vma)
         elif kind == "shmem":
             shmem.append(vma)

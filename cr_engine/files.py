@@ -85,6 +85,21 @@ class FileTable:
                 self.payloads[file_id] = data
         return file_id, bool(flags & O_CLOEXEC)
 
+    def carry_mapping(self, pid, vma):
+        """The id of the description that carries the content of a mapped memfd or unlinked
+        file (one made for the mapping when no fd has been seen with it)."""
+        path = f"/proc/{pid}/map_files/{vma.start:x}-{vma.end:x}"
+        st = os.stat(path)
+        key = (os.major(st.st_dev), os.minor(st.st_dev)), st.st_ino
+        if key in self.carried:
+            return self.carried[key]
+        desc, content = carried_files.describe(carried_files.kind_of(vma.name), vma.name,
+                                               path, st, os.O_RDWR, 0)
+        file_id = f"{desc['type']}-{len(self.files)}"
+        self.files[file_id] = desc
+        self._carry_once(file_id, desc, content)
+        return file_id
+
     def _carry_once(self, file_id, desc, content):
         """An inode's content is stored with its first description; later ones point to it."""
         key = (tuple(desc["dev"]), desc["inode"])

@@ -24,6 +24,7 @@ import threading
 
 from kernel import memory as kmem
 
+from . import carried_files
 from .errors import RestoreError, Unsupported
 
 PAGE = kmem.PAGE_SIZE
@@ -51,7 +52,8 @@ def prot_of(perms):
 
 
 def classify(pid, vma):
-    """The kind of a VMA: vdso, skip, anon, file or shmem; Unsupported for the rest."""
+    """The kind of a VMA: vdso, skip, anon, file, shmem or carried (a memfd or an unlinked
+    file, whose content the images carry); Unsupported for the rest."""
     name = vma.name
     if name in VDSO_NAMES:
         return "vdso"
@@ -67,11 +69,8 @@ def classify(pid, vma):
     if name.startswith("/SYSV"):
         raise Unsupported(f"unsupported: SysV shared memory {name} mapped at {vma.start:#x} "
                           f"of pid {pid}")
-    if name.startswith("/memfd:"):
-        raise Unsupported(f"unsupported: memfd {name} mapped at {vma.start:#x} of pid {pid}")
-    if name.endswith(" (deleted)"):
-        raise Unsupported(f"unsupported: deleted file {name} mapped at {vma.start:#x} "
-                          f"of pid {pid}")
+    if name.startswith("/") and carried_files.kind_of(name):
+        return "carried"
     if name.startswith("/"):
         return "file"
     raise Unsupported(f"unsupported: mapping {name or '?'} at {vma.start:#x} of pid {pid}")
@@ -80,7 +79,7 @@ def classify(pid, vma):
 def vma_image(vma, kind):
     entry = {"start": vma.start, "end": vma.end, "perms": vma.perms, "kind": kind,
              "flags": sorted(vma.flags), "pgoff": vma.offset}
-    if kind == "file":
+    if kind in ("file", "carried"):
         major, minor = (int(x, 16) for x in vma.dev.split(":"))
         entry.update(path=vma.name, dev=[major, minor], inode=vma.inode)
     elif kind == "shmem":

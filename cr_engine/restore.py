@@ -124,6 +124,8 @@ class _Restorer:
                     svc[key] = map_fds[key]
                 elif vma["kind"] == "shmem":
                     svc[f"shmem:{vma['shmem']}"] = shmem_fds[str(vma["shmem"])]
+                elif vma["kind"] == "carried":
+                    svc[f"carried:{vma['file']}"] = self.opened.fds[vma["file"]]
 
     def _own(self, fd):
         self.own_fds.append(fd)
@@ -488,6 +490,8 @@ def restore(images_dir, *, shell_job=False, fault=None):
 def _fd_for(svc, vma):
     if vma["kind"] == "shmem":
         return svc[f"shmem:{vma['shmem']}"]
+    if vma["kind"] == "carried":
+        return svc[f"carried:{vma['file']}"]
     return svc[_map_key(vma)]
 
 
