@@ -25,7 +25,8 @@ MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
                   (1, 8): "/dev/random", (1, 9): "/dev/urandom"}
 TTY_MAJORS = (4, 5, 136)
 O_CLOEXEC = os.O_CLOEXEC
-_OPEN_IGNORED = os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_CLOEXEC | os.O_NOCTTY
+# O_ASYNC is set by the stub from the fd it belongs at: SIGIO's si_fd is the fd that set it
+_OPEN_IGNORED = os.O_CREAT | os.O_EXCL | os.O_TRUNC | os.O_CLOEXEC | os.O_NOCTTY | os.O_ASYNC
 F_GETPIPE_SZ, F_SETPIPE_SZ = 1032, 1031
 F_SETSIG, F_GETSIG, F_SETOWN_EX, F_GETOWN_EX = 10, 11, 15, 16
 SPLICE_F_NONBLOCK = 2
@@ -164,7 +165,7 @@ class FileTable:
             raise Unsupported(f"unsupported: socket ({what})")
         anon = link[len("anon_inode:"):].strip("[]") if link.startswith("anon_inode:") else None
         if anon in anon_files.KINDS:
-            return anon_files.describe(anon, info, flags)
+            return anon_files.describe(anon, info, flags, what)
         if anon:
             raise Unsupported(f"unsupported: {link[len('anon_inode:'):].strip('[]')} ({what})")
         raise Unsupported(f"unsupported: {link} ({what})")
@@ -292,6 +293,16 @@ class OpenFiles:
         for size in desc.get("chunks", [len(data)]) if data else ():
             os.write(fd, data[at:at + size])
             at += size
+
+    @staticmethod
+    def async_fds(files, cores, order):
+        """file id -> (pid, fd) that turns O_ASYNC on again: the first fd of the description."""
+        out = {}
+        for pid in order:
+            for entry in cores[pid]["fds"] if pid in cores else ():
+                if files[entry["file"]]["flags"] & os.O_ASYNC:
+                    out.setdefault(entry["file"], (pid, entry["fd"]))
+        return out
 
     def set_owners(self, files):
         """File owners name processes and threads: set once they all exist."""

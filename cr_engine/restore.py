@@ -179,8 +179,9 @@ class _Restorer:
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
         self.own_fds += [ready_r, ready_w, go_r, go_w]
-        ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, self.service,
-                               ready_w, go_r)
+        async_fds = files.OpenFiles.async_fds(img.files, img.cores, img.order)
+        ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
+                               self.service, ready_w, go_r)
         if _single_threaded():
             pid, _ = fork3(set_tid=[self.root])
             if pid == 0:

@@ -26,11 +26,12 @@ from .pstree import exit_like
 class StubContext:
     """What every stub needs, prepared by the restorer before forking (inherited)."""
 
-    def __init__(self, procs, steps, cores, file_fds, service, ready_w, go_r):
+    def __init__(self, procs, steps, cores, file_fds, async_fds, service, ready_w, go_r):
         self.procs = procs            # pid -> pstree entry
         self.steps = steps            # pid -> plan steps
         self.cores = cores            # pid -> core image (alive processes)
         self.file_fds = file_fds      # file id -> fd in the restorer
+        self.async_fds = async_fds    # file id -> (pid, fd) that sets O_ASYNC
         self.service = service        # pid -> {name: fd in the restorer} (pages, exe, maps)
         self.ready_w, self.go_r = ready_w, go_r
 
@@ -111,6 +112,9 @@ def _place_fds(ctx, pid):
                 pass
     for fd, (src, cloexec) in targets.items():
         os.dup2(moved[src], fd, inheritable=not cloexec)
+    for e in core["fds"]:
+        if ctx.async_fds.get(e["file"]) == (pid, e["fd"]):
+            fcntl.fcntl(e["fd"], fcntl.F_SETFL, fcntl.fcntl(e["fd"], fcntl.F_GETFL) | os.O_ASYNC)
     service_fds = {name: moved[src] for name, src in service.items()}
     wanted = set(service_fds.values())
     for fd in keep - wanted:

@@ -1,0 +1,131 @@
+/*
+ * seccomp filters: the main process installs two BPF filters, one making
+ * uname() fail with EPERM and one making getppid() fail with EACCES; then it
+ * forks a child, which inherits both and adds a third making getpgrp() fail
+ * with ENOTTY. After restore, in each process: /proc/self/status says
+ * "Seccomp: 2" and "Seccomp_filters:" 2 (main) or 3 (child), the filtered
+ * calls fail with exactly those errors (getpgrp() only in the child), and
+ * calls no filter names (getpid(), getpgrp() in main) still work.
+ */
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+
+#include "helpers.h"
+
+const char *test_doc = "seccomp filters (a chain inherited and extended by a child) still apply";
+
+#if defined(__x86_64__)
+#define MY_AUDIT_ARCH AUDIT_ARCH_X86_64
+#else
+#error "x86_64 only (getpgrp is not a system call everywhere)"
+#endif
+
+/* Make system call nr fail with err; everything else (and other ABIs) is allowed. */
+static int deny(long nr, int err)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MY_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { ARRAY_SIZE(code), code };
+
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+/* Checks in either process; the number of differences (each reported). */
+static int check(const char *who, int nfilters, pid_t pid)
+{
+	static char status[8192];
+	struct utsname u;
+	char want[64], *line;
+	long r;
+	int bad = 0;
+
+	if (read_whole("/proc/self/status", status, sizeof(status)) < 0 ||
+	    !strstr(status, "\nSeccomp:\t2\n")) {
+		fail("%s: /proc/self/status does not say \"Seccomp: 2\"", who);
+		bad++;
+	}
+	snprintf(want, sizeof(want), "\nSeccomp_filters:\t%d\n", nfilters);
+	line = strstr(status, "\nSeccomp_filters:");
+	if (line && strncmp(line, want, strlen(want))) {
+		fail("%s: /proc/self/status has no \"Seccomp_filters: %d\"", who, nfilters);
+		bad++;
+	}
+	errno = 0;
+	if (uname(&u) != -1 || errno != EPERM) {
+		fail("%s: uname() was not refused with EPERM", who);
+		bad++;
+	}
+	errno = 0;
+	r = syscall(SYS_getppid);
+	if (r != -1 || errno != EACCES) {
+		fail("%s: getppid() returned %ld, expected EACCES", who, r);
+		bad++;
+	}
+	errno = 0;
+	r = syscall(SYS_getpgrp);
+	if (nfilters == 3 ? (r != -1 || errno != ENOTTY) : r != pid) {
+		fail("%s: getpgrp() returned %ld (errno %d)", who, r, errno);
+		bad++;
+	}
+	if (syscall(SYS_getpid) != pid) {
+		fail("%s: getpid() is not allowed any more", who);
+		bad++;
+	}
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	struct ready r;
+	int st, bad = 0;
+	pid_t child, me;
+
+	test_init(argc, argv);
+	me = getpid();   /* a session leader: its pgid is its pid */
+	if (deny(SYS_uname, EPERM) || deny(SYS_getppid, EACCES)) {
+		pr_perror("install the filters");
+		return 1;
+	}
+	ready_init(&r);
+	child = test_fork();
+	if (child < 0) {
+		pr_perror("fork");
+		return 1;
+	}
+	if (child == 0) {
+		if (deny(SYS_getpgrp, ENOTTY))
+			_exit(1);
+		ready_signal(&r);
+		test_waitsig();
+		_exit(check("child", 3, getpid()) ? 1 : 0);
+	}
+	if (ready_wait(&r, 1))
+		return 1;
+
+	test_daemon();
+	test_waitsig();
+
+	if (check("main", 2, me))
+		bad = 1;
+	kill(child, SIGTERM);
+	st = wait_status(child);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		fail("the child found its filters changed (status %#x)", st);
+		bad = 1;
+	}
+	if (!bad)
+		pass();
+	return 0;
+}
