@@ -16,7 +16,7 @@ from kernel.libc import syscall
 from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
-from . import faults, files, memory, proc, pstree, signals, timers
+from . import context, faults, files, memory, proc, pstree, signals, timers
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
 from .images import ImageWriter
@@ -26,7 +26,6 @@ from .stats import Stats
 
 SCRATCH_SIZE = 64 << 10
 NAMESPACES = ("pid", "mnt", "net", "ipc", "uts", "user", "cgroup", "time")
-RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 
 
 class DumpResult:
@@ -193,12 +192,13 @@ def _collect(process, table, injected):
         "personality": int(open(f"/proc/{pid}/personality").read(), 16),
         "umask": int(status.get("Umask", "0022"), 8),
         "cwd": os.readlink(f"/proc/{pid}/cwd"),
-        "rlimits": {name: list(resource.prlimit(pid, res)) for name, res in RLIMITS.items()
-                    if name != "RLIMIT_NLIMITS"},
+        "rlimits": {name: list(resource.prlimit(pid, res))
+                    for name, res in context.RLIMITS.items()},
         "sigactions": signals.dump_actions(rem, scratch),
         "itimers": timers.dump_itimers(rem, scratch),
         "posix_timers": timers.dump_posix(rem, scratch, pid),
         "pending": [s.hex() for s in signals.peek_pending(pid, shared=True)],
+        "context": context.dump_process(rem, scratch),
         "fds": fds,
         "threads": [],
     }
@@ -227,6 +227,8 @@ def _collect(process, table, injected):
             "robust_list": [head.value, length.value],
             "rseq": _rseq(tid),
             "altstack": signals.dump_altstack(trem, scratch),
+            "context": context.dump_thread(trem, scratch, tid,
+                                           proc_status(f"{pid}/task/{tid}", ("NoNewPrivs",))),
         })
     for tid, caught in state.caught().items():
         _thread_core(core, tid)["pending"] += [s.hex() for s in caught]

@@ -22,7 +22,7 @@ from kernel import memory as kmem
 from kernel import ptrace
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
-from . import faults, files, memory, proc, pstree, signals, stub, timers
+from . import context, faults, files, memory, proc, pstree, signals, stub, timers
 from .errors import CRError, ImageError, RestoreError
 from .images import ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -283,6 +283,11 @@ class _Restorer:
             remotes = self._threads(rem, scratch, pid, core)
             for thread in core["threads"]:
                 self._thread_state(remotes[thread["tid"]], scratch, thread)
+                if "context" in thread:
+                    context.restore_thread(remotes[thread["tid"]], thread["tid"],
+                                           thread["context"], pid == self.root)
+            if "context" in core:
+                context.restore_process(rem, core["context"])
             timers.restore_posix(rem, scratch, core["posix_timers"])   # may name a thread
             # only a thread itself may queue signals that look sent by the kernel or kill()
             signals.queue_pending(rem, scratch, pid, pid, core["pending"], shared=True)
@@ -292,6 +297,9 @@ class _Restorer:
             for fd in sorted(set(svc.values())):
                 rem.call("close", fd)
             self._rlimits(pid, core)
+            if "context" in core:
+                context.restore_last(remotes, core["context"],
+                                     {t["tid"]: t["context"] for t in core["threads"]})
             faults.hit(self.fault, "restore:state")
             rem.call("munmap", region, REGION)
         return remotes
@@ -382,7 +390,7 @@ class _Restorer:
 
     def _rlimits(self, pid, core):
         for name, (soft, hard) in core["rlimits"].items():
-            res = getattr(resource, name, None)
+            res = context.RLIMITS.get(name)
             if res is None:
                 continue
             try:

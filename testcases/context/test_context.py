@@ -13,11 +13,8 @@ HERE = Path(__file__).parent
 
 PROGRAMS = [
     engine_lacks(Program(HERE / "chroot_cwd.c", dirname=True), "a chroot is refused at dump", 4),
-    engine_lacks(Program(HERE / "proc_attrs.c"),
-                 "nice values, scheduling policies and RLIMIT_LOCKS are not carried yet", 4),
-    engine_lacks(Program(HERE / "prctl_flags.c"),
-                 "no_new_privs, dumpable, pdeath_signal and the child-subreaper flag are not "
-                 "carried yet", 4),
+    Program(HERE / "proc_attrs.c"),
+    Program(HERE / "prctl_flags.c"),
     engine_lacks(Program(HERE / "credentials.c"),
                  "credentials other than the dumper's are refused at dump", 4),
     engine_lacks(Program(HERE / "seccomp_strict.c"), "seccomp is refused at dump", 4),

@@ -1,0 +1,70 @@
+"""The small attributes of a process and its threads: resource limits, nice value,
+scheduling policy and priority, pdeath signal, no_new_privs, dumpable, the child-subreaper
+flag.
+
+Nice values and scheduling are read and set from outside (getpriority/sched_getscheduler on
+the tid); the prctl() attributes by calls injected into the frozen thread.  At restore the
+irreversible ones (no_new_privs, dumpable 0) come last, and the root's pdeath signal is left
+unset: its parent is the restorer, whose exit would deliver it.
+"""
+
+import os
+import resource
+
+from .errors import RestoreError
+
+RLIMITS = {name: getattr(resource, name) for name in dir(resource)
+           if name.startswith("RLIMIT_") and name != "RLIMIT_NLIMITS"}
+RLIMITS.setdefault("RLIMIT_LOCKS", 10)      # Linux has it; Python's resource module does not
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
+PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def _get_int(rem, scratch, option):
+    out = scratch.reserve(4)
+    rem.call("prctl", option, out, 0, 0, 0)
+    value = int.from_bytes(scratch.read(out, 4), "little", signed=True)
+    scratch.reset()
+    return value
+
+
+def dump_process(rem, scratch):
+    return {"dumpable": rem.call("prctl", PR_GET_DUMPABLE, 0, 0, 0, 0),
+            "child_subreaper": bool(_get_int(rem, scratch, PR_GET_CHILD_SUBREAPER))}
+
+
+def dump_thread(rem, scratch, tid, status):
+    """``status``: the thread's /proc/PID/task/TID/status fields."""
+    return {"nice": os.getpriority(os.PRIO_PROCESS, tid),
+            "policy": os.sched_getscheduler(tid),
+            "priority": os.sched_getparam(tid).sched_priority,
+            "pdeath_signal": _get_int(rem, scratch, PR_GET_PDEATHSIG),
+            "no_new_privs": status.get("NoNewPrivs") == "1"}
+
+
+def restore_thread(rem, tid, ctx, is_root):
+    try:
+        os.sched_setscheduler(tid, ctx["policy"], os.sched_param(ctx["priority"]))
+        os.setpriority(os.PRIO_PROCESS, tid, ctx["nice"])
+    except OSError as e:
+        raise RestoreError(f"cannot give thread {tid} scheduling policy {ctx['policy']:#x} "
+                           f"priority {ctx['priority']} nice {ctx['nice']} ({e.strerror})",
+                           "state") from None
+    if ctx["pdeath_signal"] and not is_root:
+        rem.call("prctl", PR_SET_PDEATHSIG, ctx["pdeath_signal"], 0, 0, 0)
+
+
+def restore_process(rem, ctx):
+    if ctx["child_subreaper"]:
+        rem.call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def restore_last(remotes, process_ctx, thread_ctxs):
+    """The settings that cannot be undone: after everything else of the process."""
+    for tid, ctx in thread_ctxs.items():
+        if ctx["no_new_privs"]:
+            remotes[tid].call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if process_ctx["dumpable"] == 0:         # 2 (suid_dumpable) cannot be set by prctl
+        next(iter(remotes.values())).call("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)
