@@ -159,9 +159,6 @@ def _check_tree(tree):
                               f"dumper's (uid {status.get('Uid')})")
         if status.get("Seccomp", "0") != "0":
             raise Unsupported(f"unsupported: seccomp filter of pid {pid}")
-        root = os.readlink(f"/proc/{pid}/root")
-        if root != "/":
-            raise Unsupported(f"unsupported: chroot {root} of pid {pid}")
         if pid == me:
             raise DumpError("the dumping process is inside the tree")
 
@@ -192,6 +189,7 @@ def _collect(process, table, injected):
         "personality": int(open(f"/proc/{pid}/personality").read(), 16),
         "umask": int(status.get("Umask", "0022"), 8),
         "cwd": os.readlink(f"/proc/{pid}/cwd"),
+        "root": os.readlink(f"/proc/{pid}/root"),
         "rlimits": {name: list(resource.prlimit(pid, res))
                     for name, res in context.RLIMITS.items()},
         "sigactions": signals.dump_actions(rem, scratch),

@@ -74,6 +74,8 @@ def _become(ctx, pid):
     core = ctx.cores[pid]
     os.chdir(core["cwd"])
     os.umask(core["umask"])
+    if core.get("root", "/") != "/":
+        os.chroot(core["root"])           # last: every path above is seen from our root
     _report(ctx, {"pid": pid, "service": service})
     while True:
         os.read(ctx.go_r, 1)              # the restorer interrupts us here
