@@ -18,7 +18,7 @@ from kernel import fdinfo
 from kernel.libc import syscall
 from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
-from . import anon_files, carried_files
+from . import anon_files, carried_files, locks
 from .errors import RestoreError, Unsupported
 
 MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
@@ -44,13 +44,16 @@ class FileTable:
         self.pidfds = {}
         self.pipes_carried = set()  # inodes of the pipes and FIFOs whose data is taken
         self.carried = {}           # (dev, inode) -> id of the description holding its content
+        self.posix_seen = set()     # (pid, dev, inode) whose POSIX locks are recorded
 
     def dump_process(self, pid):
         entries = []
         for name in os.listdir(f"/proc/{pid}/fd"):
             fd = int(name)
-            file_id, cloexec = self._describe(pid, fd)
+            file_id, cloexec, posix_locks = self._describe(pid, fd)
             entries.append({"fd": fd, "file": file_id, "cloexec": cloexec})
+            if posix_locks:
+                entries[-1]["locks"] = posix_locks
         entries.sort(key=lambda e: e["fd"])
         return entries
 
@@ -61,10 +64,16 @@ class FileTable:
         flags = int(info["flags"], 8)
         pos = int(info.get("pos", 0))
         st = os.stat(path)
+        held = locks.from_fdinfo(info, f"fd {fd} of pid {pid}")
+        # a process's POSIX locks on a file show on each of its fds of it: keep them once
+        posix = [lock for lock in held if lock["kind"] == "posix"]
+        if posix and (pid, st.st_dev, st.st_ino) in self.posix_seen:
+            posix = []
+        self.posix_seen.add((pid, st.st_dev, st.st_ino))
         look = (st.st_dev, st.st_ino, pos, flags & ~O_CLOEXEC)
         for other_pid, other_fd, file_id in self.by_look.get(look, ()):
             if kcmp(pid, other_pid, KCMP_FILE, fd, other_fd) == 0:
-                return file_id, bool(flags & O_CLOEXEC)
+                return file_id, bool(flags & O_CLOEXEC), posix
         content = None
         carried = carried_files.kind_of(link) if stat.S_ISREG(st.st_mode) else None
         if carried:
@@ -75,6 +84,9 @@ class FileTable:
         owner = self._owner(pid, fd)
         if owner:
             desc["owner"] = owner
+        own_locks = [lock for lock in held if lock["kind"] != "posix"]
+        if own_locks:
+            desc["locks"] = own_locks
         file_id = f"{desc['type']}-{len(self.files)}"
         self.files[file_id] = desc
         self.by_look.setdefault(look, []).append((pid, fd, file_id))
@@ -84,7 +96,7 @@ class FileTable:
             data = self._pipe_data(path, desc)
             if data:
                 self.payloads[file_id] = data
-        return file_id, bool(flags & O_CLOEXEC)
+        return file_id, bool(flags & O_CLOEXEC), posix
 
     def carry_mapping(self, pid, vma):
         """The id of the description that carries the content of a mapped memfd or unlinked
@@ -295,12 +307,13 @@ class OpenFiles:
             at += size
 
     @staticmethod
-    def async_fds(files, cores, order):
-        """file id -> (pid, fd) that turns O_ASYNC on again: the first fd of the description."""
+    def first_fds(files, cores, order, wanted):
+        """file id -> (pid, fd): the first fd of each description that ``wanted(desc)``, the
+        one that sets what a description holds once (O_ASYNC, flock and OFD locks)."""
         out = {}
         for pid in order:
             for entry in cores[pid]["fds"] if pid in cores else ():
-                if files[entry["file"]]["flags"] & os.O_ASYNC:
+                if wanted(files[entry["file"]]):
                     out.setdefault(entry["file"], (pid, entry["fd"]))
         return out
 

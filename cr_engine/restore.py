@@ -22,7 +22,7 @@ from kernel import memory as kmem
 from kernel import ptrace
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
-from . import context, faults, files, memory, proc, pstree, signals, stub, timers
+from . import context, faults, files, locks, memory, proc, pstree, signals, stub, timers
 from .errors import CRError, ImageError, RestoreError
 from .images import ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -98,6 +98,9 @@ class _Restorer:
         self.tracees = {}           # tid -> True while we hold it
         self.root = image.pstree["root"]
         self.fault = None
+        # file id -> (pid, fd) whose process takes the description's flock / OFD locks
+        self.lock_fds = files.OpenFiles.first_fds(image.files, image.cores, image.order,
+                                                  lambda d: d.get("locks"))
 
     # prepare -------------------------------------------------------------------------------
     def prepare(self):
@@ -179,7 +182,8 @@ class _Restorer:
         ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
         go_r, go_w = os.pipe2(os.O_CLOEXEC)
         self.own_fds += [ready_r, ready_w, go_r, go_w]
-        async_fds = files.OpenFiles.async_fds(img.files, img.cores, img.order)
+        async_fds = files.OpenFiles.first_fds(img.files, img.cores, img.order,
+                                              lambda d: d["flags"] & os.O_ASYNC)
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
                                self.service, ready_w, go_r)
         if _single_threaded():
@@ -296,6 +300,7 @@ class _Restorer:
                                       thread["pending"], shared=False)
             for fd in sorted(set(svc.values())):
                 rem.call("close", fd)
+            self._locks(rem, scratch, pid, core)
             self._rlimits(pid, core)
             if "context" in core:
                 context.restore_last(remotes, core["context"],
@@ -387,6 +392,16 @@ class _Restorer:
         name = scratch.put(thread["comm"].encode()[:15] + b"\0")
         rem.call("prctl", PR_SET_NAME, name, 0, 0, 0)
         scratch.reset()
+
+    def _locks(self, rem, scratch, pid, core):
+        """POSIX locks on the fds they were dumped with; a description's flock and OFD locks
+        by the first process that has it."""
+        for entry in core["fds"]:
+            who = f"fd {entry['fd']} of pid {pid}"
+            locks.take(rem, scratch, entry["fd"], entry.get("locks", ()), who)
+            if self.lock_fds.get(entry["file"]) == (pid, entry["fd"]):
+                locks.take(rem, scratch, entry["fd"], self.image.files[entry["file"]]["locks"],
+                           who)
 
     def _rlimits(self, pid, core):
         for name, (soft, hard) in core["rlimits"].items():

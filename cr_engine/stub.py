@@ -18,9 +18,9 @@ import signal
 from kernel.libc import syscall
 from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, prctl, waitid
 
-PR_SET_NAME = 15
-
 from .pstree import exit_like
+
+PR_SET_NAME = 15
 
 
 class StubContext:

@@ -37,7 +37,7 @@ NR = {
     # used by the engine's remote (injected) system calls
     "lseek": 8, "brk": 12, "pread64": 17, "pwrite64": 18, "readv": 19, "writev": 20,
     "sched_yield": 24, "dup": 32, "dup2": 33, "pause": 34, "nanosleep": 35, "setitimer": 38,
-    "exit": 60, "fcntl": 72, "chdir": 80, "fchdir": 81, "umask": 95, "setpgid": 109,
+    "exit": 60, "fcntl": 72, "flock": 73, "chdir": 80, "fchdir": 81, "umask": 95, "setpgid": 109,
     "getppid": 110, "setsid": 112, "setgroups": 116, "setresuid": 117, "setresgid": 119,
     "getpgid": 121, "getsid": 124, "capget": 125, "capset": 126, "rt_sigpending": 127,
     "rt_sigtimedwait": 128, "rt_sigsuspend": 130, "sigaltstack": 131, "restart_syscall": 219,

@@ -21,8 +21,7 @@ PROGRAMS = [
     Program(HERE / "memfd.c"),
     Program(HERE / "unlinked_files.c", dirname=True),
     Program(HERE / "opath.c", dirname=True),
-    engine_lacks(Program(HERE / "file_locks.c", dirname=True),
-                 "flock and POSIX file locks not carried yet", 4),
+    Program(HERE / "file_locks.c", dirname=True),
     Program(HERE / "fd_owners.c"),
     Program(HERE / "shared_desc.c", filename=True),
 ]
