@@ -57,9 +57,10 @@ def wait_file(path, prefix, timeout=120):
     raise TimeoutError(f"{path}: no {prefix!r} after {timeout}s")
 
 
-def start(binary, mib, workdir):
+def start(binary, args, workdir):
+    """Start a benchmark program: ``binary ARGS... RESULT_FILE``; (pid, result file)."""
     result = os.path.join(workdir, "result")
-    proc = subprocess.Popen([binary, str(mib), result], cwd=workdir, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([binary, *args, result], cwd=workdir, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     wait_file(result, "ready")
@@ -90,7 +91,7 @@ def warm(tools, mib):
 
 
 def ours_once(tools, mib, workdir, from_disk=False):
-    pid, result = start(tools.binary, mib, workdir)
+    pid, result = start(tools.binary, tools.args(mib), workdir)
     images = os.path.join(workdir, "img")
     warm(tools, mib)
     t0 = time.perf_counter()
@@ -125,7 +126,7 @@ sys.exit(rc)
 def rss_case(binary, mib, workdir):
     """(baseline, peak) VmHWM in KiB of the dump CLI: after importing the engine, and after
     dumping the large process (the difference is what the dump itself needed)."""
-    pid, result = start(binary, mib, workdir)
+    pid, result = start(binary, [str(mib)], workdir)
     images = os.path.join(workdir, "img")
     out = subprocess.run([sys.executable, "-c", RSS_PROBE, "dump", "-t", str(pid), "-D", images],
                          cwd=TOP, capture_output=True, text=True, check=True)
@@ -146,7 +147,7 @@ def criu_available():
 CRIU_SCRIPT = r"""
 set -e
 rm -f result
-setsid ./prog {mib} result </dev/null >prog.log 2>&1 &
+setsid ./prog {args} result </dev/null >prog.log 2>&1 &
 while ! grep -q ready result 2>/dev/null; do sleep 0.005; done
 pid=$(cut -d' ' -f2 result)
 {warm}
@@ -171,7 +172,8 @@ def criu_once(tools, mib, workdir, from_disk=False):
     os.makedirs(os.path.join(workdir, "img"), exist_ok=True)
     out = subprocess.run([sys.executable, REFERENCE_CRIU, "exec", "--bind-cwd", "--", "sh",
                           "-c", CRIU_SCRIPT.format(
-                              mib=mib, warm=f"./warm {2 * mib}" if tools.warm else ":",
+                              args=" ".join(tools.args(mib)),
+                              warm=f"./warm {2 * mib}" if tools.warm else ":",
                               evict="./evict img/*" if from_disk else ":")], cwd=workdir, capture_output=True,
                          text=True, timeout=600)
     line = next((x for x in out.stdout.splitlines() if x.startswith("times ")), None)
@@ -211,7 +213,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     tools = argparse.Namespace(binary=str(build(PROGRAM)), evict=str(build(EVICT)),
-                               warm=None if args.cold else str(build(WARM)))
+                               warm=None if args.cold else str(build(WARM)),
+                               args=lambda mib: [str(mib)])
     results = {"size_mib": args.size_mib, "warm": not args.cold}
     use_criu = not args.no_criu and criu_available()
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as workdir:

@@ -39,7 +39,7 @@ class FileTable:
     def __init__(self, shell_job):
         self.shell_job = shell_job
         self.files = {}             # id -> description image
-        self.by_look = {}           # (dev, ino, pos, flags) -> [(pid, fd, id)]
+        self.by_look = {}           # (dev, ino, pos, flags) -> [(pid, fd, id)] in kcmp order
         self.payloads = {}          # id -> bytes to store beside (pipe data, file content)
         self.pidfds = {}
         self.pipes_carried = set()  # inodes of the pipes and FIFOs whose data is taken
@@ -71,9 +71,10 @@ class FileTable:
             posix = []
         self.posix_seen.add((pid, st.st_dev, st.st_ino))
         look = (st.st_dev, st.st_ino, pos, flags & ~O_CLOEXEC)
-        for other_pid, other_fd, file_id in self.by_look.get(look, ()):
-            if kcmp(pid, other_pid, KCMP_FILE, fd, other_fd) == 0:
-                return file_id, bool(flags & O_CLOEXEC), posix
+        bucket = self.by_look.setdefault(look, [])
+        file_id, at = _find_description(bucket, pid, fd)
+        if file_id is not None:
+            return file_id, bool(flags & O_CLOEXEC), posix
         content = None
         carried = carried_files.kind_of(link) if stat.S_ISREG(st.st_mode) else None
         if carried:
@@ -89,7 +90,7 @@ class FileTable:
             desc["locks"] = own_locks
         file_id = f"{desc['type']}-{len(self.files)}"
         self.files[file_id] = desc
-        self.by_look.setdefault(look, []).append((pid, fd, file_id))
+        bucket.insert(at, (pid, fd, file_id))
         if content is not None:
             self._carry_once(file_id, desc, content)
         if desc["type"] in ("pipe", "fifo"):
@@ -211,6 +212,29 @@ class FileTable:
                 os.close(w)
         finally:
             os.close(reader)
+
+
+def _find_description(bucket, pid, fd):
+    """(id, index) of the description of ``fd`` in a kcmp-ordered bucket, or (None, where it
+    goes): a binary search, since all anon-inode fds (eventfds, timerfds, ...) and all fds of
+    one device look alike."""
+    lo, hi = 0, len(bucket)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        other_pid, other_fd, file_id = bucket[mid]
+        order = kcmp(pid, other_pid, KCMP_FILE, fd, other_fd)
+        if order == 0:
+            return file_id, mid
+        if order == 1:
+            hi = mid
+        elif order == 2:
+            lo = mid + 1
+        else:                               # unordered (kernel without it): compare them all
+            for i, (other_pid, other_fd, file_id) in enumerate(bucket):
+                if kcmp(pid, other_pid, KCMP_FILE, fd, other_fd) == 0:
+                    return file_id, i
+            return None, len(bucket)
+    return None, lo
 
 
 # Restore: the restorer opens every description once --------------------------------------------

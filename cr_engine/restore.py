@@ -214,9 +214,11 @@ class _Restorer:
     def _wait_ready(self, ready_r, alive):
         pending, got, buf = set(alive), {}, b""
         deadline = time.monotonic() + READY_TIMEOUT
+        poller = select.poll()              # not select(): fd numbers may pass FD_SETSIZE
+        poller.register(ready_r, select.POLLIN)
         while pending:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([ready_r], [], [], left)[0]:
+            if left <= 0 or not poller.poll(left * 1000):
                 raise RestoreError(f"stubs {sorted(pending)} did not get ready", "fork")
             chunk = os.read(ready_r, 65536)
             if not chunk:

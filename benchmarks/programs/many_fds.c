@@ -1,0 +1,117 @@
+/* A process holding N open fds of mixed kinds, for C/R benchmarks.
+ *
+ *   many_fds N DIR RESULT_FILE
+ * Opens N fds round robin: a regular file in DIR (own offset), a pipe end (the pipe holds
+ * data), an eventfd (count = index), a timerfd (armed), a memfd (content), /dev/null.  Writes
+ * "ready PID" to RESULT_FILE and pauses.  On SIGTERM it checks every fd (kind, offset, count,
+ * data) and replaces RESULT_FILE's content with "OK" or "BAD fd N: why", then exits.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+enum kind { REG, PIPE_R, PIPE_W, EVENT, TIMER, MEMFD, DEVNULL, KINDS };
+
+static volatile sig_atomic_t stop;
+static void on_term(int sig) { (void)sig; stop = 1; }
+
+static void put(const char *path, const char *text)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		exit(2);
+	fputs(text, f);
+	fclose(f);
+	rename(tmp, path);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4)
+		return 2;
+	int n = atoi(argv[1]), *fds = calloc(n, sizeof(int)), i, pipefd[2] = { -1, -1 };
+	char path[4096], why[256] = "";
+	struct itimerspec its = { { 100, 0 }, { 100, 0 } };
+
+	for (i = 0; i < n; i++) {
+		switch (i % KINDS) {
+		case REG:
+			snprintf(path, sizeof(path), "%s/file-%d", argv[2], i);
+			fds[i] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+			if (write(fds[i], path, strlen(path)) < 0)
+				return 3;
+			lseek(fds[i], i % 7, SEEK_SET);
+			break;
+		case PIPE_R:
+			if (pipe(pipefd) || write(pipefd[1], &i, sizeof(i)) != sizeof(i))
+				return 3;
+			fds[i] = pipefd[0];
+			break;
+		case PIPE_W:
+			fds[i] = pipefd[1];
+			break;
+		case EVENT:
+			fds[i] = eventfd(i, 0);
+			break;
+		case TIMER:
+			fds[i] = timerfd_create(CLOCK_MONOTONIC, 0);
+			timerfd_settime(fds[i], 0, &its, NULL);
+			break;
+		case MEMFD:
+			fds[i] = memfd_create("bench", 0);
+			if (write(fds[i], &i, sizeof(i)) != sizeof(i))
+				return 3;
+			break;
+		default:
+			fds[i] = open("/dev/null", O_RDWR);
+		}
+		if (fds[i] < 0)
+			return 3;
+	}
+	signal(SIGTERM, on_term);
+	snprintf(path, sizeof(path), "ready %d", getpid());
+	put(argv[3], path);
+	while (!stop)
+		pause();
+
+	for (i = 0; i < n && !why[0]; i++) {
+		int fd = fds[i], v = -1;
+		uint64_t count = 0;
+		switch (i % KINDS) {
+		case REG:
+			if (lseek(fd, 0, SEEK_CUR) != i % 7)
+				snprintf(why, sizeof(why), "BAD fd %d: offset", fd);
+			break;
+		case PIPE_R:
+			if (read(fd, &v, sizeof(v)) != sizeof(v) || v != i)
+				snprintf(why, sizeof(why), "BAD fd %d: pipe data", fd);
+			break;
+		case EVENT:
+			if (read(fd, &count, sizeof(count)) != sizeof(count) || count != (uint64_t)i)
+				snprintf(why, sizeof(why), "BAD fd %d: eventfd count", fd);
+			break;
+		case TIMER:
+			if (timerfd_gettime(fd, &its) || its.it_interval.tv_sec != 100)
+				snprintf(why, sizeof(why), "BAD fd %d: timer", fd);
+			break;
+		case MEMFD:
+			if (pread(fd, &v, sizeof(v), 0) != sizeof(v) || v != i)
+				snprintf(why, sizeof(why), "BAD fd %d: memfd", fd);
+			break;
+		default:
+			if (fcntl(fd, F_GETFD) < 0)
+				snprintf(why, sizeof(why), "BAD fd %d: closed", fd);
+		}
+	}
+	put(argv[3], why[0] ? why : "OK");
+	return why[0] ? 1 : 0;
+}
