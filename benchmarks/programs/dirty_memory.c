@@ -14,21 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop;
-
-static void on_term(int sig) { (void)sig; stop = 1; }
-
-static void put(const char *path, const char *text)
-{
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		exit(2);
-	fputs(text, f);
-	fclose(f);
-	rename(tmp, path);
-}
+#include "result_file.h"
 
 int main(int argc, char **argv)
 {
