@@ -10,6 +10,7 @@ unset: its parent is the restorer, whose exit would deliver it.
 
 import os
 import resource
+import struct
 
 from .errors import RestoreError
 
@@ -20,6 +21,23 @@ PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 PR_SET_NO_NEW_PRIVS = 38
+
+
+def dump_rlimits(rem, scratch):
+    """{name: [soft, hard]}, asked by the process itself: reading another user's limits from
+    outside would need CAP_SYS_RESOURCE."""
+    out = {}
+    for name, res in RLIMITS.items():
+        at = scratch.reserve(16)
+        rem.call("prlimit64", 0, res, 0, at)
+        soft, hard = struct.unpack("QQ", scratch.read(at, 16))
+        scratch.reset()
+        out[name] = [_limit(soft), _limit(hard)]
+    return out
+
+
+def _limit(value):
+    return resource.RLIM_INFINITY if value == (1 << 64) - 1 else value
 
 
 def _get_int(rem, scratch, option):
@@ -62,9 +80,11 @@ def restore_process(rem, ctx):
 
 
 def restore_last(remotes, process_ctx, thread_ctxs):
-    """The settings that cannot be undone: after everything else of the process."""
+    """The settings that cannot be undone: after everything else of the process, the
+    credentials included (a change of uid resets dumpable)."""
     for tid, ctx in thread_ctxs.items():
         if ctx["no_new_privs"]:
             remotes[tid].call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    if process_ctx["dumpable"] == 0:         # 2 (suid_dumpable) cannot be set by prctl
-        next(iter(remotes.values())).call("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if process_ctx["dumpable"] in (0, 1):    # 2 (suid_dumpable) cannot be set by prctl
+        next(iter(remotes.values())).call("prctl", PR_SET_DUMPABLE, process_ctx["dumpable"],
+                                           0, 0, 0)

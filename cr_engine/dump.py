@@ -7,7 +7,6 @@ it was (registers, signal masks, signals caught while frozen) and removes the pa
 
 import ctypes
 import os
-import resource
 import time
 
 from kernel import memory as kmem
@@ -16,7 +15,7 @@ from kernel.libc import syscall
 from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
-from . import context, faults, files, memory, proc, pstree, signals, timers
+from . import context, creds, faults, files, memory, proc, pstree, signals, timers
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
 from .images import ImageWriter
@@ -141,7 +140,6 @@ def _check_tree(tree):
     own = {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in NAMESPACES
            if os.path.exists(f"/proc/self/ns/{ns}")}
     me = os.getpid()
-    mine = proc_status("self")
     for pid, process in tree.processes.items():
         if process.zombie:
             continue
@@ -154,9 +152,6 @@ def _check_tree(tree):
                 what = "a nested pid namespace" if ns == "pid" else f"a {ns} namespace"
                 raise Unsupported(f"unsupported: {what} ({theirs}) of pid {pid}")
         status = process.status = proc_status(pid)
-        if status.get("Uid") != mine.get("Uid") or status.get("Gid") != mine.get("Gid"):
-            raise Unsupported(f"unsupported: credentials of pid {pid} differ from the "
-                              f"dumper's (uid {status.get('Uid')})")
         if status.get("Seccomp", "0") != "0":
             raise Unsupported(f"unsupported: seccomp filter of pid {pid}")
         if pid == me:
@@ -190,8 +185,7 @@ def _collect(process, table, injected):
         "umask": int(status.get("Umask", "0022"), 8),
         "cwd": os.readlink(f"/proc/{pid}/cwd"),
         "root": os.readlink(f"/proc/{pid}/root"),
-        "rlimits": {name: list(resource.prlimit(pid, res))
-                    for name, res in context.RLIMITS.items()},
+        "rlimits": context.dump_rlimits(rem, scratch),
         "sigactions": signals.dump_actions(rem, scratch),
         "itimers": timers.dump_itimers(rem, scratch),
         "posix_timers": timers.dump_posix(rem, scratch, pid),
@@ -227,6 +221,7 @@ def _collect(process, table, injected):
             "altstack": signals.dump_altstack(trem, scratch),
             "context": context.dump_thread(trem, scratch, tid,
                                            proc_status(f"{pid}/task/{tid}", ("NoNewPrivs",))),
+            "creds": creds.dump(trem, pid, tid),
         })
     for tid, caught in state.caught().items():
         _thread_core(core, tid)["pending"] += [s.hex() for s in caught]

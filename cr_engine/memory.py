@@ -26,6 +26,7 @@ from kernel import memory as kmem
 
 from . import carried_files
 from .errors import RestoreError, Unsupported
+from .remote import lend_fd
 
 PAGE = kmem.PAGE_SIZE
 VDSO_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]")
@@ -202,15 +203,11 @@ class _Checksummer:
 
 def push_pages(rem, scratch, pid, runs, readable, out):
     """Have the frozen process write its own pages into the image (one copy, its memory to
-    the page cache, no buffer of ours): the image fd is lent to it with pidfd_getfd(2), and
+    the page cache, no buffer of ours): the image fd is lent to it (remote.lend_fd), and
     it runs pwritev(2) over at most WRITE_MAX bytes at a time.  Unreadable (PROT_NONE) runs
     go through /proc/pid/mem.  The CRC is read back from the page cache by a follower
     thread.  Returns the number of pages."""
-    pidfd = rem.call("pidfd_open", os.getpid(), 0)
-    try:
-        fd = rem.call("pidfd_getfd", pidfd, out.fd, 0)
-    finally:
-        rem.call("close", pidfd)
+    fd = lend_fd(rem, scratch, out.fd)
     _preallocate(out.fd, sum(end - start for start, end in runs))
     crc = _Checksummer(out)
     offset, mem = 0, None

@@ -6,8 +6,11 @@ stopping at the syscall's entry and exit (PTRACE_SYSCALL); nothing of ours is le
 """
 
 import ctypes
+import errno
 import os
 import signal
+import socket
+import struct
 
 from kernel import ptrace
 from kernel.libc import NR, syscall
@@ -174,6 +177,51 @@ class Remote:
                 self.caught_signals.append(get_siginfo(self.tid))
             # an event stop (a pending PTRACE_INTERRUPT, a group stop, a clone event): go on
             ptrace.resume_syscall(self.tid)
+
+
+def lend_fd(rem, scratch, fd):
+    """A copy of our ``fd`` in the tracee ``rem`` runs in; returns its number there.
+
+    pidfd_getfd(2) when the tracee may take it from us (same credentials); otherwise it is
+    passed with SCM_RIGHTS over an abstract unix socket the tracee connects to (abstract
+    names have no permission checks)."""
+    pidfd = rem.call("pidfd_open", os.getpid(), 0)
+    try:
+        got = rem.call("pidfd_getfd", pidfd, fd, 0, check=False)
+    finally:
+        rem.call("close", pidfd)
+    if got >= 0:
+        return got
+    name = b"\0cr_engine-lend-" + os.urandom(8).hex().encode()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(name)
+        listener.listen(1)
+        sock = rem.call("socket", socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 0)
+        try:
+            addr = struct.pack("H", socket.AF_UNIX) + name
+            rem.call("connect", sock, scratch.put(addr), len(addr))
+            scratch.reset()
+            conn, _ = listener.accept()
+            with conn:
+                socket.send_fds(conn, [b"f"], [fd])
+            # recvmsg(sock, {iov: 1 byte, control: one fd}, MSG_CMSG_CLOEXEC)
+            data = scratch.reserve(1)
+            iov = scratch.put(struct.pack("QQ", data, 1))
+            control = scratch.reserve(CMSG_SPACE_INT)
+            msg = scratch.put(struct.pack("QI4xQQQQi4x", 0, 0, iov, 1, control,
+                                          CMSG_SPACE_INT, 0))
+            rem.call("recvmsg", sock, msg, MSG_CMSG_CLOEXEC)
+            length, level, kind, lent = struct.unpack("QiiI", scratch.read(control, 20))
+            scratch.reset()
+            if (level, kind) != (socket.SOL_SOCKET, socket.SCM_RIGHTS) or length < 20:
+                raise RemoteError("recvmsg", errno.EBADMSG)
+            return lent
+        finally:
+            rem.call("close", sock, check=False)
+
+
+CMSG_SPACE_INT = 24                 # CMSG_SPACE(sizeof(int)) on 64-bit
+MSG_CMSG_CLOEXEC = 0x40000000
 
 
 class Scratch:

@@ -22,7 +22,7 @@ from kernel import memory as kmem
 from kernel import ptrace
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
-from . import context, faults, files, locks, memory, proc, pstree, signals, stub, timers
+from . import context, creds, faults, files, locks, memory, proc, pstree, signals, stub, timers
 from .errors import CRError, ImageError, RestoreError
 from .images import ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -98,6 +98,7 @@ class _Restorer:
         self.tracees = {}           # tid -> True while we hold it
         self.root = image.pstree["root"]
         self.fault = None
+        self.own_creds = creds.own()
         # file id -> (pid, fd) whose process takes the description's flock / OFD locks
         self.lock_fds = files.OpenFiles.first_fds(image.files, image.cores, image.order,
                                                   lambda d: d.get("locks"))
@@ -303,7 +304,11 @@ class _Restorer:
             for fd in sorted(set(svc.values())):
                 rem.call("close", fd)
             self._locks(rem, scratch, pid, core)
-            self._rlimits(pid, core)
+            self._rlimits(pid, core)        # before the uids change: other users' need more
+            for thread in core["threads"]:
+                if thread.get("creds", self.own_creds) != self.own_creds:
+                    creds.restore(remotes[thread["tid"]], scratch, thread["tid"],
+                                  thread["creds"])
             if "context" in core:
                 context.restore_last(remotes, core["context"],
                                      {t["tid"]: t["context"] for t in core["threads"]})

@@ -12,7 +12,7 @@ _syscall.restype = ctypes.c_long
 NR = {
     "read": 0, "write": 1, "close": 3, "mmap": 9, "mprotect": 10, "munmap": 11,
     "rt_sigaction": 13, "rt_sigprocmask": 14, "ioctl": 16, "mremap": 25, "madvise": 28,
-    "getitimer": 36, "getpid": 39, "socket": 41, "sendmsg": 46, "recvmsg": 47, "clone": 56,
+    "getitimer": 36, "getpid": 39, "socket": 41, "connect": 42, "sendmsg": 46, "recvmsg": 47, "clone": 56,
     "fork": 57, "wait4": 61, "kill": 62, "ptrace": 101, "rt_sigqueueinfo": 129,
     "personality": 135, "prctl": 157, "arch_prctl": 158, "gettid": 186, "tkill": 200,
     "futex": 202, "sched_setaffinity": 203, "io_setup": 206, "io_destroy": 207,
@@ -38,7 +38,7 @@ NR = {
     "lseek": 8, "brk": 12, "pread64": 17, "pwrite64": 18, "readv": 19, "writev": 20,
     "sched_yield": 24, "dup": 32, "dup2": 33, "pause": 34, "nanosleep": 35, "setitimer": 38,
     "exit": 60, "fcntl": 72, "flock": 73, "chdir": 80, "fchdir": 81, "umask": 95, "setpgid": 109,
-    "getppid": 110, "setsid": 112, "setgroups": 116, "setresuid": 117, "setresgid": 119,
+    "getppid": 110, "setsid": 112, "setgroups": 116, "setresuid": 117, "setresgid": 119, "setfsuid": 122, "setfsgid": 123,
     "getpgid": 121, "getsid": 124, "capget": 125, "capset": 126, "rt_sigpending": 127,
     "rt_sigtimedwait": 128, "rt_sigsuspend": 130, "sigaltstack": 131, "restart_syscall": 219,
     "timer_getoverrun": 225, "clock_nanosleep": 230, "exit_group": 231, "epoll_wait": 232,
