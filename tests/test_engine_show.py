@@ -1,0 +1,34 @@
+"""`show` decodes every fd kind the engine carries, as JSON and as text."""
+
+import os
+
+import cr_engine
+from cr_engine.show import render
+
+
+def test_show_decodes_fd_kinds(subject, tmp_path):
+    s = subject("fds")
+    images = str(tmp_path / "img")
+    cr_engine.dump(s.pid, images, leave_running=True)
+    decoded = cr_engine.show(images)
+    by_kind = {}
+    for desc in decoded["files"].values():
+        by_kind.setdefault(desc["type"], []).append(desc)
+    assert by_kind["eventfd"][0]["count"] == 5 and by_kind["eventfd"][0]["semaphore"]
+    timer = by_kind["timerfd"][0]
+    assert timer["interval"] == 2_000_000_000 and 0 < timer["remaining"] <= 50_000_000_000
+    assert by_kind["signalfd"][0]["sigmask"] == 1 << (10 - 1)             # SIGUSR1
+    watch = by_kind["inotify"][0]["watches"][0]
+    assert watch["path"] == str(tmp_path) and watch["mask"] & 0x100
+    memfd = by_kind["memfd"][0]
+    assert (memfd["name"], memfd["size"], memfd["seals"]) == ("subject", 10, 0x4)
+    unlinked = by_kind["unlinked"][0]
+    assert unlinked["path"] == os.path.join(str(tmp_path), "gone") and unlinked["size"] == 13
+    locked = [d for d in by_kind["reg"] if d["path"].endswith("/locked")][0]
+    assert locked["locks"] == [{"kind": "flock", "type": "WRITE", "start": 0, "end": None}]
+
+    text = "\n".join(render(decoded))
+    for line in ("eventfd count 5 semaphore", "signalfd mask 0x200", "memfd:subject size 10",
+                 f"{tmp_path}/gone (unlinked) size 13", "timerfd clock 1 left"):
+        assert line in text, line
+    assert s.stop().startswith("alive")                # --leave-running: it runs on
