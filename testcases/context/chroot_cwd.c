@@ -50,14 +50,33 @@ static int make_file(const char *path, const char *data)
 	return close(fd);
 }
 
-/* The chrooted child: checks after the restore, exits 0 when all is as it was. */
-static int chrooted_checks(int root_fd, int sub_fd, int out_fd)
+/* What the child keeps: the new root's path and O_PATH fds opened before the chroot. */
+struct kept {
+	const char *root;
+	int root_fd, sub_fd, out_fd;
+};
+
+/* The child's set-up: chroot into the new root, cwd "/sub". */
+static int enter_root(void *arg)
 {
+	const struct kept *k = arg;
+
+	if (chroot(k->root) || chdir("/sub")) {
+		pr_perror("child: chroot %s", k->root);
+		return -1;
+	}
+	return 0;
+}
+
+/* The chrooted child: checks after the restore, 0 when all is as it was. */
+static int chrooted_checks(void *arg)
+{
+	const struct kept *k = arg;
 	struct stat root_st, sub_st, st, st2;
 	char cwd[256];
 	int bad = 0;
 
-	if (fstat(root_fd, &root_st) || fstat(sub_fd, &sub_st)) {
+	if (fstat(k->root_fd, &root_st) || fstat(k->sub_fd, &sub_st)) {
 		fail("child: fstat of the kept fds");
 		return 1;
 	}
@@ -84,7 +103,7 @@ static int chrooted_checks(int root_fd, int sub_fd, int out_fd)
 		fail("child: the files inside the root do not read back");
 		bad = 1;
 	}
-	if (!read_is(out_fd, "root/sub/marker", "marker\n")) {
+	if (!read_is(k->out_fd, "root/sub/marker", "marker\n")) {
 		fail("child: the fd outside the root does not reach the files");
 		bad = 1;
 	}
@@ -94,8 +113,8 @@ static int chrooted_checks(int root_fd, int sub_fd, int out_fd)
 int main(int argc, char **argv)
 {
 	char root[4096], sub[4096], path[8192], cwd_before[4096], cwd_after[4096], link[4096];
-	int root_fd, sub_fd, out_fd, st, bad = 0;
-	struct ready r;
+	struct kept k = { .root = root };
+	int bad = 0;
 	ssize_t n;
 	pid_t child;
 
@@ -117,41 +136,19 @@ int main(int argc, char **argv)
 		pr_perror("create %s", path);
 		return 1;
 	}
-	root_fd = open(root, O_PATH | O_DIRECTORY);
-	sub_fd = open(sub, O_PATH | O_DIRECTORY);
-	out_fd = open(dirname, O_PATH | O_DIRECTORY);
-	if (root_fd < 0 || sub_fd < 0 || out_fd < 0 || !getcwd(cwd_before, sizeof(cwd_before))) {
+	k.root_fd = open(root, O_PATH | O_DIRECTORY);
+	k.sub_fd = open(sub, O_PATH | O_DIRECTORY);
+	k.out_fd = open(dirname, O_PATH | O_DIRECTORY);
+	if (k.root_fd < 0 || k.sub_fd < 0 || k.out_fd < 0 || !getcwd(cwd_before, sizeof(cwd_before))) {
 		pr_perror("open");
 		return 1;
 	}
-
-	ready_init(&r);
-	child = test_fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
-	if (child == 0) {
-		if (chroot(root) || chdir("/sub")) {
-			pr_perror("child: chroot %s", root);
-			_exit(1);
-		}
-		ready_signal(&r);
-		test_waitsig();
-		_exit(chrooted_checks(root_fd, sub_fd, out_fd));
-	}
-	if (ready_wait(&r, 1))
-		return 1;
+	child = fork_checker(enter_root, chrooted_checks, &k);
 
 	test_daemon();
 	test_waitsig();
 
-	kill(child, SIGTERM);
-	st = wait_status(child);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		fail("the chrooted child found its root or cwd changed (status %#x)", st);
-		bad = 1;
-	}
+	bad |= child_verdict(child, "the chrooted child found its root or cwd changed");
 	n = readlink("/proc/self/root", link, sizeof(link) - 1);
 	link[n < 0 ? 0 : n] = '\0';
 	if (strcmp(link, "/") || !getcwd(cwd_after, sizeof(cwd_after)) ||

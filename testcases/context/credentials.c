@@ -103,9 +103,23 @@ static int switch_creds(void)
 	return 0;
 }
 
-/* The child after the restore; the number of differences found. */
-static int check_child(const struct snapshot *was)
+/* The child's set-up: switch to its credentials and record them (in *arg). */
+static int child_setup(void *arg)
 {
+	struct snapshot *was = arg;
+	int i;
+
+	if (switch_creds() || snap(was))
+		return -1;
+	for (i = 0; i < NKEYS; i++)
+		test_msg("child: %s\n", was->lines[i]);
+	return 0;
+}
+
+/* The child after the restore (*arg: what it recorded); the number of differences found. */
+static int check_child(void *arg)
+{
+	const struct snapshot *was = arg;
 	uid_t ru = -1, eu = -1, su = -1;
 	gid_t rg = -1, eg = -1, sg = -1, got[16];
 	uint64_t eff = 0, prm = 0, inh = 0;
@@ -156,8 +170,7 @@ static int check_child(const struct snapshot *was)
 int main(int argc, char **argv)
 {
 	struct snapshot main_was, main_now, child_was;
-	struct ready r;
-	int st, i, bad = 0;
+	int i, bad = 0;
 	pid_t child;
 
 	test_init(argc, argv);
@@ -165,33 +178,12 @@ int main(int argc, char **argv)
 		pr_perror("read /proc/self/status");
 		return 1;
 	}
-	ready_init(&r);
-	child = test_fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
-	if (child == 0) {
-		if (switch_creds() || snap(&child_was))
-			_exit(1);
-		for (i = 0; i < NKEYS; i++)
-			test_msg("child: %s\n", child_was.lines[i]);
-		ready_signal(&r);
-		test_waitsig();
-		_exit(check_child(&child_was) ? 1 : 0);
-	}
-	if (ready_wait(&r, 1))
-		return 1;
+	child = fork_checker(child_setup, check_child, &child_was);
 
 	test_daemon();
 	test_waitsig();
 
-	kill(child, SIGTERM);
-	st = wait_status(child);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		fail("the child found its credentials changed (status %#x)", st);
-		bad = 1;
-	}
+	bad |= child_verdict(child, "the child found its credentials changed");
 	if (getuid() != 0 || geteuid() != 0 || snap(&main_now)) {
 		fail("main is not root any more");
 		bad = 1;

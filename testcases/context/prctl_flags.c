@@ -46,7 +46,7 @@ static void __attribute__((noreturn)) grandchild(int report, pid_t main_pid)
 int main(int argc, char **argv)
 {
 	static char status[8192];
-	int rep[2], v = -1, st, bad = 0;
+	int rep[2], v = -1, bad = 0;
 	char c = 0;
 	pid_t p, gc, me;
 	struct ready r;
@@ -64,11 +64,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ready_init(&r);
-	p = test_fork();
-	if (p < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	p = fork_or_exit();
 	if (p == 0) {
 		pid_t g = test_fork();
 		if (g < 0)
@@ -127,22 +123,14 @@ int main(int argc, char **argv)
 		fail("the grandchild's pdeath signal is not SIGUSR1 (report '%c')", c);
 		bad = 1;
 	}
-	kill(p, SIGTERM);
-	st = wait_status(p);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		fail("the child ended with status %#x", st);
-		bad = 1;
-	}
+	bad |= child_verdict(p, "the child failed");
 	c = 0;
 	if (read(rep[0], &c, 1) != 1 || c != 'B') {
 		fail("the grandchild did not get SIGUSR1 and main as its parent (report '%c')", c);
 		bad = 1;
 	}
-	st = wait_status(gc);   /* main can reap it: it is main's child now */
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		fail("the grandchild was not re-parented to main or failed (status %#x)", st);
-		bad = 1;
-	}
+	/* main can reap it: it is main's child now */
+	bad |= child_passed(gc, "the grandchild was not re-parented to main or failed");
 	if (!bad)
 		pass();
 	return 0;

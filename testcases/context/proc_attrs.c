@@ -127,11 +127,26 @@ static int set_sched(int policy, int nice)
 	return 0;
 }
 
+/* The SCHED_IDLE child's set-up: its own umask, name and scheduling, recorded in *arg. */
+static int child_setup(void *arg)
+{
+	umask(077);
+	if (prctl(PR_SET_NAME, "crb-attrs-idle", 0, 0, 0) || set_sched(SCHED_IDLE, 3))
+		return -1;
+	collect(arg);
+	return 0;
+}
+
+/* The child after the restore: its attributes against *arg. */
+static int child_check(void *arg)
+{
+	return compare(arg, "child");
+}
+
 int main(int argc, char **argv)
 {
 	struct attrs main_was, child_was;
-	struct ready r;
-	int i, st, bad = 0;
+	int i, bad = 0;
 	pid_t child;
 
 	test_init(argc, argv);
@@ -163,35 +178,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	ready_init(&r);
-	child = test_fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
-	if (child == 0) {
-		umask(077);
-		if (prctl(PR_SET_NAME, "crb-attrs-idle", 0, 0, 0) || set_sched(SCHED_IDLE, 3))
-			_exit(1);
-		collect(&child_was);
-		ready_signal(&r);
-		test_waitsig();
-		_exit(compare(&child_was, "child") ? 1 : 0);
-	}
-	if (ready_wait(&r, 1))
-		return 1;
+	child = fork_checker(child_setup, child_check, &child_was);
 
 	test_daemon();
 	test_waitsig();
 
 	if (compare(&main_was, "main"))
 		bad = 1;
-	kill(child, SIGTERM);
-	st = wait_status(child);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		fail("the SCHED_IDLE child found its attributes changed (status %#x)", st);
-		bad = 1;
-	}
+	bad |= child_verdict(child, "the SCHED_IDLE child found its attributes changed");
 	if (!bad)
 		pass();
 	return 0;

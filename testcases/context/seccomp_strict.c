@@ -54,11 +54,7 @@ int main(int argc, char **argv)
 		pr_perror("pipe");
 		return 1;
 	}
-	child = test_fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	child = fork_or_exit();
 	if (child == 0) {
 		close(cmd[1]);
 		close(res[0]);

@@ -67,26 +67,6 @@ static int write_ids(void)
 	return 0;
 }
 
-/* The inode /proc/self/maps shows for the mapping at addr, or -1. */
-static long maps_inode(void *addr)
-{
-	char line[512];
-	unsigned long start, end, ino;
-	long found = -1;
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &start, &end, &ino) == 3 &&
-		    start == (unsigned long)addr) {
-			found = ino;
-			break;
-		}
-	fclose(f);
-	return found;
-}
-
 static int send(long type, const void *text, size_t len)
 {
 	struct msgbuf_big m = { .mtype = type };

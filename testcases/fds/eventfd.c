@@ -9,7 +9,6 @@
  * the big counter refuses an overflowing write with EAGAIN, the dup still
  * shares its eventfd, and FD_CLOEXEC is only on the EFD_CLOEXEC one.
  */
-#include <poll.h>
 #include <sys/eventfd.h>
 
 #include "fdinfo.h"
@@ -62,23 +61,6 @@ static void expect_write(int fd, uint64_t v, const char *what)
 	}
 }
 
-static int readable(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
-static void expect_flags(int fd, int fl, int fdfl, const char *what)
-{
-	int got = fcntl(fd, F_GETFL), gotfd = fcntl(fd, F_GETFD);
-
-	if ((got & (O_ACCMODE | O_NONBLOCK)) != fl || gotfd != fdfl) {
-		fail("%s: F_GETFL %#o F_GETFD %d, expected %#o %d", what, got, gotfd, fl, fdfl);
-		bad = 1;
-	}
-}
-
 int main(int argc, char **argv)
 {
 	int plain, plain_dup, sem, nb, big, i;
@@ -103,17 +85,17 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
-	expect_flags(plain, O_RDWR, 0, "plain");
-	expect_flags(sem, O_RDWR, FD_CLOEXEC, "semaphore");
-	expect_flags(nb, O_RDWR | O_NONBLOCK, 0, "nonblock");
-	expect_flags(big, O_RDWR | O_NONBLOCK, 0, "big");
+	bad |= fd_flags_are(plain, O_RDWR, 0, "plain");
+	bad |= fd_flags_are(sem, O_RDWR, FD_CLOEXEC, "semaphore");
+	bad |= fd_flags_are(nb, O_RDWR | O_NONBLOCK, 0, "nonblock");
+	bad |= fd_flags_are(big, O_RDWR | O_NONBLOCK, 0, "big");
 
 	/* the plain one: whole counter, then zero; the dup is the same eventfd */
 	expect_count(plain, 5, "plain");
 	expect_count(plain_dup, 5, "plain dup");
 	expect_read(plain, 5, "plain");
 	expect_count(plain, 0, "plain after read");
-	if (readable(plain)) {
+	if (fd_readable(plain)) {
 		fail("plain: readable with a zero counter");
 		bad = 1;
 	}
@@ -126,7 +108,7 @@ int main(int argc, char **argv)
 		expect_read(sem, 1, "semaphore");
 		expect_count(sem, i, "semaphore after a read");
 	}
-	if (readable(sem)) {
+	if (fd_readable(sem)) {
 		fail("semaphore: readable with a zero counter");
 		bad = 1;
 	}

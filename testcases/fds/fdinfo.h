@@ -1,6 +1,11 @@
-/* Reading /proc/self/fdinfo/N for the fd tests. */
+/*
+ * What the fd tests share: reading /proc/self/fdinfo/N, checking an fd's
+ * flags, whether it has something to read.
+ */
 #ifndef FDINFO_H_
 #define FDINFO_H_
+
+#include <poll.h>
 
 #include "helpers.h"
 
@@ -35,6 +40,29 @@ static inline int fdinfo_field(int fd, const char *key, char *out, size_t size)
 		return 0;
 	}
 	return -1;
+}
+
+/*
+ * fd's access mode and O_NONBLOCK (F_GETFL) are fl and its fd flags (F_GETFD)
+ * are fdfl; fail() and 1 otherwise.
+ */
+static inline int fd_flags_are(int fd, int fl, int fdfl, const char *what)
+{
+	int got = fcntl(fd, F_GETFL), gotfd = fcntl(fd, F_GETFD);
+
+	if ((got & (O_ACCMODE | O_NONBLOCK)) != fl || gotfd != fdfl) {
+		fail("%s: F_GETFL %#o F_GETFD %d, expected %#o %d", what, got, gotfd, fl, fdfl);
+		return 1;
+	}
+	return 0;
+}
+
+/* 1 when fd has something to read right now (poll without waiting). */
+static inline int fd_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
 #endif

@@ -135,7 +135,7 @@ int main(int argc, char **argv)
 	char a[4096], b[4096], c[4096];
 	struct stat sa, sb, sc;
 	struct want w[4];
-	int fa, fb, fc, bad = 0, st;
+	int fa, fb, fc, bad = 0;
 	pid_t child;
 
 	test_init(argc, argv);
@@ -170,18 +170,10 @@ int main(int argc, char **argv)
 	if (check_proc_locks(getpid(), sa.st_dev, w, 4))
 		bad = 1;
 
-	child = test_fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	child = fork_or_exit();
 	if (child == 0)
 		contender(a, b, c, getppid());
-	st = wait_status(child);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		fail("the child found the locks missing or wrong (status %#x)", st);
-		bad = 1;
-	}
+	bad |= child_passed(child, "the child found the locks missing or wrong");
 
 	close(fa);
 	close(fb);

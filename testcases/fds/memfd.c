@@ -41,25 +41,6 @@ static void expect_link(int fd, const char *name)
 	}
 }
 
-/* The inode /proc/self/maps shows for the mapping at addr, or 0. */
-static unsigned long maps_inode(void *addr)
-{
-	char line[512];
-	unsigned long start, end, ino = 0, found = 0;
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &start, &end, &ino) == 3 &&
-		    start == (unsigned long)addr) {
-			found = ino;
-			break;
-		}
-	fclose(f);
-	return found;
-}
-
 int main(int argc, char **argv)
 {
 	static uint8_t data[DATA_LEN], got[SEALED_SIZE];
@@ -177,8 +158,8 @@ int main(int argc, char **argv)
 		fail("crb-mapped: seals %#x, expected F_SEAL_SEAL only", fcntl(mapped, F_GET_SEALS));
 		bad = 1;
 	}
-	if (maps_inode(map) != sa.st_ino) {
-		fail("crb-mapped: the mapping is inode %lu, the fd %lu", maps_inode(map),
+	if (maps_inode(map) != (long)sa.st_ino) {
+		fail("crb-mapped: the mapping is inode %ld, the fd %lu", maps_inode(map),
 		     (unsigned long)sa.st_ino);
 		bad = 1;
 	}

@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 {
 	char second[4096];
 	uint8_t buf[16];
-	int sv[2], rep[2], fd_a, fd_b, fd_in_b = -1, st, bad = 0;
+	int sv[2], rep[2], fd_a, fd_b, fd_in_b = -1, bad = 0;
 	pid_t a, b, me;
 
 	test_init(argc, argv);
@@ -140,11 +140,7 @@ int main(int argc, char **argv)
 		pr_perror("socketpair");
 		return 1;
 	}
-	b = test_fork();
-	if (b < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	b = fork_or_exit();
 	if (b == 0) {
 		close(sv[0]);
 		close(rep[0]);
@@ -169,11 +165,7 @@ int main(int argc, char **argv)
 		pr_perror("create %s", filename);
 		return 1;
 	}
-	a = test_fork();
-	if (a < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	a = fork_or_exit();
 	if (a == 0)
 		child_a(fd_a);
 
@@ -194,10 +186,7 @@ int main(int argc, char **argv)
 		fail("read at 100");
 		bad = 1;
 	}
-	kill(a, SIGTERM);
-	st = wait_status(a);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		fail("child A did not see the shared offset (status %#x)", st);
+	if (child_verdict(a, "child A did not see the shared offset")) {
 		bad = 1;
 	} else if (lseek(fd_a, 0, SEEK_CUR) != 115 || pread(fd_a, buf, 10, 105) != 10 ||
 		   memcmp(buf, "child A!!!", 10)) {
@@ -205,10 +194,7 @@ int main(int argc, char **argv)
 		     (long long)lseek(fd_a, 0, SEEK_CUR));
 		bad = 1;
 	}
-	kill(b, SIGTERM);
-	st = wait_status(b);
-	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		fail("child B did not see the shared offset (status %#x)", st);
+	if (child_verdict(b, "child B did not see the shared offset")) {
 		bad = 1;
 	} else if (lseek(fd_b, 0, SEEK_CUR) != 220) {
 		fail("child B's read did not move the parent's offset to 220 (%lld)",

@@ -8,7 +8,6 @@
  * raised after the restore are read through the fd whose mask has them
  * (SIGUSR1 and SIGRTMIN+2 through the first, never through the second).
  */
-#include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 
@@ -41,29 +40,12 @@ static void expect_mask(int fd, unsigned long long want, const char *what)
 	}
 }
 
-static void expect_flags(int fd, int fl, int fdfl, const char *what)
-{
-	int got = fcntl(fd, F_GETFL), gotfd = fcntl(fd, F_GETFD);
-
-	if ((got & (O_ACCMODE | O_NONBLOCK)) != fl || gotfd != fdfl) {
-		fail("%s: F_GETFL %#o F_GETFD %d, expected %#o %d", what, got, gotfd, fl, fdfl);
-		bad = 1;
-	}
-}
-
-static int readable(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
 /* Read one signal through fd (which must be readable) and check its number (and payload). */
 static void expect_signal(int fd, int sig, int check_value, int value, const char *what)
 {
 	struct signalfd_siginfo si;
 
-	if (!readable(fd)) {
+	if (!fd_readable(fd)) {
 		fail("%s: nothing to read", what);
 		bad = 1;
 		return;
@@ -121,11 +103,11 @@ int main(int argc, char **argv)
 
 	expect_mask(fd1, mask_bits(sigs1, 2), "fd1");
 	expect_mask(fd2, mask_bits(sigs2, 1), "fd2");
-	expect_flags(fd1, O_RDWR | O_NONBLOCK, FD_CLOEXEC, "fd1");
-	expect_flags(fd2, O_RDWR, 0, "fd2");
+	bad |= fd_flags_are(fd1, O_RDWR | O_NONBLOCK, FD_CLOEXEC, "fd1");
+	bad |= fd_flags_are(fd2, O_RDWR, 0, "fd2");
 
 	/* the signal queued before the checkpoint */
-	if (readable(fd1)) {
+	if (fd_readable(fd1)) {
 		fail("fd1 is readable: it should see nothing pending");
 		bad = 1;
 	}
@@ -142,7 +124,7 @@ int main(int argc, char **argv)
 		pr_perror("kill");
 		return 1;
 	}
-	if (readable(fd2)) {
+	if (fd_readable(fd2)) {
 		fail("fd2 is readable: SIGUSR1 / SIGRTMIN+2 are not in its mask");
 		bad = 1;
 	}
@@ -152,7 +134,7 @@ int main(int argc, char **argv)
 		pr_perror("kill");
 		return 1;
 	}
-	if (readable(fd1)) {
+	if (fd_readable(fd1)) {
 		fail("fd1 is readable: SIGUSR2 is not in its mask");
 		bad = 1;
 	}

@@ -40,16 +40,6 @@ static void expect_fdinfo(int fd, const char *key, long want, int base, const ch
 	}
 }
 
-static void expect_flags(int fd, int fl, int fdfl, const char *what)
-{
-	int got = fcntl(fd, F_GETFL), gotfd = fcntl(fd, F_GETFD);
-
-	if ((got & (O_ACCMODE | O_NONBLOCK)) != fl || gotfd != fdfl) {
-		fail("%s: F_GETFL %#o F_GETFD %d, expected %#o %d", what, got, gotfd, fl, fdfl);
-		bad = 1;
-	}
-}
-
 static int gettime(int fd, struct itimerspec *its, const char *what)
 {
 	if (timerfd_gettime(fd, its)) {
@@ -105,10 +95,10 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
-	expect_flags(mono, O_RDWR, 0, "monotonic");
-	expect_flags(real, O_RDWR | O_NONBLOCK, 0, "realtime");
-	expect_flags(expired, O_RDWR, FD_CLOEXEC, "expired");
-	expect_flags(disarmed, O_RDWR | O_NONBLOCK, 0, "disarmed");
+	bad |= fd_flags_are(mono, O_RDWR, 0, "monotonic");
+	bad |= fd_flags_are(real, O_RDWR | O_NONBLOCK, 0, "realtime");
+	bad |= fd_flags_are(expired, O_RDWR, FD_CLOEXEC, "expired");
+	bad |= fd_flags_are(disarmed, O_RDWR | O_NONBLOCK, 0, "disarmed");
 	expect_fdinfo(mono, "clockid:", CLOCK_MONOTONIC, 10, "monotonic");
 	expect_fdinfo(real, "clockid:", CLOCK_REALTIME, 10, "realtime");
 	expect_fdinfo(expired, "clockid:", CLOCK_MONOTONIC, 10, "expired");

@@ -1,6 +1,7 @@
 /*
  * Helpers our test programs share (not part of the ZDTM API): readiness
- * pipes, clocks, small /proc readers, waiting for children.
+ * pipes, clocks, small /proc readers, forking children that check
+ * themselves, waiting for children and collecting their verdicts.
  */
 #ifndef CRBENCH_HELPERS_H_
 #define CRBENCH_HELPERS_H_
@@ -160,6 +161,93 @@ static inline int wait_status(pid_t pid)
 		}
 	}
 	return status;
+}
+
+/*
+ * The inode /proc/self/maps shows for the mapping that starts at addr (for a
+ * SysV segment: its shmid), or -1 when no mapping starts there.
+ */
+static inline long maps_inode(void *addr)
+{
+	char line[512];
+	unsigned long start, end, ino;
+	long found = -1;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &start, &end, &ino) == 3 &&
+		    start == (unsigned long)addr) {
+			found = ino;
+			break;
+		}
+	fclose(f);
+	return found;
+}
+
+/* test_fork() in the parent; a failed fork is reported and ends the program (exit 1). */
+static inline pid_t fork_or_exit(void)
+{
+	pid_t pid = test_fork();
+
+	if (pid < 0) {
+		pr_perror("fork");
+		exit(1);
+	}
+	return pid;
+}
+
+/*
+ * Wait for child pid; 0 when it exited with status 0, else fail() with what
+ * and its status, and 1.
+ */
+static inline int child_passed(pid_t pid, const char *what)
+{
+	int st = wait_status(pid);
+
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		fail("%s (status %#x)", what, st);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * After the restore: SIGTERM a child that checks its own state when the
+ * signal comes, and collect its verdict as child_passed() does.
+ */
+static inline int child_verdict(pid_t pid, const char *what)
+{
+	kill(pid, SIGTERM);
+	return child_passed(pid, what);
+}
+
+/*
+ * Fork a child that checks its own state after the restore: it runs
+ * setup(arg) (non-zero: it exits 1), tells the parent it is ready and waits
+ * for SIGTERM (test_waitsig); then it exits 0 when check(arg) returns 0, 1
+ * otherwise. The parent gets the child's pid once it is ready (it exits 1
+ * when the fork fails or the child never gets ready); child_verdict() later
+ * collects the result.
+ */
+static inline pid_t fork_checker(int (*setup)(void *arg), int (*check)(void *arg), void *arg)
+{
+	struct ready r;
+	pid_t pid;
+
+	ready_init(&r);
+	pid = fork_or_exit();
+	if (pid == 0) {
+		if (setup(arg))
+			_exit(1);
+		ready_signal(&r);
+		test_waitsig();
+		_exit(check(arg) ? 1 : 0);
+	}
+	if (ready_wait(&r, 1))
+		exit(1);
+	return pid;
 }
 
 /* SIGTERM each child and wait for it; 0 when all exited with status 0. */

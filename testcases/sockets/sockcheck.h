@@ -2,7 +2,8 @@
  * What the socket tests share: data patterns that show a lost, repeated or
  * reordered byte, sending and expecting stream data and datagrams, a record
  * of a socket's identity (domain, type, protocol, flags, own and peer
- * address) compared after restore, queue sizes, unique names.
+ * address) compared after restore, for one socket or both ends of a pair,
+ * queue sizes, unique names, a listener taking a new client.
  */
 #ifndef SOCKCHECK_H_
 #define SOCKCHECK_H_
@@ -121,6 +122,26 @@ static inline int pat_send(int fd, uint32_t seed, uint64_t off, size_t len, size
 		done += k;
 	}
 	free(buf);
+	return 0;
+}
+
+/*
+ * Send stream seed from offset 0 as n writes of sizes[0], sizes[1], ...
+ * bytes; 0 when all went. The number of bytes sent goes to *total (unless
+ * NULL).
+ */
+static inline int pat_send_writes(int fd, uint32_t seed, const size_t *sizes, int n, size_t *total)
+{
+	size_t off = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (pat_send(fd, seed, off, sizes[i], sizes[i]))
+			return -1;
+		off += sizes[i];
+	}
+	if (total)
+		*total = off;
 	return 0;
 }
 
@@ -276,6 +297,36 @@ static inline int dgram_expect(int fd, uint32_t seed, size_t len, struct sockadd
 		     buf[at], pat_byte(seed, at));
 	free(buf);
 	return at >= 0;
+}
+
+/* Send n datagrams: datagram i is sizes[i] bytes of stream seed + i; 0 when all went. */
+static inline int dgrams_send(int fd, uint32_t seed, const size_t *sizes, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (dgram_send(fd, seed + i, sizes[i], NULL, 0))
+			return -1;
+	return 0;
+}
+
+/*
+ * Receive the n datagrams dgrams_send(seed, sizes, n) sent, in order, each
+ * as dgram_expect() checks it (reported as "<what> <i>"); stops at the first
+ * that is not as sent and returns 1, else 0.
+ */
+static inline int dgrams_expect(int fd, uint32_t seed, const size_t *sizes, int n,
+				const char *what)
+{
+	char label[128];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(label, sizeof(label), "%s %d", what, i);
+		if (dgram_expect(fd, seed + i, sizes[i], NULL, NULL, label))
+			return 1;
+	}
+	return 0;
 }
 
 /* ---- addresses ------------------------------------------------------------ */
@@ -448,6 +499,40 @@ static inline int sock_same(int fd, const struct sockstate *was, const char *wha
 	return bad;
 }
 
+/* ---- both ends of a socketpair ---------------------------------------------- */
+
+/*
+ * Record both ends of socketpair sk ("end 0" and "end 1") or exit; when nread
+ * is not NULL, also their unread bytes (SIOCINQ).
+ */
+static inline void pair_record(const int sk[2], struct sockstate was[2], int nread[2])
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		sock_record(sk[i], &was[i], i ? "end 1" : "end 0");
+		if (nread)
+			nread[i] = inq(sk[i]);
+	}
+}
+
+/*
+ * Compare both ends with what pair_record() kept: identity as sock_same()
+ * checks it and, when nread is not NULL, the unread bytes. Reports each
+ * difference with fail() and returns 1 on any.
+ */
+static inline int pair_same(const int sk[2], const struct sockstate was[2], const int nread[2])
+{
+	int i, bad = sock_same(sk[0], &was[0], "end 0") | sock_same(sk[1], &was[1], "end 1");
+
+	for (i = 0; nread && i < 2; i++)
+		if (inq(sk[i]) != nread[i]) {
+			fail("end %d: %d bytes unread, was %d", i, inq(sk[i]), nread[i]);
+			bad = 1;
+		}
+	return bad;
+}
+
 /* fd's own address is `want` (of length wantlen); fail() and 1 otherwise. */
 static inline int name_is(int fd, int peer, const struct sockaddr_storage *want, socklen_t wantlen,
 			  const char *what)
@@ -468,6 +553,39 @@ static inline int name_is(int fd, int peer, const struct sockaddr_storage *want,
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * The unix stream listener lst, bound to addr, still takes connections: a
+ * new client connects, is accepted, and len bytes go through each way
+ * (stream seed_c from the client, seed_s back). Reports with fail() and
+ * returns 1 otherwise.
+ */
+static inline int unix_new_client(int lst, const struct sockaddr_un *addr, socklen_t addrlen,
+				  uint32_t seed_c, uint32_t seed_s, size_t len)
+{
+	struct sockaddr_storage ss = { 0 };
+	int cli, acc, bad;
+	char a[256];
+
+	cli = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (cli < 0 || connect(cli, (const struct sockaddr *)addr, addrlen)) {
+		memcpy(&ss, addr, addrlen);
+		fail("connect a new client to %s", sa_str(&ss, addrlen, a, sizeof(a)));
+		if (cli >= 0)
+			close(cli);
+		return 1;
+	}
+	if (wait_fd(lst, POLLIN, WAIT_MS) <= 0 || (acc = accept(lst, NULL, NULL)) < 0) {
+		fail("accept the new client");
+		close(cli);
+		return 1;
+	}
+	bad = pat_through(cli, acc, seed_c, 0, len, "new client -> server");
+	bad |= pat_through(acc, cli, seed_s, 0, len, "server -> new client");
+	close(acc);
+	close(cli);
+	return bad;
 }
 
 #endif

@@ -92,19 +92,7 @@ int main(int argc, char **argv)
 		bad = 1;
 	}
 	close(other);
-	other = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (other < 0 || connect(other, (struct sockaddr *)&lst_sun, lst_len)) {
-		fail("connect to @%s", lst_name);
-		return 0;
-	}
-	if (wait_fd(lst, POLLIN, WAIT_MS) <= 0 || (acc = accept(lst, NULL, NULL)) < 0) {
-		fail("accept a new connection");
-		return 0;
-	}
-	bad |= pat_through(other, acc, SEED_C + 0x10, 0, 3000, "new client -> server");
-	bad |= pat_through(acc, other, SEED_S + 0x10, 0, 3000, "server -> new client");
-	close(acc);
-	close(other);
+	bad |= unix_new_client(lst, &lst_sun, lst_len, SEED_C + 0x10, SEED_S + 0x10, 3000);
 	close(pend);
 	close(srv);
 	close(cli);

@@ -30,7 +30,7 @@ static size_t total(int i)
 int main(int argc, char **argv)
 {
 	struct sockstate lst_was, cli_was[NCLI];
-	int lst, cli[NCLI], acc[NCLI], nc, na, i, k, bad = 0;
+	int lst, cli[NCLI], acc[NCLI], na, i, bad = 0;
 	struct sockaddr_storage lst_name, unnamed = { .ss_family = AF_UNIX };
 	struct sockaddr_un sun;
 	socklen_t lst_len, sun_len;
@@ -50,18 +50,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (i = 0; i < NCLI; i++) {
-		size_t off = 0;
-
 		cli[i] = socket(AF_UNIX, SOCK_STREAM, 0);
 		if (cli[i] < 0 || connect(cli[i], (struct sockaddr *)&sun, sun_len)) {
 			pr_perror("connect client %d", i);
 			return 1;
 		}
-		for (k = 0; k < 3; k++) {
-			if (pat_send(cli[i], SEED + i, off, sent[i][k], sent[i][k]))
-				return 1;
-			off += sent[i][k];
-		}
+		if (pat_send_writes(cli[i], SEED + i, sent[i], 3, NULL))
+			return 1;
 		sock_record(cli[i], &cli_was[i], "client");
 	}
 	sock_record(lst, &lst_was, "listener");
@@ -140,20 +135,8 @@ int main(int argc, char **argv)
 		return 0;
 
 	/* the listener still takes new connections */
-	nc = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (nc < 0 || connect(nc, (struct sockaddr *)&sun, sun_len)) {
-		fail("connect a new client to %s", path);
-		return 0;
-	}
-	if (wait_fd(lst, POLLIN, WAIT_MS) <= 0 || (na = accept(lst, NULL, NULL)) < 0) {
-		fail("accept the new client");
-		return 0;
-	}
-	bad |= pat_through(nc, na, SEED + 0x20, 0, 4000, "new client -> server");
-	bad |= pat_through(na, nc, SEED + 0x21, 0, 4000, "server -> new client");
+	bad |= unix_new_client(lst, &sun, sun_len, SEED + 0x20, SEED + 0x21, 4000);
 
-	close(nc);
-	close(na);
 	for (i = 0; i < NCLI; i++) {
 		close(cli[i]);
 		close(acc[i]);

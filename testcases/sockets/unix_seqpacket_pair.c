@@ -19,24 +19,17 @@ static const size_t sent1[] = { 200, 3 };
 int main(int argc, char **argv)
 {
 	struct sockstate was[2];
-	int sk[2], nread[2], i, bad = 0;
-	char what[64];
+	int sk[2], nread[2], bad = 0;
 
 	test_init(argc, argv);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sk)) {
 		pr_perror("socketpair");
 		return 1;
 	}
-	for (i = 0; i < (int)ARRAY_SIZE(sent0); i++)
-		if (dgram_send(sk[0], SEED0 + i, sent0[i], NULL, 0))
-			return 1;
-	for (i = 0; i < (int)ARRAY_SIZE(sent1); i++)
-		if (dgram_send(sk[1], SEED1 + i, sent1[i], NULL, 0))
-			return 1;
-	for (i = 0; i < 2; i++) {
-		sock_record(sk[i], &was[i], "pair");
-		nread[i] = inq(sk[i]);
-	}
+	if (dgrams_send(sk[0], SEED0, sent0, ARRAY_SIZE(sent0)) ||
+	    dgrams_send(sk[1], SEED1, sent1, ARRAY_SIZE(sent1)))
+		return 1;
+	pair_record(sk, was, nread);
 	if (nread[0] != 203 || nread[1] != 31070) {
 		pr_err("FIONREAD %d/%d, expected 203/31070\n", nread[0], nread[1]);
 		return 1;
@@ -45,23 +38,10 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
-	bad |= sock_same(sk[0], &was[0], "end 0") | sock_same(sk[1], &was[1], "end 1");
-	for (i = 0; i < 2; i++)
-		if (inq(sk[i]) != nread[i]) {
-			fail("end %d: %d bytes unread, was %d", i, inq(sk[i]), nread[i]);
-			bad = 1;
-		}
-	if (bad)
+	if (pair_same(sk, was, nread))
 		return 0;
-	for (i = 0; i < (int)ARRAY_SIZE(sent0) && !bad; i++) {
-		snprintf(what, sizeof(what), "end 1, packet %d of end 0", i);
-		bad |= dgram_expect(sk[1], SEED0 + i, sent0[i], NULL, NULL, what);
-	}
-	for (i = 0; i < (int)ARRAY_SIZE(sent1) && !bad; i++) {
-		snprintf(what, sizeof(what), "end 0, packet %d of end 1", i);
-		bad |= dgram_expect(sk[0], SEED1 + i, sent1[i], NULL, NULL, what);
-	}
-	if (bad)
+	if (dgrams_expect(sk[1], SEED0, sent0, ARRAY_SIZE(sent0), "end 1 reading end 0's packet") ||
+	    dgrams_expect(sk[0], SEED1, sent1, ARRAY_SIZE(sent1), "end 0 reading end 1's packet"))
 		return 0;
 	bad |= nothing_queued(sk[0], "end 0 after its packets") |
 	       nothing_queued(sk[1], "end 1 after its packets");

@@ -95,13 +95,12 @@ int main(int argc, char **argv)
 		pr_err("the options did not take as set\n");
 		return 1;
 	}
-	sock_record(sk[0], &st[0], "end 0");
-	sock_record(sk[1], &st[1], "end 1");
+	pair_record(sk, st, NULL);
 
 	test_daemon();
 	test_waitsig();
 
-	bad |= sock_same(sk[0], &st[0], "end 0") | sock_same(sk[1], &st[1], "end 1");
+	bad |= pair_same(sk, st, NULL);
 	bad |= same_opts(sk[0], &was[0], "end 0") | same_opts(sk[1], &was[1], "end 1");
 	if (bad)
 		return 0;

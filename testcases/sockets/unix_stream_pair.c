@@ -17,39 +17,23 @@ static const size_t writes1[] = { 3, 500, 12345 };
 #define SEED0 0x1001
 #define SEED1 0x1002
 
-static int send_writes(int fd, uint32_t seed, const size_t *sizes, int n, size_t *total)
-{
-	int i;
-
-	*total = 0;
-	for (i = 0; i < n; i++) {
-		if (pat_send(fd, seed, *total, sizes[i], sizes[i]))
-			return -1;
-		*total += sizes[i];
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct sockstate was[2];
 	size_t total0, total1;
-	int sk[2], nread[2], i, bad = 0;
+	int sk[2], nread[2], bad = 0;
 
 	test_init(argc, argv);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sk) || set_nonblock(sk[1], 1)) {
 		pr_perror("socketpair");
 		return 1;
 	}
-	if (send_writes(sk[0], SEED0, writes0, ARRAY_SIZE(writes0), &total0) ||
-	    send_writes(sk[1], SEED1, writes1, ARRAY_SIZE(writes1), &total1))
+	if (pat_send_writes(sk[0], SEED0, writes0, ARRAY_SIZE(writes0), &total0) ||
+	    pat_send_writes(sk[1], SEED1, writes1, ARRAY_SIZE(writes1), &total1))
 		return 1;
 	if (pat_expect(sk[1], SEED0, 0, READ_BEFORE, "read before the checkpoint"))
 		return 1;
-	for (i = 0; i < 2; i++) {
-		sock_record(sk[i], &was[i], "pair");
-		nread[i] = inq(sk[i]);
-	}
+	pair_record(sk, was, nread);
 	if (nread[1] != (int)(total0 - READ_BEFORE) || nread[0] != (int)total1) {
 		pr_err("FIONREAD %d/%d, expected %zu/%zu\n", nread[0], nread[1], total1,
 		       total0 - READ_BEFORE);
@@ -59,13 +43,7 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
-	bad |= sock_same(sk[0], &was[0], "end 0") | sock_same(sk[1], &was[1], "end 1");
-	for (i = 0; i < 2; i++)
-		if (inq(sk[i]) != nread[i]) {
-			fail("end %d: %d bytes unread, was %d", i, inq(sk[i]), nread[i]);
-			bad = 1;
-		}
-	if (bad)
+	if (pair_same(sk, was, nread))
 		return 0;
 	bad |= pat_expect(sk[1], SEED0, READ_BEFORE, total0 - READ_BEFORE, "end 1 reading 0's data");
 	bad |= pat_expect(sk[0], SEED1, 0, total1, "end 0 reading 1's data");
