@@ -62,11 +62,7 @@ int main(int argc, char **argv)
 
 	test_init(argc, argv);
 	for (i = 0; i < 2; i++) {
-		kids[i] = fork();
-		if (kids[i] < 0) {
-			pr_perror("fork");
-			return 1;
-		}
+		kids[i] = fork_or_exit();
 		if (kids[i] == 0)
 			exit(sleeper(i));
 	}

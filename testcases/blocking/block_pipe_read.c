@@ -83,11 +83,7 @@ int main(int argc, char **argv)
 		pr_perror("pipe");
 		return 1;
 	}
-	child = fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	child = fork_or_exit();
 	if (child == 0) {
 		close(child_fds[1]);
 		close(thread_fds[0]);

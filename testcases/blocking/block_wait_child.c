@@ -70,11 +70,7 @@ int main(int argc, char **argv)
 			pr_perror("pipe");
 			return 1;
 		}
-		waiters[i] = fork();
-		if (waiters[i] < 0) {
-			pr_perror("fork");
-			return 1;
-		}
+		waiters[i] = fork_or_exit();
 		if (waiters[i] == 0) {
 			close(fds[0]);
 			exit(waiter(i, fds[1]));

@@ -49,11 +49,7 @@ int main(int argc, char **argv)
 	lseek(fd1, 100, SEEK_SET);
 	lseek(fd2, 200, SEEK_SET);
 
-	child = fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	child = fork_or_exit();
 	if (child == 0) {
 		test_waitsig();
 		/* the parent moved the shared offset to 110 after the restore */

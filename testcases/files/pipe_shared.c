@@ -45,11 +45,7 @@ int main(int argc, char **argv)
 		pr_perror("pipe");
 		return 1;
 	}
-	child = fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	child = fork_or_exit();
 	if (child == 0) {
 		for (i = 0; i < 100; i++)
 			data[i] = (uint8_t)i;

@@ -41,11 +41,7 @@ int main(int argc, char **argv)
 	sh->crc_parent = ~0;
 	datagen(region + ps, REGION / 2 - ps, &sh->crc_parent);
 
-	child = fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	child = fork_or_exit();
 	if (child == 0) {
 		/* the child's half, written after the fork */
 		sh->crc_child = ~0;

@@ -76,11 +76,7 @@ static void grow(int depth, int index)
 	int i, n = fanout(depth, index);
 
 	for (i = 0; i < n; i++) {
-		pid_t pid = fork();
-		if (pid < 0) {
-			pr_perror("fork");
-			exit(1);
-		}
+		pid_t pid = fork_or_exit();
 		if (pid == 0) {
 			parent = self;
 			self = getpid();

@@ -78,12 +78,7 @@ static void __attribute__((noreturn)) live(int index, pid_t *kids, int nkids)
 
 static pid_t spawn(void)
 {
-	pid_t pid = fork();
-
-	if (pid < 0) {
-		pr_perror("fork");
-		exit(1);
-	}
+	pid_t pid = fork_or_exit();
 	return pid;
 }
 

@@ -57,11 +57,7 @@ int main(int argc, char **argv)
 	ready_init(&ready);
 
 	for (i = 0; i < NZ; i++) {
-		zombies[i] = fork();
-		if (zombies[i] < 0) {
-			pr_perror("fork");
-			return 1;
-		}
+		zombies[i] = fork_or_exit();
 		if (zombies[i] == 0)
 			_exit(codes[i]);
 	}

@@ -23,11 +23,7 @@ int main(int argc, char **argv)
 	test_init(argc, argv);
 
 	for (i = 0; i < NZ; i++) {
-		zombies[i] = fork();
-		if (zombies[i] < 0) {
-			pr_perror("fork");
-			return 1;
-		}
+		zombies[i] = fork_or_exit();
 		if (zombies[i] == 0) {
 			signal(sigs[i], SIG_DFL);
 			if (sigs[i] != SIGKILL)

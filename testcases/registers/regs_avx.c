@@ -9,8 +9,7 @@
 #include <signal.h>
 #include <stddef.h>
 
-#include "helpers.h"
-#include "lock.h"
+#include "spin.h"
 
 const char *test_doc = "ymm registers (upper halves included) survive checkpoint/restore";
 
@@ -21,8 +20,6 @@ struct avxstate {
 };
 
 static struct avxstate states[2];
-static volatile int stop;
-static futex_t ready;
 
 #define LOAD(n) "vmovdqu " #n "*32(%[s]), %%ymm" #n "\n\t"
 #define CHECK(n)                                         \
@@ -58,52 +55,39 @@ static void spin(struct avxstate *s)
 static void *run(void *arg)
 {
 	struct avxstate *s = arg;
-	sigset_t all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	spin_block_signals();
 	spin(s);
 	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	unsigned long at_restore[2];
+	void *args[] = { &states[0], &states[1] };
+	volatile unsigned long *progress[] = { &states[0].progress, &states[1].progress };
 	pthread_t th[2];
-	int i, j, k, bad = 0;
+	unsigned stalled;
+	int i, j, bad = 0;
 
 	test_init(argc, argv);
 	if (!__builtin_cpu_supports("avx")) {
 		pr_err("this CPU has no AVX\n");
 		return 1;
 	}
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 2; i++)
 		for (j = 0; j < 15 * 32; j++)
 			states[i].ref[j / 32][j % 32] = (uint8_t)(i * 77 + j * 13 + (j % 32 >= 16 ? 0x80 : 1));
-		if (pthread_create(&th[i], NULL, run, &states[i])) {
-			pr_err("pthread_create failed\n");
-			return 1;
-		}
-	}
-	while (futex_get(&ready) < 2)   /* bumped by the asm, no futex wake */
-		sleep_ms(1);
+	if (spinners_start(th, 2, run, args))
+		return 1;
 
 	test_daemon();
 	test_waitsig();
 
-	for (i = 0; i < 2; i++)
-		at_restore[i] = states[i].progress;
-	/* let every loop run on after the restore (up to 2 s under load) */
-	for (i = 0; i < 2; i++)
-		for (k = 0; k < 2000 && states[i].progress == at_restore[i]; k++)
-			sleep_ms(1);
-	stop = 1;
+	stalled = spinners_finish(th, 2, progress);
 	for (i = 0; i < 2; i++) {
-		pthread_join(th[i], NULL);
 		if (states[i].bad) {
 			fail("thread %d: a ymm register changed under the loop", i);
 			bad = 1;
-		} else if (states[i].progress == at_restore[i]) {
+		} else if (stalled >> i & 1) {
 			fail("thread %d: the loop did not run after the restore", i);
 			bad = 1;
 		}

@@ -10,8 +10,7 @@
 #include <signal.h>
 #include <stddef.h>
 
-#include "helpers.h"
-#include "lock.h"
+#include "spin.h"
 
 const char *test_doc = "zmm0-30 and opmask registers survive checkpoint/restore";
 
@@ -23,8 +22,6 @@ struct zstate {
 };
 
 static struct zstate states[2];
-static volatile int stop;
-static futex_t ready;
 
 #define LOAD(n) "vmovdqu64 " #n "*64(%[s]), %%zmm" #n "\n\t"
 #define CHECK(n)                                              \
@@ -76,19 +73,18 @@ static void spin(struct zstate *s)
 static void *run(void *arg)
 {
 	struct zstate *s = arg;
-	sigset_t all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	spin_block_signals();
 	spin(s);
 	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	unsigned long at_restore[2];
+	void *args[] = { &states[0], &states[1] };
+	volatile unsigned long *progress[] = { &states[0].progress, &states[1].progress };
 	pthread_t th[2];
-	int i, j, k, bad = 0;
+	unsigned stalled;
+	int i, j, bad = 0;
 
 	test_init(argc, argv);
 	if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) {
@@ -100,30 +96,19 @@ int main(int argc, char **argv)
 			states[i].ref[j / 64][j % 64] = (uint8_t)(i * 59 + j * 11 + (j % 64) / 16 + 1);
 		for (j = 0; j < 8; j++)
 			states[i].k[j] = 0x0123456789abcdefULL * (j + 1) + i;
-		if (pthread_create(&th[i], NULL, run, &states[i])) {
-			pr_err("pthread_create failed\n");
-			return 1;
-		}
 	}
-	while (futex_get(&ready) < 2)   /* bumped by the asm, no futex wake */
-		sleep_ms(1);
+	if (spinners_start(th, 2, run, args))
+		return 1;
 
 	test_daemon();
 	test_waitsig();
 
-	for (i = 0; i < 2; i++)
-		at_restore[i] = states[i].progress;
-	/* let every loop run on after the restore (up to 2 s under load) */
-	for (i = 0; i < 2; i++)
-		for (k = 0; k < 2000 && states[i].progress == at_restore[i]; k++)
-			sleep_ms(1);
-	stop = 1;
+	stalled = spinners_finish(th, 2, progress);
 	for (i = 0; i < 2; i++) {
-		pthread_join(th[i], NULL);
 		if (states[i].bad) {
 			fail("thread %d: a zmm or opmask register changed under the loop", i);
 			bad = 1;
-		} else if (states[i].progress == at_restore[i]) {
+		} else if (stalled >> i & 1) {
 			fail("thread %d: the loop did not run after the restore", i);
 			bad = 1;
 		}

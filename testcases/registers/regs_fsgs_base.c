@@ -11,8 +11,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 
-#include "helpers.h"
-#include "lock.h"
+#include "spin.h"
 
 const char *test_doc = "fs and gs base of every thread survive checkpoint/restore";
 
@@ -26,8 +25,6 @@ struct slot {
 };
 
 static struct slot slots[N];
-static volatile int stop;
-static futex_t ready;
 
 static unsigned long arch_get(int code)
 {
@@ -40,11 +37,9 @@ static unsigned long arch_get(int code)
 static void *run(void *arg)
 {
 	struct slot *s = arg;
-	sigset_t all;
 	long bad;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	spin_block_signals();
 	s->gsbuf[0] = 0x6a6b6c6d00000000ULL + (s - slots);
 	s->gsbuf[1] = ~s->gsbuf[0];
 	if (syscall(SYS_arch_prctl, ARCH_SET_GS, s->gsbuf)) {
@@ -91,18 +86,19 @@ static void *run(void *arg)
 
 int main(int argc, char **argv)
 {
-	unsigned long at_restore[N];
+	volatile unsigned long *progress[N];
+	void *args[N];
 	pthread_t th[N];
-	int i, k, bad = 0;
+	unsigned stalled;
+	int i, bad = 0;
 
 	test_init(argc, argv);
-	for (i = 0; i < N; i++)
-		if (pthread_create(&th[i], NULL, run, &slots[i])) {
-			pr_err("pthread_create failed\n");
-			return 1;
-		}
-	while (futex_get(&ready) < N)   /* bumped by the asm, no futex wake */
-		sleep_ms(1);
+	for (i = 0; i < N; i++) {
+		args[i] = &slots[i];
+		progress[i] = &slots[i].progress;
+	}
+	if (spinners_start(th, N, run, args))
+		return 1;
 	for (i = 0; i < N; i++)
 		if (slots[i].bad)
 			return 1;
@@ -110,18 +106,11 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
-	for (i = 0; i < N; i++)
-		at_restore[i] = slots[i].progress;
-	/* let every loop run on after the restore (up to 2 s under load) */
-	for (i = 0; i < N; i++)
-		for (k = 0; k < 2000 && slots[i].progress == at_restore[i]; k++)
-			sleep_ms(1);
-	stop = 1;
+	stalled = spinners_finish(th, N, progress);
 	for (i = 0; i < N; i++) {
-		pthread_join(th[i], NULL);
 		if (slots[i].bad)
 			bad = 1;
-		else if (slots[i].progress == at_restore[i]) {
+		else if (stalled >> i & 1) {
 			fail("thread %d: the loop did not run after the restore", i);
 			bad = 1;
 		}

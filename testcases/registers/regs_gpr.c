@@ -10,13 +10,10 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include "helpers.h"
-#include "lock.h"
+#include "spin.h"
 
 const char *test_doc = "general registers held in a busy loop survive checkpoint/restore";
 
-static volatile int stop;
-static futex_t ready;
 static volatile unsigned long progress[2];
 
 /* One loop per thread, with its own constants (immediates). */
@@ -90,46 +87,33 @@ static long results[2];
 static void *run(void *arg)
 {
 	long slot = (long)arg;
-	sigset_t all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	spin_block_signals();
 	results[slot] = slot ? spin1() : spin0();
 	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	unsigned long at_restore[2];
+	void *args[] = { (void *)0L, (void *)1L };
+	volatile unsigned long *slots[] = { &progress[0], &progress[1] };
 	pthread_t th[2];
+	unsigned stalled;
 	long i;
-	int k, bad = 0;
+	int bad = 0;
 
 	test_init(argc, argv);
-	for (i = 0; i < 2; i++)
-		if (pthread_create(&th[i], NULL, run, (void *)i)) {
-			pr_err("pthread_create failed\n");
-			return 1;
-		}
-	while (futex_get(&ready) < 2)   /* bumped by the asm, no futex wake */
-		sleep_ms(1);
+	if (spinners_start(th, 2, run, args))
+		return 1;
 
 	test_daemon();
 	test_waitsig();
 
-	for (i = 0; i < 2; i++)
-		at_restore[i] = progress[i];
-	/* let every loop run on after the restore (up to 2 s under load) */
-	for (i = 0; i < 2; i++)
-		for (k = 0; k < 2000 && progress[i] == at_restore[i]; k++)
-			sleep_ms(1);
-	stop = 1;
+	stalled = spinners_finish(th, 2, slots);
 	for (i = 0; i < 2; i++) {
-		pthread_join(th[i], NULL);
 		if (results[i]) {
 			fail("thread %ld: a register changed under the loop (iteration %lu)", i, progress[i]);
 			bad = 1;
-		} else if (progress[i] == at_restore[i]) {
+		} else if (stalled >> i & 1) {
 			fail("thread %ld: the loop did not run after the restore", i);
 			bad = 1;
 		}

@@ -11,8 +11,7 @@
 #include <signal.h>
 #include <stddef.h>
 
-#include "helpers.h"
-#include "lock.h"
+#include "spin.h"
 
 const char *test_doc = "x87 stack and control word, MXCSR and xmm0-15 survive checkpoint/restore";
 
@@ -28,8 +27,6 @@ struct fpstate {
 };
 
 static struct fpstate states[2];
-static volatile int stop;
-static futex_t ready;
 
 static void spin(struct fpstate *s)
 {
@@ -104,19 +101,18 @@ static void spin(struct fpstate *s)
 static void *run(void *arg)
 {
 	struct fpstate *s = arg;
-	sigset_t all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	spin_block_signals();
 	spin(s);
 	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	unsigned long at_restore[2];
+	void *args[] = { &states[0], &states[1] };
+	volatile unsigned long *progress[] = { &states[0].progress, &states[1].progress };
 	pthread_t th[2];
-	int i, j, k, bad = 0;
+	unsigned stalled;
+	int i, j, bad = 0;
 
 	test_init(argc, argv);
 	for (i = 0; i < 2; i++) {
@@ -128,26 +124,15 @@ int main(int argc, char **argv)
 			s->xmm[j / 16][j % 16] = (uint8_t)(i * 101 + j * 7 + 1);
 		s->fcw = 0x0f7f;                           /* all masked, 64-bit, round to zero */
 		s->mxcsr = 0x1f80 | 0x6000 | 0x0040;       /* all masked, round to zero, DAZ */
-		if (pthread_create(&th[i], NULL, run, s)) {
-			pr_err("pthread_create failed\n");
-			return 1;
-		}
 	}
-	while (futex_get(&ready) < 2)   /* bumped by the asm, no futex wake */
-		sleep_ms(1);
+	if (spinners_start(th, 2, run, args))
+		return 1;
 
 	test_daemon();
 	test_waitsig();
 
-	for (i = 0; i < 2; i++)
-		at_restore[i] = states[i].progress;
-	/* let every loop run on after the restore (up to 2 s under load) */
-	for (i = 0; i < 2; i++)
-		for (k = 0; k < 2000 && states[i].progress == at_restore[i]; k++)
-			sleep_ms(1);
-	stop = 1;
+	stalled = spinners_finish(th, 2, progress);
 	for (i = 0; i < 2; i++) {
-		pthread_join(th[i], NULL);
 		if (states[i].bad) {
 			uint8_t *r = states[i].ref, *c = states[i].cur;
 			for (j = 0; j < 416; j++)
@@ -156,7 +141,7 @@ int main(int argc, char **argv)
 			fail("thread %d: FPU/SSE state changed under the loop (first difference at "
 			     "FXSAVE byte %d: %#x, was %#x)", i, j, c[j], r[j]);
 			bad = 1;
-		} else if (states[i].progress == at_restore[i]) {
+		} else if (stalled >> i & 1) {
 			fail("thread %d: the loop did not run after the restore", i);
 			bad = 1;
 		}

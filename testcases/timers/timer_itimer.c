@@ -74,11 +74,7 @@ int main(int argc, char **argv)
 	signal(SIGVTALRM, on_timer);
 	signal(SIGPROF, on_timer);
 
-	child = fork();
-	if (child < 0) {
-		pr_perror("fork");
-		return 1;
-	}
+	child = fork_or_exit();
 	if (child == 0)
 		exit(alarm_child());
 
