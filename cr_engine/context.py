@@ -10,8 +10,8 @@ unset: its parent is the restorer, whose exit would deliver it.
 
 import os
 import resource
-import struct
 
+from . import proc
 from .errors import RestoreError
 
 RLIMITS = {name: getattr(resource, name) for name in dir(resource)
@@ -23,21 +23,11 @@ PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
 PR_SET_NO_NEW_PRIVS = 38
 
 
-def dump_rlimits(rem, scratch):
-    """{name: [soft, hard]}, asked by the process itself: reading another user's limits from
-    outside would need CAP_SYS_RESOURCE."""
-    out = {}
-    for name, res in RLIMITS.items():
-        at = scratch.reserve(16)
-        rem.call("prlimit64", 0, res, 0, at)
-        soft, hard = struct.unpack("QQ", scratch.read(at, 16))
-        scratch.reset()
-        out[name] = [_limit(soft), _limit(hard)]
-    return out
-
-
-def _limit(value):
-    return resource.RLIM_INFINITY if value == (1 << 64) - 1 else value
+def dump_rlimits(pid):
+    """{name: [soft, hard]} from /proc/pid/limits (prlimit(2) on another user's process
+    would need CAP_SYS_RESOURCE)."""
+    values = proc.limits(pid)
+    return {name: list(values[res]) for name, res in RLIMITS.items() if res < len(values)}
 
 
 def _get_int(rem, scratch, option):
@@ -54,7 +44,7 @@ def dump_process(rem, scratch):
 
 
 def dump_thread(rem, scratch, tid, status):
-    """``status``: the thread's /proc/PID/task/TID/status fields."""
+    """``status``: the thread's /proc/PID/task/TID/status."""
     return {"nice": os.getpriority(os.PRIO_PROCESS, tid),
             "policy": os.sched_getscheduler(tid),
             "priority": os.sched_getparam(tid).sched_priority,

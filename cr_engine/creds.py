@@ -25,9 +25,9 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 CAP_LAST = 63
 
 
-def dump(rem, pid, tid):
-    """The credentials of thread ``tid`` of ``pid`` (``rem`` runs in it)."""
-    out = _from_status(proc_status(f"{pid}/task/{tid}"))
+def dump(rem, status):
+    """The credentials of the thread ``rem`` runs in; ``status``: its /proc status."""
+    out = _from_status(status)
     out["securebits"] = rem.call("prctl", PR_GET_SECUREBITS, 0, 0, 0, 0)
     return out
 
@@ -47,8 +47,9 @@ def _from_status(status):
                      for name in ("Inh", "Prm", "Eff", "Bnd", "Amb")}}
 
 
-def restore(rem, scratch, tid, creds):
-    """Give thread ``tid`` its dumped credentials (see the module's docstring for the order)."""
+def restore(rem, scratch, tid, creds, own):
+    """Give thread ``tid`` its dumped credentials (see the module's docstring for the order);
+    ``own``: the restorer's, which the thread starts with."""
     def call(what, name, *args):
         got = rem.call(name, *args, check=False)
         if got < 0:
@@ -57,9 +58,11 @@ def restore(rem, scratch, tid, creds):
         return got
 
     caps = creds["caps"]
+    drop = own["caps"]["Bnd"] & ~caps["Bnd"]
     for cap in range(CAP_LAST + 1):
-        if not caps["Bnd"] >> cap & 1:
-            rem.call("prctl", PR_CAPBSET_DROP, cap, 0, 0, 0, check=False)  # EINVAL: no such cap
+        if drop >> cap & 1:
+            call(f"dropping capability {cap} from the bounding set", "prctl", PR_CAPBSET_DROP,
+                 cap, 0, 0, 0)
     call("PR_SET_SECUREBITS", "prctl", PR_SET_SECUREBITS,
          creds["securebits"] | SECBIT_KEEP_CAPS, 0, 0, 0)
     groups = creds["groups"]

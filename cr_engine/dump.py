@@ -185,7 +185,7 @@ def _collect(process, table, injected):
         "umask": int(status.get("Umask", "0022"), 8),
         "cwd": os.readlink(f"/proc/{pid}/cwd"),
         "root": os.readlink(f"/proc/{pid}/root"),
-        "rlimits": context.dump_rlimits(rem, scratch),
+        "rlimits": context.dump_rlimits(pid),
         "sigactions": signals.dump_actions(rem, scratch),
         "itimers": timers.dump_itimers(rem, scratch),
         "posix_timers": timers.dump_posix(rem, scratch, pid),
@@ -207,6 +207,7 @@ def _collect(process, table, injected):
         scratch.reset()
         head, length = ctypes.c_uint64(0), ctypes.c_size_t(0)
         syscall("get_robust_list", tid, ctypes.byref(head), ctypes.byref(length))
+        task_status = status if tid == pid else proc_status(f"{pid}/task/{tid}")
         core["threads"].append({
             "tid": tid,
             "comm": open(f"/proc/{pid}/task/{tid}/comm").read().rstrip("\n"),
@@ -219,9 +220,8 @@ def _collect(process, table, injected):
             "robust_list": [head.value, length.value],
             "rseq": _rseq(tid),
             "altstack": signals.dump_altstack(trem, scratch),
-            "context": context.dump_thread(trem, scratch, tid,
-                                           proc_status(f"{pid}/task/{tid}", ("NoNewPrivs",))),
-            "creds": creds.dump(trem, pid, tid),
+            "context": context.dump_thread(trem, scratch, tid, task_status),
+            "creds": creds.dump(trem, task_status),
         })
     for tid, caught in state.caught().items():
         _thread_core(core, tid)["pending"] += [s.hex() for s in caught]

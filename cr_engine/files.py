@@ -180,7 +180,7 @@ class FileTable:
         if anon in anon_files.KINDS:
             return anon_files.describe(anon, info, flags, what)
         if anon:
-            raise Unsupported(f"unsupported: {link[len('anon_inode:'):].strip('[]')} ({what})")
+            raise Unsupported(f"unsupported: {anon} ({what})")
         raise Unsupported(f"unsupported: {link} ({what})")
 
     def _pipe_data(self, path, desc):

@@ -25,7 +25,7 @@ from .errors import ImageError
 FORMAT = "cr_engine-images"
 VERSION = 1
 INVENTORY = "inventory.json"
-_CHUNK = 1 << 20                    # cache-sized reads for the CRC
+CRC_CHUNK = 1 << 20                 # cache-sized reads: the CRC reads what was just copied
 
 
 class RawWriter:
@@ -148,7 +148,7 @@ class ImageReader:
     def verify(self, names=None):
         """Check the listed files' (default: all) sizes and CRC-32s; raise ImageError on the
         first mismatch."""
-        view = memoryview(bytearray(_CHUNK))
+        view = memoryview(bytearray(CRC_CHUNK))
         for name in sorted(self.inventory["files"] if names is None else names):
             try:
                 fd = os.open(self.path(name), os.O_RDONLY | os.O_CLOEXEC)

@@ -26,12 +26,12 @@ from kernel import memory as kmem
 
 from . import carried_files
 from .errors import RestoreError, Unsupported
+from .images import CRC_CHUNK
 from .remote import lend_fd
 
 PAGE = kmem.PAGE_SIZE
 VDSO_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]")
 IOV_MAX = 1024
-CRC_CHUNK = 1 << 20                 # cache-sized: the CRC reads what it just copied
 # Bytes per injected pwritev: the page cache allocates folios as large as a write, and
 # multi-MiB folios are slow to come by in a VM that hands free memory back to its host
 # (8 MiB writes: 0.18-0.82 s per GiB here; 1 MiB writes: 0.16-0.17 s).

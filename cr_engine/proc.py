@@ -114,6 +114,18 @@ def timers(pid):
     return out
 
 
+def limits(pid):
+    """[(soft, hard)] of /proc/pid/limits, in RLIMIT_* number order (the file's line order);
+    RLIM_INFINITY for "unlimited".  Readable for any process, unlike prlimit(2) from outside."""
+    with open(f"/proc/{pid}/limits") as f:
+        lines = f.read().splitlines()[1:]
+    out = []
+    for line in lines:
+        soft, hard = line[26:47].strip(), line[47:68].strip()   # fixed-width columns
+        out.append(tuple(-1 if v == "unlimited" else int(v) for v in (soft, hard)))
+    return out
+
+
 def auxv(pid):
     with open(f"/proc/{pid}/auxv", "rb") as f:
         return f.read()

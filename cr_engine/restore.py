@@ -115,7 +115,7 @@ class _Restorer:
         map_fds = {}
         for pid, mm in img.mms.items():
             svc = self.service[pid] = {}
-            # read by the stub straight into place, bypassing the page cache where possible
+            # read by the stub (and its loader threads) straight into place
             svc["pages"] = self._own(os.open(img.reader.path(f"pages-{pid}.img"),
                                              os.O_RDONLY | os.O_CLOEXEC))
             svc["exe"] = self._open_checked(mm["exe"], os.O_RDONLY, mm["exe_id"]["inode"])
@@ -290,11 +290,9 @@ class _Restorer:
             remotes = self._threads(rem, scratch, pid, core)
             for thread in core["threads"]:
                 self._thread_state(remotes[thread["tid"]], scratch, thread)
-                if "context" in thread:
-                    context.restore_thread(remotes[thread["tid"]], thread["tid"],
-                                           thread["context"], pid == self.root)
-            if "context" in core:
-                context.restore_process(rem, core["context"])
+                context.restore_thread(remotes[thread["tid"]], thread["tid"], thread["context"],
+                                       pid == self.root)
+            context.restore_process(rem, core["context"])
             timers.restore_posix(rem, scratch, core["posix_timers"])   # may name a thread
             # only a thread itself may queue signals that look sent by the kernel or kill()
             signals.queue_pending(rem, scratch, pid, pid, core["pending"], shared=True)
@@ -306,12 +304,11 @@ class _Restorer:
             self._locks(rem, scratch, pid, core)
             self._rlimits(pid, core)        # before the uids change: other users' need more
             for thread in core["threads"]:
-                if thread.get("creds", self.own_creds) != self.own_creds:
+                if thread["creds"] != self.own_creds:
                     creds.restore(remotes[thread["tid"]], scratch, thread["tid"],
-                                  thread["creds"])
-            if "context" in core:
-                context.restore_last(remotes, core["context"],
-                                     {t["tid"]: t["context"] for t in core["threads"]})
+                                  thread["creds"], self.own_creds)
+            context.restore_last(remotes, core["context"],
+                                 {t["tid"]: t["context"] for t in core["threads"]})
             faults.hit(self.fault, "restore:state")
             rem.call("munmap", region, REGION)
         return remotes

@@ -74,7 +74,7 @@ def _become(ctx, pid):
     core = ctx.cores[pid]
     os.chdir(core["cwd"])
     os.umask(core["umask"])
-    if core.get("root", "/") != "/":
+    if core["root"] != "/":
         os.chroot(core["root"])           # last: every path above is seen from our root
     _report(ctx, {"pid": pid, "service": service})
     while True:
