@@ -8,7 +8,6 @@ and reaps every one of them.
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import select
 import signal
@@ -65,50 +64,11 @@ def _exit_code(status):
 
 
 def as_init_of_new_pidns(fn, timeout=2.0):
-    """``fn()`` computed by pid 1 of a fresh pid namespace: a clone(CLONE_NEWPID) child.
-
-    Like sandbox.in_child (JSON-able result, its OSError raised here with the same
-    errno), one process cheaper than unsharing in a child that then forks.
-    """
-    read_end, write_end = os.pipe()
-    try:
-        pid = process.fork_clone(CLONE_NEWPID)
-    except OSError:  # e.g. EPERM without CAP_SYS_ADMIN: leave no pipe behind
-        os.close(read_end)
-        os.close(write_end)
-        raise
-    if pid == 0:  # child: never returns
-        try:
-            os.close(read_end)
-            try:
-                message = {"result": fn()}
-            except OSError as e:
-                message = {"errno": e.errno, "error": str(e)}
-            except BaseException as e:  # noqa: BLE001 - reported to the parent
-                message = {"crash": f"{type(e).__name__}: {e}"}
-            os.write(write_end, json.dumps(message).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    raw = None
-    try:
-        if select.select([read_end], [], [], timeout)[0]:
-            raw = os.read(read_end, 65536)
-    finally:
-        os.close(read_end)
-        if not raw:  # timed out, or closed the pipe without answering: bound the wait
-            os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    if raw is None:
-        raise sandbox.ChildFailed(f"pid namespace init timed out after {timeout}s")
-    if not raw:
-        raise sandbox.ChildFailed("pid namespace init died without an answer")
-    message = json.loads(raw)
-    if "errno" in message:
-        raise OSError(message["errno"], message["error"])
-    if "crash" in message:
-        raise sandbox.ChildFailed(message["crash"])
-    return message["result"]
+    """``fn()`` computed by pid 1 of a fresh pid namespace: a clone(CLONE_NEWPID) child
+    (sandbox.in_child's contract), one process cheaper than unsharing in a child that
+    then forks."""
+    return sandbox.in_child(fn, timeout=timeout,
+                            fork=lambda: process.fork_clone(CLONE_NEWPID))
 
 
 # --- CABA -------------------------------------------------------------------------------------

@@ -19,15 +19,16 @@ class ChildFailed(RuntimeError):
     """The child crashed, hung or died without an answer."""
 
 
-def in_child(fn, *args, unshare_flags=0, timeout=2.0):
+def in_child(fn, *args, unshare_flags=0, timeout=2.0, fork=os.fork):
     """Return ``fn(*args)`` computed in a fresh child process.
 
     An OSError in the child is raised again here with the same errno, so
     callers treat it exactly as if the call had been made in-process.
+    ``fork``: how the child is made (a clone with namespace flags, say).
     """
     read_end, write_end = os.pipe()
     try:
-        pid = os.fork()
+        pid = fork()
     except OSError:
         os.close(read_end)
         os.close(write_end)
