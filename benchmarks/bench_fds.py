@@ -4,9 +4,10 @@ to CRIU 4.1.1 in the same run.
     python benchmarks/bench_fds.py [--fds 1000] [--runs 5] [--no-criu] [--json]
 
 The program (programs/many_fds.c) holds FDS fds round robin: regular files with their own
-offsets, both ends of pipes holding data, eventfds, timerfds, memfds and /dev/null; after the
-restore it checks every one of them.  Dump and restore are timed end to end (ours through the
-Python API, CRIU through its CLI); medians of RUNS runs, the engines alternating.
+offsets, both ends of pipes holding data, eventfds, timerfds, memfds, /dev/null and both ends
+of unix socketpairs with data queued; after the restore it checks every one of them.  Dump
+and restore are timed end to end (ours through the Python API, CRIU through its CLI); medians
+of RUNS runs, the engines alternating.
 """
 
 import argparse

@@ -15,12 +15,13 @@ from kernel.libc import syscall
 from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
-from . import context, creds, faults, files, memory, proc, pstree, signals, timers
+from . import (context, creds, faults, files, memory, proc, pstree, seccomp, signals,
+               sysv_ipc, timers)
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
-from .images import ImageWriter
+from .images import FD_DATA, ImageWriter
 from .regs import get_xstate
-from .remote import Remote, Scratch, TraceeGone, find_syscall_insn
+from .remote import SEIZE_OPTIONS, Remote, Scratch, TraceeGone, find_syscall_insn
 from .stats import Stats
 
 SCRATCH_SIZE = 64 << 10
@@ -90,12 +91,18 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
                 faults.hit(fault, "dump:memory")
             writer.json(f"core-{process.pid}.json", core)
             writer.json(f"mm-{process.pid}.json", mm)
+        table.finish()
+        with stats.stage("ipc"):
+            sysv_ipc.dump(tree, writer)
         with stats.stage("write"):
+            # what descriptions hold (pipe and socket queues, file content) in one file:
+            # one file per description made a dump of many fds wait on file creation
+            out, index = writer.raw(FD_DATA), {}
             for file_id, data in table.payloads.items():
-                out = writer.raw(f"data-{file_id}.img")
+                index[file_id] = [out.size, len(data)]
                 out.write(data)
-                writer.close_raw(f"data-{file_id}.img", out)
-            writer.json("files.json", {"files": table.files})
+            writer.close_raw(FD_DATA, out)
+            writer.json("files.json", {"files": table.files, "data": index})
             writer.json("pstree.json", tree_image)
             faults.hit(fault, "dump:write")
         if leave_running:
@@ -103,7 +110,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
                 _requeue_taken(state)
         for state in injected.values():
             state.cure()
-        table.close()
+        table.close(final=not leave_running)
         stats.times["frozen"] = time.perf_counter() - frozen_at
         stats.total()
         stats.counts["processes"] = len(tree.processes)
@@ -151,9 +158,7 @@ def _check_tree(tree):
             if theirs != link:
                 what = "a nested pid namespace" if ns == "pid" else f"a {ns} namespace"
                 raise Unsupported(f"unsupported: {what} ({theirs}) of pid {pid}")
-        status = process.status = proc_status(pid)
-        if status.get("Seccomp", "0") != "0":
-            raise Unsupported(f"unsupported: seccomp filter of pid {pid}")
+        process.status = proc_status(pid)
         if pid == me:
             raise DumpError("the dumping process is inside the tree")
 
@@ -175,6 +180,9 @@ def _collect(process, table, injected):
     exe = os.readlink(f"/proc/{pid}/exe")
     if exe.endswith(" (deleted)"):
         raise Unsupported(f"unsupported: deleted executable {exe[:-10]} of pid {pid}")
+    statuses = {tid: status if tid == pid else proc_status(f"{pid}/task/{tid}")
+                for tid in process.threads}
+    seccomp.suspend_all(statuses, SEIZE_OPTIONS)     # before the first injected call
     fds = table.dump_process(pid)
     state = injected[pid] = _Injected(process, smaps)
     rem, scratch = state.main, state.scratch
@@ -199,6 +207,7 @@ def _collect(process, table, injected):
     mm["vmas"] = vmas
     exe_dev, exe_ino = memory.file_identity(f"/proc/{pid}/exe")
     mm["exe_id"] = {"dev": exe_dev, "inode": exe_ino}
+    filters = seccomp.Filters()
     for tid, thread in process.threads.items():
         trem = state.remotes[tid]
         out = scratch.reserve(8)
@@ -207,7 +216,7 @@ def _collect(process, table, injected):
         scratch.reset()
         head, length = ctypes.c_uint64(0), ctypes.c_size_t(0)
         syscall("get_robust_list", tid, ctypes.byref(head), ctypes.byref(length))
-        task_status = status if tid == pid else proc_status(f"{pid}/task/{tid}")
+        task_status = statuses[tid]
         core["threads"].append({
             "tid": tid,
             "comm": open(f"/proc/{pid}/task/{tid}/comm").read().rstrip("\n"),
@@ -222,7 +231,9 @@ def _collect(process, table, injected):
             "altstack": signals.dump_altstack(trem, scratch),
             "context": context.dump_thread(trem, scratch, tid, task_status),
             "creds": creds.dump(trem, task_status),
+            "seccomp": filters.dump_thread(tid, task_status),
         })
+    core["seccomp_filters"] = filters.entries
     for tid, caught in state.caught().items():
         _thread_core(core, tid)["pending"] += [s.hex() for s in caught]
     return core, mm, private, shmem

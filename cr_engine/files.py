@@ -18,7 +18,7 @@ from kernel import fdinfo
 from kernel.libc import syscall
 from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
-from . import anon_files, carried_files, locks
+from . import anon_files, carried_files, locks, sockets
 from .errors import RestoreError, Unsupported
 
 MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
@@ -45,6 +45,8 @@ class FileTable:
         self.pipes_carried = set()  # inodes of the pipes and FIFOs whose data is taken
         self.carried = {}           # (dev, inode) -> id of the description holding its content
         self.posix_seen = set()     # (pid, dev, inode) whose POSIX locks are recorded
+        self.kinds = {}             # per-kind state of a dump (sockets keep theirs here)
+        self.own_fds = []           # fds this dump holds (carried in SCM_RIGHTS messages)
 
     def dump_process(self, pid):
         entries = []
@@ -89,6 +91,9 @@ class FileTable:
         if own_locks:
             desc["locks"] = own_locks
         file_id = f"{desc['type']}-{len(self.files)}"
+        data = desc.pop("payload", None)    # what a socket had queued
+        if data:
+            self.payloads[file_id] = data
         self.files[file_id] = desc
         bucket.insert(at, (pid, fd, file_id))
         if content is not None:
@@ -123,12 +128,27 @@ class FileTable:
         else:
             desc["content_of"] = first
 
-    def _owner(self, pid, fd):
-        """F_SETOWN/F_SETOWN_EX owner and F_SETSIG signal of a description, if any."""
+    def dup(self, pid, fd):
+        """A copy in this process of ``fd`` of ``pid`` (the same file description)."""
         if pid not in self.pidfds:
             self.pidfds[pid] = pidfd_open(pid)
+        return pidfd_getfd(self.pidfds[pid], fd)
+
+    def describe_own(self, fd):
+        """The id of the description of an fd of this process (one that travelled in a
+        unix socket's queue), kept open until the dump ends: same fd, same description."""
+        self.own_fds.append(fd)
+        return self._describe(os.getpid(), fd)[0]
+
+    def finish(self):
+        """Checks that need every fd of the tree seen (a socket's peer must be among them)."""
+        if "unix" in self.kinds:
+            self.kinds["unix"].finish(self)
+
+    def _owner(self, pid, fd):
+        """F_SETOWN/F_SETOWN_EX owner and F_SETSIG signal of a description, if any."""
         try:
-            dup = pidfd_getfd(self.pidfds[pid], fd)
+            dup = self.dup(pid, fd)
         except OSError:
             return None
         try:
@@ -140,10 +160,15 @@ class FileTable:
             os.close(dup)
         return {"type": kind, "pid": who, "signal": sig} if who or sig else None
 
-    def close(self):
-        for fd in self.pidfds.values():
+    def close(self, final=False):
+        """Let go of the tree; ``final``: it is killed next (dumped sockets need not be
+        put back to work)."""
+        for state in self.kinds.values():
+            state.close(final)
+        self.kinds = {}
+        for fd in list(self.pidfds.values()) + self.own_fds:
             os.close(fd)
-        self.pidfds = {}
+        self.pidfds, self.own_fds = {}, []
 
     def _new_description(self, pid, fd, link, st, flags, pos, info):
         what = f"fd {fd} of pid {pid}"
@@ -175,7 +200,7 @@ class FileTable:
                 desc["path"] = link
             return desc
         if stat.S_ISSOCK(mode):
-            raise Unsupported(f"unsupported: socket ({what})")
+            return sockets.describe(self, pid, fd, flags, what)
         anon = link[len("anon_inode:"):].strip("[]") if link.startswith("anon_inode:") else None
         if anon in anon_files.KINDS:
             return anon_files.describe(anon, info, flags, what)
@@ -247,13 +272,19 @@ class OpenFiles:
         self.inodes = carried_files.Inodes()
 
     def open_all(self, files, payload):
-        self._descriptions, self._pipes = files, {}
+        self._pipes = {}
+        self._packet_pipes = {d["inode"] for d in files.values()
+                              if d["type"] == "pipe" and d["flags"] & os.O_DIRECT}
         for file_id, desc in files.items():
+            if desc["type"] in sockets.KINDS:
+                continue
             try:
                 self.fds[file_id] = self._open(file_id, desc, payload)
             except OSError as e:
                 raise RestoreError(f"cannot open {desc.get('path', file_id)}: "
                                    f"{e.strerror}", "files") from None
+        # last: a socket's queue may carry any other file (SCM_RIGHTS)
+        sockets.restore_all(files, payload, self.fds)
 
     def _open(self, file_id, desc, payload):
         kind = desc["type"]
@@ -302,8 +333,7 @@ class OpenFiles:
         """Pipes are made once per inode; the first read and first write description are the
         pipe's own ends (only those can be in packet mode), others are reopened from them."""
         if desc["inode"] not in self._pipes:
-            packet = any(d.get("inode") == desc["inode"] and d["flags"] & os.O_DIRECT
-                         for d in self._descriptions.values() if d["type"] == "pipe")
+            packet = desc["inode"] in self._packet_pipes
             r, w = os.pipe2(O_CLOEXEC | (os.O_DIRECT if packet else 0))
             self._pipes[desc["inode"]] = {"ends": [r, w], "used": set()}
             self.keepalive += [r, w]

@@ -23,8 +23,9 @@ import zlib
 from .errors import ImageError
 
 FORMAT = "cr_engine-images"
-VERSION = 1
+VERSION = 2                         # 2: one fd-data.img instead of a data-ID.img per file
 INVENTORY = "inventory.json"
+FD_DATA = "fd-data.img"
 CRC_CHUNK = 1 << 20                 # cache-sized reads: the CRC reads what was just copied
 
 
@@ -124,6 +125,9 @@ class ImageReader:
         if not isinstance(version, int) or version > VERSION:
             raise ImageError(f"{self.dir}: image format version {version} is newer than this "
                              f"engine's ({VERSION}); use a newer engine")
+        if version < VERSION:
+            raise ImageError(f"{self.dir}: image format version {version} is older than this "
+                             f"engine's ({VERSION}); dump again with this engine")
         if not isinstance(inventory.get("files"), dict):
             raise ImageError(f"{self.dir}/{INVENTORY}: damaged (no file list)")
         self.inventory = inventory

@@ -31,6 +31,7 @@ from .remote import lend_fd
 
 PAGE = kmem.PAGE_SIZE
 VDSO_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]")
+SYSV_PREFIX = "/SYSV"                # a SysV shm attach: /SYSV<key>, its inode the shmid
 IOV_MAX = 1024
 # Bytes per injected pwritev: the page cache allocates folios as large as a write, and
 # multi-MiB folios are slow to come by in a VM that hands free memory back to its host
@@ -53,8 +54,8 @@ def prot_of(perms):
 
 
 def classify(pid, vma):
-    """The kind of a VMA: vdso, skip, anon, file, shmem or carried (a memfd or an unlinked
-    file, whose content the images carry); Unsupported for the rest."""
+    """The kind of a VMA: vdso, skip, anon, file, shmem, sysv (a SysV shm attach) or carried
+    (a memfd or an unlinked file, whose content the images carry); Unsupported for the rest."""
     name = vma.name
     if name in VDSO_NAMES:
         return "vdso"
@@ -67,9 +68,11 @@ def classify(pid, vma):
         return "anon"
     if vma.shared and (name == "/dev/zero (deleted)" or name.startswith("[anon_shmem:")):
         return "shmem"
-    if name.startswith("/SYSV"):
-        raise Unsupported(f"unsupported: SysV shared memory {name} mapped at {vma.start:#x} "
-                          f"of pid {pid}")
+    if name.startswith(SYSV_PREFIX):
+        if "ht" in vma.flags:
+            raise Unsupported(f"unsupported: SysV shared memory on huge pages {name} mapped "
+                              f"at {vma.start:#x} of pid {pid}")
+        return "sysv"                   # attached again by sysv_ipc
     if name.startswith("/") and carried_files.kind_of(name):
         return "carried"
     if name.startswith("/"):
@@ -85,6 +88,8 @@ def vma_image(vma, kind):
         entry.update(path=vma.name, dev=[major, minor], inode=vma.inode)
     elif kind == "shmem":
         entry["shmem"] = vma.inode
+    elif kind == "sysv":
+        entry["shmid"] = vma.inode
     elif vma.name.startswith("[anon:"):
         entry["anon_name"] = vma.name[len("[anon:"):-1]
     elif vma.name in ("[heap]", "[stack]") or kind == "vdso":
@@ -301,9 +306,10 @@ def file_identity(path):
 
 # Restore, inside the stub ----------------------------------------------------------------------
 def restore_vmas(rem, scratch, pid, vmas, fd_of):
-    """mmap every VMA; ``fd_of(vma)`` gives the stub's fd for file and shmem VMAs."""
+    """mmap every VMA but SysV attaches (sysv_ipc's); ``fd_of(vma)`` gives the stub's fd for
+    file and shmem VMAs."""
     for vma in vmas:
-        if vma["kind"] in ("vdso", "skip"):
+        if vma["kind"] in ("vdso", "skip", "sysv"):
             continue
         start, length = vma["start"], vma["end"] - vma["start"]
         prot = prot_of(vma["perms"]) | kmem.PROT_READ | kmem.PROT_WRITE

@@ -22,9 +22,10 @@ from kernel import memory as kmem
 from kernel import ptrace
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
-from . import context, creds, faults, files, locks, memory, proc, pstree, signals, stub, timers
+from . import (context, creds, faults, files, locks, memory, proc, pstree, seccomp, signals,
+               stub, sysv_ipc, timers)
 from .errors import CRError, ImageError, RestoreError
-from .images import ImageReader
+from .images import FD_DATA, ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
 from .remote import (Remote, Scratch, TraceeGone, read_memory,
                      set_sigmask, wait_stop, write_memory)
@@ -67,10 +68,12 @@ class _Image:
             self.procs = {p["pid"]: p for p in self.pstree["processes"]}
             self.steps = pstree.plan(self.pstree)
             self.order = pstree.order(self.pstree)
-            self.files = r.json("files.json")["files"]
+            listing = r.json("files.json")
+            self.files, self.data = listing["files"], listing["data"]
             alive = [pid for pid in self.order if not self.procs[pid]["zombie"]]
             self.cores = {pid: r.json(f"core-{pid}.json") for pid in alive}
             self.mms = {pid: r.json(f"mm-{pid}.json") for pid in alive}
+            self.ipc = sysv_ipc.Objects(r, self.mms)
         except (KeyError, TypeError, ValueError) as e:
             raise ImageError(f"{r.dir}: damaged metadata ({type(e).__name__}: {e})") from None
         except CRError as e:
@@ -80,11 +83,13 @@ class _Image:
                                "verify")
 
     def payload(self, file_id):
-        name = f"data-{file_id}.img"
-        if not self.reader.has(name):
+        """The bytes a description held at dump (queued data, file content)."""
+        if file_id not in self.data:
             return b""
-        with open(self.reader.path(name), "rb") as f:
-            return f.read()
+        offset, size = self.data[file_id]
+        with open(self.reader.path(FD_DATA), "rb") as f:
+            f.seek(offset)
+            return f.read(size)
 
 
 class _Restorer:
@@ -110,6 +115,7 @@ class _Restorer:
             for tid in img.procs[pid]["threads"]:
                 _wait_pid_free(tid)
         self._check_vdso()
+        self.image.ipc.prepare()
         self.opened.open_all(img.files, img.payload)
         shmem_fds = self._shmem_objects()
         map_fds = {}
@@ -186,7 +192,7 @@ class _Restorer:
         async_fds = files.OpenFiles.first_fds(img.files, img.cores, img.order,
                                               lambda d: d["flags"] & os.O_ASYNC)
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
-                               self.service, ready_w, go_r)
+                               self.service, ready_w, go_r, img.ipc)
         if _single_threaded():
             pid, _ = fork3(set_tid=[self.root])
             if pid == 0:
@@ -270,6 +276,7 @@ class _Restorer:
             rem.call("munmap", region + REGION, TASK_SIZE - region - REGION)
             memory.map_vdso(rem, mm["vmas"], pid)
             memory.restore_vmas(rem, scratch, pid, mm["vmas"], lambda v: _fd_for(svc, v))
+            img.ipc.attach(rem, pid, mm["vmas"])
             loaders = self._loaders(rem, scratch, pid, mm["pagemap"])
             try:
                 pages = memory.load_pages(loaders, scratch, mm["pagemap"], svc["pages"])
@@ -303,6 +310,8 @@ class _Restorer:
                 rem.call("close", fd)
             self._locks(rem, scratch, pid, core)
             self._rlimits(pid, core)        # before the uids change: other users' need more
+            # while the threads have CAP_SYS_ADMIN; later calls run with seccomp suspended
+            seccomp.restore(remotes, scratch, core, RESTORE_OPTIONS)
             for thread in core["threads"]:
                 if thread["creds"] != self.own_creds:
                     creds.restore(remotes[thread["tid"]], scratch, thread["tid"],
@@ -492,6 +501,7 @@ def restore(images_dir, *, shell_job=False, fault=None):
             if pid in image.cores:
                 r.restore_process(pid)
         r.opened.set_owners(image.files)
+        image.ipc.finish()
         stage = "verify"
         with stats.stage("verify-wait"):
             image.verified()
@@ -501,6 +511,7 @@ def restore(images_dir, *, shell_job=False, fault=None):
             r.resume()
     except BaseException as e:
         r.kill_all()
+        image.ipc.undo()
         r.close()
         if isinstance(e, ImageError) or (isinstance(e, RestoreError) and e.stage):
             raise

@@ -2,7 +2,7 @@
 
 import signal
 
-from . import signals
+from . import seccomp, signals, sysv_ipc
 from .images import ImageReader
 from .memory import PAGE
 
@@ -22,6 +22,8 @@ def show(directory):
             continue
         core, mm = reader.json(f"core-{pid}.json"), reader.json(f"mm-{pid}.json")
         out["processes"].append({"pid": pid, "core": core, "mm": mm})
+    if reader.has(sysv_ipc.IMAGE):
+        out["ipc"] = reader.json(sysv_ipc.IMAGE)
     if reader.has("stats-dump.json"):
         out["stats"] = reader.json("stats-dump.json")
     return out
@@ -58,6 +60,7 @@ def render(decoded):
             lines.append(f"    {t['tid']:<8} {t['comm']:<16} rip {regs['rip']:#x} "
                          f"rsp {regs['rsp']:#x} blocked {t['sigmask']:#x} "
                          f"pending {len(t['pending'])}")
+        lines += seccomp.describe(core)
         stored = {}
         for start, count in mm["pagemap"]:
             for v in mm["vmas"]:
@@ -70,6 +73,8 @@ def render(decoded):
                                                      if "anon_name" in v else v["kind"])
             if v["kind"] == "shmem":
                 what = f"shared anonymous (object {v['shmem']})"
+            elif v["kind"] == "sysv":
+                what = f"SysV shared memory {v['shmid']}"
             lines.append(f"    {v['start']:012x}-{v['end']:012x} {v['perms']} "
                          f"{(v['end'] - v['start']) // PAGE:>8} pages {stored.get(v['start'], 0):>8}"
                          f" stored  {what}")
@@ -97,6 +102,7 @@ def render(decoded):
             lines.append(f"  posix timer {t['id']}: clock {t['clock']} signal "
                          f"{_signame(t['signal'])} remaining {vsec + vnsec / 1e9:.3f}s "
                          f"interval {isec + insec / 1e9:.3f}s")
+    lines += sysv_ipc.describe(decoded.get("ipc"))
     if "stats" in decoded:
         lines.append("")
         lines.append("dump statistics:")
@@ -122,6 +128,9 @@ def _file_summary(d):
         return f"memfd:{d['name']} size {d['size']} seals {d['seals']:#x}"
     if kind == "unlinked":
         return f"{d['path']} (unlinked) size {d['size']}"
+    if kind == "unix":
+        from .unix_sockets import summary
+        return summary(d)
     return d.get("path") or f"{kind}:[{d.get('inode')}]"
 
 

@@ -26,7 +26,8 @@ PR_SET_NAME = 15
 class StubContext:
     """What every stub needs, prepared by the restorer before forking (inherited)."""
 
-    def __init__(self, procs, steps, cores, file_fds, async_fds, service, ready_w, go_r):
+    def __init__(self, procs, steps, cores, file_fds, async_fds, service, ready_w, go_r,
+                 ipc=None):
         self.procs = procs            # pid -> pstree entry
         self.steps = steps            # pid -> plan steps
         self.cores = cores            # pid -> core image (alive processes)
@@ -34,6 +35,7 @@ class StubContext:
         self.async_fds = async_fds    # file id -> (pid, fd) that sets O_ASYNC
         self.service = service        # pid -> {name: fd in the restorer} (pages, exe, maps)
         self.ready_w, self.go_r = ready_w, go_r
+        self.ipc = ipc                # sysv_ipc.Objects: those this stub makes
 
 
 def start(ctx, pid):
@@ -70,6 +72,8 @@ def _become(ctx, pid):
         exit_like(entry["exit_status"])
     for child in zombies:                 # they must be zombies before we say ready
         waitid(P_PID, child, WEXITED | WNOWAIT)
+    if ctx.ipc is not None:
+        ctx.ipc.make(pid)                 # as this pid: the objects' creator / last user
     service = _place_fds(ctx, pid)
     core = ctx.cores[pid]
     os.chdir(core["cwd"])

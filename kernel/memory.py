@@ -43,6 +43,14 @@ def mremap(old_addr, old_size, new_size, flags=0, new_addr=0):
     return syscall("mremap", old_addr, old_size, new_size, flags, new_addr)
 
 
+def mincore(addr, length):
+    """mincore(2): one byte per page, bit 0 set when the page is in memory (for a shared
+    mapping: in the page cache, whoever faulted it in)."""
+    vec = ctypes.create_string_buffer((length + PAGE_SIZE - 1) // PAGE_SIZE)
+    syscall("mincore", addr, length, vec)
+    return vec.raw
+
+
 def mseal(addr, length, flags=0):
     """mseal(2) (6.10)."""
     return syscall("mseal", addr, length, flags)

@@ -187,6 +187,8 @@ PR_TIMER_CREATE_RESTORE_IDS = 77
 PR_TIMER_CREATE_RESTORE_IDS_OFF, PR_TIMER_CREATE_RESTORE_IDS_ON = 0, 1
 PR_TIMER_CREATE_RESTORE_IDS_GET = 2
 SECCOMP_MODE_FILTER = 2
+SECCOMP_SET_MODE_STRICT, SECCOMP_SET_MODE_FILTER = 0, 1     # seccomp(2)'s operations
+SECCOMP_FILTER_FLAG_LOG = 2
 
 
 class PrctlMmMap(ctypes.Structure):
@@ -235,11 +237,12 @@ def prctl_set_mm_map(mm_map):
     return prctl(PR_SET_MM, PR_SET_MM_MAP, ctypes.addressof(mm_map), ctypes.sizeof(mm_map))
 
 
-def seccomp_set_filter(instructions):
-    """PR_SET_SECCOMP(SECCOMP_MODE_FILTER) with ``instructions`` [(code, jt, jf, k)]."""
+def seccomp_set_filter(instructions, flags=0):
+    """seccomp(SECCOMP_SET_MODE_FILTER) of the calling thread with ``instructions``
+    [(code, jt, jf, k)] and SECCOMP_FILTER_FLAG_* ``flags`` (as PR_SET_SECCOMP when 0)."""
     array = (SockFilter * len(instructions))(*[SockFilter(*i) for i in instructions])
     prog = SockFprog(len(instructions), array)
-    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog))
+    return syscall("seccomp", SECCOMP_SET_MODE_FILTER, flags, ctypes.addressof(prog))
 
 
 # arch_prctl (x86-64) ---------------------------------------------------------------

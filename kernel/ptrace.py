@@ -76,6 +76,11 @@ class SyscallInfo(ctypes.Structure):
                 ("data", ctypes.c_uint64 * 8)]
 
 
+class SeccompMetadata(ctypes.Structure):
+    """struct seccomp_metadata: which filter (0 = the oldest) and its SECCOMP_FILTER_FLAG_*."""
+    _fields_ = [("filter_off", ctypes.c_uint64), ("flags", ctypes.c_uint64)]
+
+
 def ptrace(request, pid, addr=0, data=0):
     """Raw ptrace(2); returns what the system call returns."""
     return syscall("ptrace", request, pid, addr, data)
@@ -167,3 +172,10 @@ def seccomp_get_filter(pid, index=0, count=0):
     buf = ctypes.create_string_buffer(8 * count)
     n = ptrace(SECCOMP_GET_FILTER, pid, index, ctypes.addressof(buf))
     return buf.raw[:8 * n]
+
+
+def seccomp_get_metadata(pid, index=0):
+    """PTRACE_SECCOMP_GET_METADATA: the flags filter ``index`` was installed with."""
+    meta = SeccompMetadata(filter_off=index)
+    ptrace(SECCOMP_GET_METADATA, pid, ctypes.sizeof(meta), ctypes.addressof(meta))
+    return meta.flags

@@ -5,8 +5,10 @@ line.  Real processes (tests/programs/subject.py), real C/R."""
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import zlib
 
 import pytest
 
@@ -34,8 +36,9 @@ def assert_untouched(s, before):
 
 
 @pytest.mark.parametrize("kind,what", [
-    ("socket", "unsupported: socket (fd"),
+    ("packet_socket", "unsupported: AF_PACKET socket (fd"),
     ("io_uring", "unsupported: io_uring (fd"),
+    ("unix_pending_data", "unsupported: data sent on a unix connection that @cr-subject-"),
     ("pidns", "unsupported: a nested pid namespace"),
 ])
 def test_dump_of_unsupported_object_fails_and_tree_runs_on(subject, tmp_path, kind, what):
@@ -80,6 +83,35 @@ def test_restore_failing_at_any_stage_leaves_nothing(subject, tmp_path, point):
     os.waitpid(restored.root_pid, 0)
 
 
+@pytest.mark.parametrize("taker", ["file", "socket"])
+def test_restore_of_a_unix_address_now_taken_fails_and_leaves_nothing(subject, tmp_path,
+                                                                      taker):
+    s = subject("unix_listener")
+    images = tmp_path / "img"
+    dumped = cr_engine.dump(s.pid, images)
+    s.kill()
+    path = tmp_path / "listener.sock"
+    path.unlink()                             # the dumped socket's file is no obstacle
+    held = None
+    if taker == "file":
+        path.write_text("someone else's")
+    else:
+        held = socket.socket(socket.AF_UNIX)
+        held.bind(str(path))
+    before = images_digest(images)
+    with pytest.raises(cr_engine.RestoreError) as err:
+        cr_engine.restore(images)
+    assert f"cannot bind unix socket to {path}: the address is taken" in str(err.value)
+    assert not any(alive(pid) for pid in dumped.pids)
+    assert images_digest(images) == before
+    if held:
+        held.close()
+    path.unlink()
+    restored = cr_engine.restore(images)
+    assert s.stop(restored.root_pid).startswith("alive ")
+    os.waitpid(restored.root_pid, 0)
+
+
 def test_damaged_pages_are_reported_and_nothing_is_left(subject, tmp_path):
     s = subject()
     images = tmp_path / "img"
@@ -102,6 +134,48 @@ def test_leave_running_then_restore_reports_pid_in_use(subject, tmp_path):
     with pytest.raises(cr_engine.RestoreError, match=f"pid {s.pid} is in use"):
         cr_engine.restore(images)
     assert s.stop().startswith("alive ")
+
+
+def rewrite_json(images, name, obj):
+    """Replace an image file and its inventory entry (a damage the checksums cannot see)."""
+    data = json.dumps(obj).encode()
+    (images / name).write_bytes(data)
+    inventory = json.loads((images / "inventory.json").read_text())
+    inventory["files"][name] = {"size": len(data), "crc32": f"{zlib.crc32(data):08x}"}
+    (images / "inventory.json").write_text(json.dumps(inventory))
+
+
+def test_seccomp_filter_the_kernel_refuses_fails_the_restore_cleanly(subject, tmp_path):
+    s = subject("seccomp")
+    images = tmp_path / "img"
+    dumped = cr_engine.dump(s.pid, images)
+    s.kill()
+    core = json.loads((images / f"core-{s.pid}.json").read_text())
+    core["seccomp_filters"][0]["code"] = "1500000000000000"     # a jump, no return: EINVAL
+    rewrite_json(images, f"core-{s.pid}.json", core)
+    with pytest.raises(cr_engine.RestoreError) as err:
+        cr_engine.restore(images)
+    assert err.value.stage == "state"
+    assert f"cannot install seccomp filter #0 in thread {s.pid} (Invalid argument)" in \
+        str(err.value)
+    assert not any(alive(pid) for pid in dumped.pids)
+
+
+# a dumper inside seccomp (a container's profile, say) can neither read nor suspend filters
+UNDER_SECCOMP = ("import sys; from kernel import process; "
+                 "process.seccomp_set_filter([(0x06, 0, 0, 0x7FFF0000)]); "  # allow all
+                 "from cr_engine.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def test_dump_of_seccomp_by_a_dumper_under_seccomp_fails_and_tree_runs_on(subject, tmp_path):
+    s = subject("seccomp")
+    before = status(s.pid)
+    out = subprocess.run([sys.executable, "-c", UNDER_SECCOMP, "dump", "-t", str(s.pid),
+                          "-D", str(tmp_path / "img")], cwd=TOP, capture_output=True, text=True,
+                         timeout=60)
+    one_line_error(out, f"cannot suspend the seccomp of thread {s.pid}", "CAP_SYS_ADMIN")
+    assert os.listdir(tmp_path / "img") == []
+    assert_untouched(s, before)
 
 
 def cli(*args):

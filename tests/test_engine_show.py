@@ -32,3 +32,13 @@ def test_show_decodes_fd_kinds(subject, tmp_path):
                  f"{tmp_path}/gone (unlinked) size 13", "timerfd clock 1 left"):
         assert line in text, line
     assert s.stop().startswith("alive")                # --leave-running: it runs on
+
+
+def test_show_tells_each_threads_seccomp_filters(subject, tmp_path):
+    s = subject("seccomp")
+    images = str(tmp_path / "img")
+    cr_engine.dump(s.pid, images, leave_running=True)
+    text = "\n".join(render(cr_engine.show(images)))
+    assert f"seccomp: {s.pid} filters #0,#1; " in text
+    assert "seccomp filters: #0 4 insns log, #1 4 insns, #2 4 insns" in text
+    assert s.stop().startswith("alive")                # its filters survived the engine's calls

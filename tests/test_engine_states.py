@@ -1,6 +1,7 @@
 """Process states the engine must carry as they are: a stopped (SIGSTOP) task stays stopped,
-after a --leave-running dump and after a restore."""
+after a --leave-running dump and after a restore; seccomp filter chains come back exactly."""
 
+import json
 import os
 import signal
 import time
@@ -8,8 +9,12 @@ import time
 import pytest
 
 import cr_engine
+from cr_engine import seccomp
+from cr_engine.remote import wait_stop
+from kernel import ptrace
+from kernel.process import SECCOMP_FILTER_FLAG_LOG
 
-from .engine_subjects import Subject
+from .engine_subjects import Subject, status
 
 
 @pytest.fixture
@@ -49,4 +54,36 @@ def test_stopped_task_is_restored_stopped(stopped, tmp_path):
     wait_state(restored.root_pid, "T")
     os.kill(restored.root_pid, signal.SIGCONT)
     assert stopped.stop(restored.root_pid).startswith("alive ")
+    os.waitpid(restored.root_pid, 0)
+
+
+def seccomp_chains(pid):
+    """tid -> the thread's seccomp filters (flags and code, oldest first), read with ptrace."""
+    out = {}
+    for tid in map(int, os.listdir(f"/proc/{pid}/task")):
+        ptrace.seize(tid)
+        ptrace.interrupt(tid)
+        wait_stop(tid)
+        try:
+            out[tid] = seccomp._read_chain(tid)
+        finally:
+            ptrace.detach(tid)
+    return out
+
+
+def test_seccomp_filters_are_restored_per_thread_in_order_with_flags(subject, tmp_path):
+    s = subject("seccomp")          # its first filter kills it on prctl(), which we inject
+    before = seccomp_chains(s.pid)
+    assert sorted(len(chain) for chain in before.values()) == [2, 3]
+    cr_engine.dump(s.pid, tmp_path / "img")
+    s.kill()
+    core = json.loads((tmp_path / "img" / f"core-{s.pid}.json").read_text())
+    assert len(core["seccomp_filters"]) == 3          # the inherited two are stored once
+    restored = cr_engine.restore(tmp_path / "img")
+    assert seccomp_chains(restored.root_pid) == before
+    assert before[s.pid][0]["flags"] == SECCOMP_FILTER_FLAG_LOG
+    for tid in before:
+        st = status(f"{restored.root_pid}/task/{tid}")
+        assert (st["Seccomp"], st["NoNewPrivs"]) == ("2", "0")
+    assert s.stop(restored.root_pid).startswith("alive ")
     os.waitpid(restored.root_pid, 0)

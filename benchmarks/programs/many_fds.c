@@ -2,7 +2,8 @@
  *
  *   many_fds N DIR RESULT_FILE
  * Opens N fds round robin: a regular file in DIR (own offset), a pipe end (the pipe holds
- * data), an eventfd (count = index), a timerfd (armed), a memfd (content), /dev/null.  Writes
+ * data), an eventfd (count = index), a timerfd (armed), a memfd (content), /dev/null, both
+ * ends of a unix stream socketpair (data queued on one end).  Writes
  * "ready PID" to RESULT_FILE and pauses.  On SIGTERM it checks every fd (kind, offset, count,
  * data) and replaces RESULT_FILE's content with "OK" or "BAD fd N: why", then exits.
  */
@@ -14,10 +15,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-enum kind { REG, PIPE_R, PIPE_W, EVENT, TIMER, MEMFD, DEVNULL, KINDS };
+enum kind { REG, PIPE_R, PIPE_W, EVENT, TIMER, MEMFD, DEVNULL, SOCK_A, SOCK_B, KINDS };
 
 #include "result_file.h"
 
@@ -26,6 +28,7 @@ int main(int argc, char **argv)
 	if (argc != 4)
 		return 2;
 	int n = atoi(argv[1]), *fds = calloc(n, sizeof(int)), i, pipefd[2] = { -1, -1 };
+	int pair[2] = { -1, -1 };
 	char path[4096], why[256] = "";
 	struct itimerspec its = { { 100, 0 }, { 100, 0 } };
 
@@ -57,6 +60,15 @@ int main(int argc, char **argv)
 			fds[i] = memfd_create("bench", 0);
 			if (write(fds[i], &i, sizeof(i)) != sizeof(i))
 				return 3;
+			break;
+		case SOCK_A:
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) ||
+			    write(pair[1], &i, sizeof(i)) != sizeof(i))
+				return 3;
+			fds[i] = pair[0];
+			break;
+		case SOCK_B:
+			fds[i] = pair[1];
 			break;
 		default:
 			fds[i] = open("/dev/null", O_RDWR);
@@ -93,6 +105,10 @@ int main(int argc, char **argv)
 		case MEMFD:
 			if (pread(fd, &v, sizeof(v), 0) != sizeof(v) || v != i)
 				snprintf(why, sizeof(why), "BAD fd %d: memfd", fd);
+			break;
+		case SOCK_A:
+			if (read(fd, &v, sizeof(v)) != sizeof(v) || v != i)
+				snprintf(why, sizeof(why), "BAD fd %d: socket data", fd);
 			break;
 		default:
 			if (fcntl(fd, F_GETFD) < 0)

@@ -3,7 +3,9 @@
  * random number): a listener, and a connection to it from a client bound to
  * an abstract name of its own, accepted; data queued both ways (client ->
  * server 4000 + 10 bytes, server -> client 123 bytes), and a second client
- * (unbound) connected but not accepted, holding 50 bytes. After restore
+ * (unbound) connected but not accepted, holding 50 bytes (none with
+ * --pending_data=0: data in a connection not accepted yet can only be read
+ * by accepting it, which the engine refuses to do). After restore
  * every socket has the same address and peer (the accepted end has the
  * listener's name, its peer the client's name, and so on), byte for byte
  * with the same length; the queued data reads back exactly; the pending
@@ -18,6 +20,9 @@ const char *test_doc = "abstract unix sockets keep their names, connections and 
 #define SEED_C 0x6000
 #define SEED_S 0x6001
 #define SEED_P 0x6002
+
+static int pending_data = 1;
+TEST_OPTION(pending_data, bool, "the pending client sends 50 bytes before the checkpoint", 0);
 
 int main(int argc, char **argv)
 {
@@ -49,7 +54,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (pat_send(cli, SEED_C, 0, 4000, 4000) || pat_send(cli, SEED_C, 4000, 10, 10) ||
-	    pat_send(srv, SEED_S, 0, 123, 123) || pat_send(pend, SEED_P, 0, 50, 50))
+	    pat_send(srv, SEED_S, 0, 123, 123) ||
+	    (pending_data && pat_send(pend, SEED_P, 0, 50, 50)))
 		return 1;
 	sock_record(lst, &lst_was, "listener");
 	sock_record(srv, &srv_was, "accepted end");
@@ -81,7 +87,8 @@ int main(int argc, char **argv)
 	}
 	bad |= name_is(acc, 0, &lst_was.name, lst_was.namelen, "pending connection, accepted");
 	bad |= name_is(acc, 1, &unnamed, sizeof(sa_family_t), "pending connection, accepted");
-	bad |= pat_expect(acc, SEED_P, 0, 50, "pending connection's data");
+	if (pending_data)
+		bad |= pat_expect(acc, SEED_P, 0, 50, "pending connection's data");
 	bad |= nothing_queued(acc, "pending connection");
 	bad |= pat_through(acc, pend, SEED_P + 1, 0, 100, "accepted pending connection -> client");
 	close(acc);

@@ -12,8 +12,37 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 kind, result = sys.argv[1], sys.argv[2]
 held = None
-if kind == "socket":
-    held = socket.socketpair()
+if kind == "packet_socket":          # a kind the engine does not carry
+    held = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+elif kind == "unix_pending_data":      # a client's data in a connection not accepted yet
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(b"\0cr-subject-%d" % os.getpid())
+    listener.listen(1)
+    client = socket.socket(socket.AF_UNIX)
+    client.connect(listener.getsockname())
+    client.send(b"not accepted yet")
+    held = [listener, client]
+elif kind == "unix_listener":          # bound to a path beside the result file
+    held = socket.socket(socket.AF_UNIX)
+    held.bind(os.path.join(os.path.dirname(os.path.abspath(result)), "listener.sock"))
+    held.listen(1)
+elif kind == "sysv_ipc":                # one object of each kind, ids in RESULT.ipc
+    import ctypes
+    from kernel import ipc
+    shmid = ipc.shmget(ipc.IPC_PRIVATE, 8192, ipc.IPC_CREAT | 0o600)
+    ctypes.memmove(ipc.shmat(shmid), b"segment data", 12)
+    semid = ipc.semget(ipc.IPC_PRIVATE, 2, ipc.IPC_CREAT | 0o600)
+    ipc.sem_set_values(semid, [3, 4])
+    msgid = ipc.msgget(ipc.IPC_PRIVATE, ipc.IPC_CREAT | 0o600)
+    ipc.msg_send(msgid, 7, b"queued")
+    with open(result + ".ipc", "w") as f:
+        f.write(f"{shmid} {semid} {msgid}")
+elif kind == "sysv_undo":              # a semaphore raised with SEM_UNDO, id in RESULT.ipc
+    from kernel import ipc
+    semid = ipc.semget(ipc.IPC_PRIVATE, 1, ipc.IPC_CREAT | 0o600)
+    ipc.semop(semid, [(0, 1, ipc.SEM_UNDO)])
+    with open(result + ".ipc", "w") as f:
+        f.write(f"-1 {semid} -1")
 elif kind == "io_uring":
     from kernel import io_uring
     held = io_uring.setup(4, io_uring.Params())
@@ -46,6 +75,25 @@ elif kind == "pidns":
     if child:
         os.waitpid(child, 0)
         os._exit(0)
+elif kind == "seccomp":                 # filter chains per thread; prctl() kills the process
+    import threading
+    from kernel import process
+
+    def deny(nr, action, flags=0):
+        process.seccomp_set_filter([(0x20, 0, 0, 0), (0x15, 0, 1, nr), (0x06, 0, 0, action),
+                                    (0x06, 0, 0, 0x7FFF0000)], flags)
+
+    deny(157, 0x80000000, process.SECCOMP_FILTER_FLAG_LOG)    # prctl: the engine injects it
+    deny(63, 0x50000 | 1)                                     # uname: EPERM
+    ready = threading.Event()
+
+    def extra_filter():
+        deny(110, 0x50000 | 13)                               # getppid: EACCES, here only
+        ready.set()
+        while True:
+            time.sleep(1)
+    threading.Thread(target=extra_filter, daemon=True).start()
+    ready.wait()
 
 stop = False
 
