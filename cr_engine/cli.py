@@ -22,6 +22,9 @@ def build_parser():
                    help="let the tree run on after the dump (default: kill it)")
     d.add_argument("--shell-job", action="store_true",
                    help="the tree's session/group/terminal belong to the calling shell")
+    d.add_argument("--tcp-established", action="store_true",
+                   help="carry TCP connections whose peer is outside the tree (its packets "
+                        "are dropped until the restore)")
     d.add_argument("-v", "--verbose", action="store_true", help="print timings and counts")
     d.add_argument("--json", action="store_true", help="print the result as JSON")
     r = sub.add_parser("restore", help="recreate a tree from images")
@@ -65,7 +68,7 @@ def _report(args, what, result, extra):
 
 def _dump(args):
     result = dump_tree(args.tree, args.images_dir, leave_running=args.leave_running,
-                           shell_job=args.shell_job)
+                       shell_job=args.shell_job, tcp_established=args.tcp_established)
     _report(args, "dump", result, {"root": result.root_pid, "pids": result.pids,
                                    "images_dir": result.images_dir})
     return 0

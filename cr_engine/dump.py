@@ -58,9 +58,12 @@ class _Injected:
         return {tid: r.caught_signals for tid, r in self.remotes.items() if r.caught_signals}
 
 
-def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
+def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_established=False,
+         fault=None):
     """Checkpoint the tree rooted at ``pid`` into ``images_dir``; kill it afterwards unless
-    ``leave_running``.  ``fault`` names a faults.POINTS entry to fail at on purpose."""
+    ``leave_running``.  ``tcp_established``: carry TCP connections whose peer is outside the
+    tree (the peer's packets are dropped until the restore).  ``fault`` names a
+    faults.POINTS entry to fail at on purpose."""
     fault = faults.armed(fault)
     stats = Stats()
     if not isinstance(pid, int) or pid <= 0:
@@ -77,7 +80,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
         faults.hit(fault, "dump:freeze")
         _check_tree(tree)
         tree_image = pstree.image(tree, shell_job)
-        table = files.FileTable(shell_job)
+        table = files.FileTable(shell_job, tcp_established)
         shmem_done = set()
         for process in tree.processes.values():
             if process.zombie:
@@ -110,13 +113,13 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, fault=None):
                 _requeue_taken(state)
         for state in injected.values():
             state.cure()
-        table.close(final=not leave_running)
         stats.times["frozen"] = time.perf_counter() - frozen_at
         stats.total()
         stats.counts["processes"] = len(tree.processes)
         stats.counts["threads"] = sum(len(p.threads) for p in tree.processes.values())
         writer.json("stats-dump.json", stats.as_dict())
         writer.finish(root_pid=pid, pids=sorted(tree.processes), shell_job=shell_job)
+        table.close(final=not leave_running)    # after the last step that can fail
     except BaseException as e:
         for state in injected.values():
             try:

@@ -36,8 +36,9 @@ _ACCESS = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 class FileTable:
     """Collects the fds of a tree while it is frozen."""
 
-    def __init__(self, shell_job):
+    def __init__(self, shell_job, tcp_established=False):
         self.shell_job = shell_job
+        self.tcp_established = tcp_established  # carry TCP connections to outside peers
         self.files = {}             # id -> description image
         self.by_look = {}           # (dev, ino, pos, flags) -> [(pid, fd, id)] in kcmp order
         self.payloads = {}          # id -> bytes to store beside (pipe data, file content)
@@ -141,9 +142,11 @@ class FileTable:
         return self._describe(os.getpid(), fd)[0]
 
     def finish(self):
-        """Checks that need every fd of the tree seen (a socket's peer must be among them)."""
-        if "unix" in self.kinds:
-            self.kinds["unix"].finish(self)
+        """What needs every fd of the tree seen: a socket's peer must be among them, TCP
+        connections are locked and read together."""
+        for kind in ("unix", "inet"):
+            if kind in self.kinds:
+                self.kinds[kind].finish(self)
 
     def _owner(self, pid, fd):
         """F_SETOWN/F_SETOWN_EX owner and F_SETSIG signal of a description, if any."""
@@ -270,6 +273,7 @@ class OpenFiles:
         self.fds = {}
         self.keepalive = []         # fds that hold FIFOs and pipes open while stubs take them
         self.inodes = carried_files.Inodes()
+        self._unsent = {}
 
     def open_all(self, files, payload):
         self._pipes = {}
@@ -284,7 +288,11 @@ class OpenFiles:
                 raise RestoreError(f"cannot open {desc.get('path', file_id)}: "
                                    f"{e.strerror}", "files") from None
         # last: a socket's queue may carry any other file (SCM_RIGHTS)
-        sockets.restore_all(files, payload, self.fds)
+        self._unsent = sockets.restore_all(files, payload, self.fds)
+
+    def go_live(self, files):
+        """Once the tree is restored: sockets held back (TCP in repair mode) start."""
+        sockets.go_live(files, self.fds, self._unsent)
 
     def _open(self, file_id, desc, payload):
         kind = desc["type"]

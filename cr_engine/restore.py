@@ -502,6 +502,7 @@ def restore(images_dir, *, shell_job=False, fault=None):
                 r.restore_process(pid)
         r.opened.set_owners(image.files)
         image.ipc.finish()
+        r.opened.go_live(image.files)
         stage = "verify"
         with stats.stage("verify-wait"):
             image.verified()

@@ -131,6 +131,9 @@ def _file_summary(d):
     if kind == "unix":
         from .unix_sockets import summary
         return summary(d)
+    if kind == "inet":
+        from .inet_sockets import summary
+        return summary(d)
     return d.get("path") or f"{kind}:[{d.get('inode')}]"
 
 

@@ -165,11 +165,21 @@ def send_all(sock, data, fds=(), to=None):
 
 def restore_all(files, payload, fds):
     """Make every socket of the image, adding id -> fd to ``fds`` (which holds every other
-    description already: a unix socket's queue may carry any of them)."""
+    description already: a unix socket's queue may carry any of them).  Returns what
+    `go_live` needs once the tree is restored."""
     by_kind = {kind: {i: d for i, d in files.items() if d["type"] == kind} for kind in KINDS}
+    unsent = {}
     if by_kind["inet"]:
         from . import inet_sockets
-        inet_sockets.restore(by_kind["inet"], payload, fds)
+        unsent = inet_sockets.restore(by_kind["inet"], payload, fds)
     if by_kind["unix"]:
         from . import unix_sockets
         unix_sockets.restore(by_kind["unix"], payload, fds)
+    return unsent
+
+
+def go_live(files, fds, unsent):
+    """TCP connections restored in repair mode start working (inet_sockets.go_live)."""
+    if unsent:
+        from . import inet_sockets
+        inet_sockets.go_live(files, fds, unsent)

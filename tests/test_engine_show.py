@@ -42,3 +42,21 @@ def test_show_tells_each_threads_seccomp_filters(subject, tmp_path):
     assert f"seccomp: {s.pid} filters #0,#1; " in text
     assert "seccomp filters: #0 4 insns log, #1 4 insns, #2 4 insns" in text
     assert s.stop().startswith("alive")                # its filters survived the engine's calls
+
+
+def test_show_decodes_tcp_sockets(subject, tmp_path):
+    s = subject("tcp_pair")
+    with open(s.result + ".port") as f:
+        port = int(f.read().split()[0])
+    images = str(tmp_path / "img")
+    cr_engine.dump(s.pid, images, leave_running=True)
+    decoded = cr_engine.show(images)
+    tcp = [d for d in decoded["files"].values() if d["type"] == "inet"]
+    assert sorted(d["state"] for d in tcp) == [1, 1, 10]      # two ends and the listener
+    accepted = [d for d in tcp if d["state"] == 1 and d["name"][1] == port][0]
+    assert accepted["tcp"]["recv_size"] == 4 and accepted["tcp"]["send_size"] == 0
+    text = "\n".join(render(decoded))
+    assert f"tcp 127.0.0.1:{port} listen (backlog" in text
+    assert f"tcp 127.0.0.1:{port} -> 127.0.0.1:" in text
+    assert "established recv queue 4 send queue 0 (0 unsent)" in text
+    assert s.stop().startswith("alive")

@@ -4,7 +4,9 @@ An engine dumps a process tree into an image directory and restores it from
 there. The harness only needs two methods, so another engine (CRIU, a remote
 one) is one more class here:
 
-    dump(pid, images_dir, leave_running=False) -> stats (dict)
+    dump(pid, images_dir, leave_running=False, **options) -> stats (dict); options are
+                           flags a program needs (Program.dump_options), e.g.
+                           tcp_established=True
     restore(images_dir) -> (root_pid, stats); the restored root must be a child
                            of the calling process, so the harness can reap it
 
@@ -25,7 +27,7 @@ class Engine:
     def check(self):
         """Raise EngineUnavailable when this engine cannot run here."""
 
-    def dump(self, pid, images_dir, *, leave_running=False):
+    def dump(self, pid, images_dir, *, leave_running=False, **options):
         raise NotImplementedError
 
     def restore(self, images_dir):
@@ -67,9 +69,9 @@ class BuiltinEngine(Engine):
             trace = "".join(traceback.format_exception(e)).rstrip()
             raise EngineCrashed(f"{step}: engine crashed: {type(e).__name__}: {e}\n{trace}") from e
 
-    def dump(self, pid, images_dir, *, leave_running=False):
+    def dump(self, pid, images_dir, *, leave_running=False, **options):
         res = self._call(f"dump of pid {pid}", lambda m: m.dump, pid, str(images_dir),
-                         leave_running=leave_running, shell_job=False)
+                         leave_running=leave_running, shell_job=False, **options)
         return dict(getattr(res, "stats", None) or {})
 
     def restore(self, images_dir):

@@ -71,9 +71,10 @@ class Zdtm:
         self.request, self.workdir, self.engine, self.tracker = request, workdir, engine, tracker
         self.runs = 0
 
-    def run(self, program, *, iters=1, **options):
+    def run(self, program, *, iters=1, between=None, **options):
         """Build, start, checkpoint/restore, stop and judge ``program`` (a Program or a
-        path to its .c, with Program fields as keywords); returns the runner.Outcome."""
+        path to its .c, with Program fields as keywords); returns the runner.Outcome.
+        ``between()`` runs after each dump, before the restore (runner.run_one)."""
         program = as_program(program, **options)
         self.runs += 1
         workdir = self.workdir if self.runs == 1 else self.workdir / f"run-{self.runs}"
@@ -82,7 +83,7 @@ class Zdtm:
         failure = None
         try:
             runner.run_one(program, self.engine, workdir, self.tracker, iters=iters,
-                           outcome=outcome)
+                           outcome=outcome, between=between)
         except ZdtmError as e:
             failure = str(e)
         finally:

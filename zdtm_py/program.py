@@ -12,6 +12,8 @@ class Program:
     ``--dirname=<name>.dir`` (paths inside the test's own directory; a dirname
     is not created, the program makes it). ``args``: more options for the
     program. ``cflags`` / ``libs`` / ``extra_sources``: for the compiler.
+    ``dump_options``: what the dump must be asked for, by the engine keyword CRIU names as
+    a flag (``("tcp_established",)`` is ``--tcp-established``).
     """
     source: Path
     filename: bool = False
@@ -20,12 +22,13 @@ class Program:
     cflags: tuple = ()
     libs: tuple = ()
     extra_sources: tuple = ()
+    dump_options: tuple = ()
     start_timeout: float = 20.0
     stop_timeout: float = 20.0
 
     def __post_init__(self):
         object.__setattr__(self, "source", Path(self.source))
-        for name in ("args", "cflags", "libs", "extra_sources"):
+        for name in ("args", "cflags", "libs", "extra_sources", "dump_options"):
             value = getattr(self, name)
             if isinstance(value, (str, Path)):
                 raise TypeError(f"Program.{name} is a sequence, not {value!r}")

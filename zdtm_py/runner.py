@@ -51,11 +51,13 @@ def _timed(fn, *args, **kwargs):
     return result, time.monotonic() - t0
 
 
-def run_one(program, engine, workdir, tracker, *, iters=1, outcome=None, build_cache=None):
+def run_one(program, engine, workdir, tracker, *, iters=1, outcome=None, build_cache=None,
+            between=None):
     """Run ``program`` under ``engine`` in ``workdir``; raises a ZdtmError unless it PASSes.
 
     ``tracker`` (reaper.ProcessTracker) learns every pid; the caller cleans up
-    with it, also when this raises.
+    with it, also when this raises.  ``between()`` runs after each dump, once the dumped
+    tree is gone, before the restore (a peer outside the tree acts there).
     """
     workdir = Path(workdir)
     outcome = outcome or Outcome(program, engine.name, workdir)
@@ -71,7 +73,8 @@ def run_one(program, engine, workdir, tracker, *, iters=1, outcome=None, build_c
         images = workdir / f"images-{i}"
         images.mkdir()
         members = reaper.tree([root])
-        stats, seconds = _timed(engine.dump, root, images)
+        stats, seconds = _timed(engine.dump, root, images,
+                                **dict.fromkeys(program.dump_options, True))
         outcome.dumps.append({"seconds": seconds, "stats": stats})
         try:    # the dump killed the tree: reap it so that its pids are free for the restore
             reaper.reap_tree(members, REAP_TIMEOUT)
@@ -79,6 +82,8 @@ def run_one(program, engine, workdir, tracker, *, iters=1, outcome=None, build_c
             raise EngineFailed(f"dump {i} returned but the dumped tree is still alive: {e}") from None
         for pid in members:
             tracker.forget(pid)
+        if between is not None:
+            between()
         (root, stats), seconds = _timed(engine.restore, images)
         tracker.watch(root)
         outcome.restores.append({"seconds": seconds, "stats": stats, "pid": root})

@@ -11,6 +11,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 kind, result = sys.argv[1], sys.argv[2]
+kind, _, argument = kind.partition(":")
 held = None
 if kind == "packet_socket":          # a kind the engine does not carry
     held = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
@@ -26,6 +27,18 @@ elif kind == "unix_listener":          # bound to a path beside the result file
     held = socket.socket(socket.AF_UNIX)
     held.bind(os.path.join(os.path.dirname(os.path.abspath(result)), "listener.sock"))
     held.listen(1)
+elif kind == "tcp_pair":                # a listener and a connection to it: RESULT.port
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    client.send(b"ping")                               # unread at the accepted end
+    accepted.send(b"pong")                             # unread at the client
+    held = [listener, client, accepted]
+    with open(result + ".port", "w") as f:
+        f.write(f"{listener.getsockname()[1]} {client.fileno()} {accepted.fileno()}")
+elif kind == "tcp_outside":            # connected to a peer of the test's: tcp_outside:PORT
+    held = socket.create_connection(("127.0.0.1", int(argument)))
 elif kind == "sysv_ipc":                # one object of each kind, ids in RESULT.ipc
     import ctypes
     from kernel import ipc
