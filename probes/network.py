@@ -29,6 +29,7 @@ import struct
 import sys
 
 from kernel import fds, netlink
+from kernel import nftables as nft
 from kernel.libc import ioctl
 from kernel.namespaces import CLONE_NEWNET, setns, unshare
 
@@ -347,35 +348,18 @@ def _newifindex(rtnl):
                             netlink.NLM_F_CREATE)}
 
 
-# nf_tables (uapi/linux/netfilter/nf_tables.h)
-NFT_MSG_NEWTABLE, NFT_MSG_NEWSET, NFT_MSG_GETGEN = 0, 9, 16
-NFTA_TABLE_NAME = 1
-NFTA_SET_TABLE, NFTA_SET_NAME, NFTA_SET_FLAGS, NFTA_SET_KEY_TYPE, NFTA_SET_KEY_LEN = 1, 2, 3, 4, 5
-NFTA_SET_DESC, NFTA_SET_ID = 9, 10
-NFTA_SET_DESC_CONCAT, NFTA_LIST_ELEM, NFTA_SET_FIELD_LEN = 2, 1, 1
-NFT_SET_CONCAT = 0x80
-NFPROTO_INET = 1
-NFT_GENMSG_GENID = 1
 # nft's type id of "ipv4_addr . inet_service": (TYPE_IPADDR 7 << 6) | TYPE_INET_SERVICE 13
 CONCAT_KEY_TYPE = (7 << 6) | 13
-
-
-def _nft_type(msg):
-    return (netlink.NFNL_SUBSYS_NFTABLES << 8) | msg
 
 
 def _nft_batch(sock, set_attrs):
     """One transaction: create table inet CRIU and set conn in it; errnos of both."""
     create = netlink.NLM_F_CREATE | netlink.NLM_F_EXCL | netlink.NLM_F_ACK
-    begin = netlink.nfgenmsg(socket.AF_UNSPEC, netlink.NFNL_SUBSYS_NFTABLES)
-    table = netlink.nfgenmsg(NFPROTO_INET) + netlink.attr(NFTA_TABLE_NAME, "CRIU")
-    nset = netlink.nfgenmsg(NFPROTO_INET) + netlink.attr(NFTA_SET_TABLE, "CRIU") + \
-        netlink.attr(NFTA_SET_NAME, "conn") + set_attrs
-    answers = netlink.batch(sock, [(netlink.NFNL_MSG_BATCH_BEGIN, 0, begin),
-                                   (_nft_type(NFT_MSG_NEWTABLE), create, table),
-                                   (_nft_type(NFT_MSG_NEWSET), create, nset),
-                                   (netlink.NFNL_MSG_BATCH_END, 0, begin)])
-    return answers[1:3]
+    table = netlink.nfgenmsg(nft.NFPROTO_INET) + netlink.attr(nft.NFTA_TABLE_NAME, "CRIU")
+    nset = netlink.nfgenmsg(nft.NFPROTO_INET) + netlink.attr(nft.NFTA_SET_TABLE, "CRIU") + \
+        netlink.attr(nft.NFTA_SET_NAME, "conn") + set_attrs
+    return nft.transaction(sock, [(nft.NFT_MSG_NEWTABLE, create, table),
+                                  (nft.NFT_MSG_NEWSET, create, nset)])
 
 
 def _nftables(gates):
@@ -389,25 +373,25 @@ def _nftables(gates):
     with sock:
         seen = {"socket": 0}
         try:
-            replies = netlink.request(sock, _nft_type(NFT_MSG_GETGEN),
+            replies = netlink.request(sock, nft.msg_type(nft.NFT_MSG_GETGEN),
                                       netlink.nfgenmsg(socket.AF_UNSPEC))
             seen["getgen"] = 0
             for _kind, _flags, body in replies:
-                gen = netlink.attrs(body, netlink.NFGENMSG.size).get(NFT_GENMSG_GENID)
+                gen = netlink.attrs(body, netlink.NFGENMSG.size).get(nft.NFT_GENMSG_GENID)
                 if gen is not None:
                     seen["genid"] = struct.unpack(">I", gen[:4])[0]
         except OSError as e:
             seen["getgen"] = e.errno
             return seen
-        key = netlink.attr_be32(NFTA_SET_KEY_TYPE, CONCAT_KEY_TYPE) + \
-            netlink.attr_be32(NFTA_SET_KEY_LEN, 8) + netlink.attr_be32(NFTA_SET_ID, 1)
+        key = netlink.attr_be32(nft.NFTA_SET_KEY_TYPE, CONCAT_KEY_TYPE) + \
+            netlink.attr_be32(nft.NFTA_SET_KEY_LEN, 8) + netlink.attr_be32(nft.NFTA_SET_ID, 1)
         # with the field lengths of the concatenation (5.6+), as current nft sends them
-        fields = netlink.nested(NFTA_SET_DESC, netlink.nested(
-            NFTA_SET_DESC_CONCAT,
-            netlink.nested(NFTA_LIST_ELEM, netlink.attr_be32(NFTA_SET_FIELD_LEN, 4)),
-            netlink.nested(NFTA_LIST_ELEM, netlink.attr_be32(NFTA_SET_FIELD_LEN, 2))))
-        seen["concat"] = _nft_batch(sock, netlink.attr_be32(NFTA_SET_FLAGS, NFT_SET_CONCAT) +
-                                    key + fields)
+        fields = netlink.nested(nft.NFTA_SET_DESC, netlink.nested(
+            nft.NFTA_SET_DESC_CONCAT,
+            netlink.nested(nft.NFTA_LIST_ELEM, netlink.attr_be32(nft.NFTA_SET_FIELD_LEN, 4)),
+            netlink.nested(nft.NFTA_LIST_ELEM, netlink.attr_be32(nft.NFTA_SET_FIELD_LEN, 2))))
+        concat = netlink.attr_be32(nft.NFTA_SET_FLAGS, nft.NFT_SET_CONCAT)
+        seen["concat"] = _nft_batch(sock, concat + key + fields)
         if seen["concat"] != [0, 0]:
             # older kernels: a plain 8-byte key holds the concatenation
             seen["plain"] = _nft_batch(sock, key)
