@@ -152,16 +152,34 @@ while ! grep -q ready result 2>/dev/null; do sleep 0.005; done
 pid=$(cut -d' ' -f2 result)
 {warm}
 t0=$(date +%s.%N)
-criu dump -t $pid -D img -o dump.log
+criu dump -t $pid -D img -o dump.log {criu_flags}
 t1=$(date +%s.%N)
 while [ -e /proc/$pid ]; do sleep 0.001; done
 {evict}
 {warm}
 t2=$(date +%s.%N)
-criu restore -d -D img -o restore.log
+criu restore -d -D img -o restore.log {criu_flags}
 t3=$(date +%s.%N)
 echo "times $t0 $t1 $t2 $t3 $pid"
 """
+
+
+def _kill_left_over(result):
+    """A failed CRIU dump leaves the program running: kill it, so that the next run starts
+    alone."""
+    try:
+        with open(result) as f:
+            words = f.read().split()
+        pid = int(words[1]) if words[:1] == ["ready"] else 0
+    except (OSError, ValueError, IndexError):
+        return
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        reap(pid)
+    os.remove(result)
 
 
 def criu_once(tools, mib, workdir, from_disk=False):
@@ -174,10 +192,12 @@ def criu_once(tools, mib, workdir, from_disk=False):
                           "-c", CRIU_SCRIPT.format(
                               args=" ".join(tools.args(mib)),
                               warm=f"./warm {2 * mib}" if tools.warm else ":",
-                              evict="./evict img/*" if from_disk else ":")], cwd=workdir, capture_output=True,
+                              evict="./evict img/*" if from_disk else ":",
+                              criu_flags=getattr(tools, "criu_flags", ""))], cwd=workdir, capture_output=True,
                          text=True, timeout=600)
     line = next((x for x in out.stdout.splitlines() if x.startswith("times ")), None)
     if out.returncode != 0 or line is None:
+        _kill_left_over(os.path.join(workdir, "result"))
         logs = ""
         for name in ("dump.log", "restore.log"):
             path = os.path.join(workdir, "img", name)

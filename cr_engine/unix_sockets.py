@@ -2,7 +2,7 @@
 name; pairs, listeners with connections not accepted yet, queued data and the fds carried in
 it (SCM_RIGHTS), shutdown states and options.
 
-Dump.  sock_diag (through pyroute2) tells each socket's inode, state, peer, shutdown mask
+Dump.  sock_diag (kernel.unix_diag) tells each socket's inode, state, peer, shutdown mask
 and, for a listener, the clients of the connections it has not accepted, in accept order.
 Queues are peeked (sockets.peek_queue) once every fd of the tree is seen (`finish`): an fd
 carried in a queue is described like any other, and may be a socket whose own queue is read
@@ -30,6 +30,7 @@ import os
 import socket
 import stat
 
+from kernel import unix_diag
 from kernel.libc import ioctl
 
 from . import sockets
@@ -38,7 +39,6 @@ from .errors import RestoreError, Unsupported
 STATE_ESTABLISHED, STATE_CLOSE, STATE_LISTEN = 1, 7, 10
 SIOCUNIXFILE = 0x89E0                   # an O_PATH fd of the file a socket is bound to
 SIOCOUTQ = 0x5411
-UDIAG_SHOW = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x40   # name vfs peer icons rqlen shutdown
 SHUT_RCV, SHUT_SEND = 1, 2
 UNIX_OPTIONS = ("sndbuf", "rcvbuf", "passcred", "passsec", "rcvtimeo", "sndtimeo", "priority",
                 "mark", "rcvlowat", "linger", "timestamp", "peek_off")
@@ -181,20 +181,10 @@ def _outq(sock):
 
 def _diag():
     """inode -> what sock_diag says of each unix socket of this network namespace."""
-    from pyroute2.netlink.diag import DiagSocket
-    out = {}
-    with DiagSocket() as ds:
-        ds.bind()
-        for msg in ds.get_sock_stats(family=socket.AF_UNIX, show=UDIAG_SHOW):
-            rq = msg.get_attr("UNIX_DIAG_RQLEN") or {}
-            icons = bytes.fromhex((msg.get_attr("UNIX_DIAG_ICONS") or "").replace(":", ""))
-            out[msg["udiag_ino"]] = {
-                "state": msg["udiag_state"], "peer": msg.get_attr("UNIX_DIAG_PEER") or 0,
-                "shutdown": msg.get_attr("UNIX_DIAG_SHUTDOWN") or 0,
-                "backlog": rq.get("udiag_wqueue", 0),
-                "icons": [int.from_bytes(icons[i:i + 4], "little")
-                          for i in range(0, len(icons), 4)]}
-    return out
+    return {inode: {"state": info["state"], "peer": info["peer"],
+                    "shutdown": info["shutdown"], "backlog": info["wqueue"],
+                    "icons": info["icons"]}
+            for inode, info in unix_diag.sockets().items()}
 
 
 def _addr_bytes(addr):
@@ -503,12 +493,8 @@ def _clear_stale(path, d):
 
 def _bound_inodes():
     """Inodes of the socket files live unix sockets are bound to."""
-    from pyroute2.netlink.diag import DiagSocket
-    with DiagSocket() as ds:
-        ds.bind()
-        return {vfs["udiag_vfs_ino"] for msg in ds.get_sock_stats(family=socket.AF_UNIX,
-                                                                    show=0x02)
-                if (vfs := msg.get_attr("UNIX_DIAG_VFS"))}
+    return {info["vfs"][1] for info in unix_diag.sockets(unix_diag.UDIAG_SHOW_VFS).values()
+            if info["vfs"]}
 
 
 def summary(d):

@@ -74,6 +74,7 @@ _seq = itertools.count(int.from_bytes(os.urandom(2), "little") + 1)
 
 
 TIMEOUT = 2.0  # seconds a dump may take to answer
+SOL_NETLINK, NETLINK_CAP_ACK = 270, 10
 
 
 def open_socket(protocol):
@@ -81,6 +82,9 @@ def open_socket(protocol):
     sock = socket.socket(socket.AF_NETLINK,
                          socket.SOCK_RAW | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK, protocol)
     try:
+        # acks without a copy of the request: a batch of many messages would otherwise
+        # overrun the receive buffer (ENOBUFS)
+        sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
         sock.bind((0, 0))
     except BaseException:
         sock.close()

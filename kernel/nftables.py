@@ -131,7 +131,11 @@ def drop_tcp(name, connections):
     refuses any part (nothing is left then)."""
     parts = [(NFT_MSG_NEWTABLE, netlink.NLM_F_CREATE | netlink.NLM_F_EXCL, _table_attr(name)),
              _chain(name, "input", HOOK_INPUT), _chain(name, "output", HOOK_OUTPUT)]
+    both_ways = set()       # a connection with both ends listed needs its rules once
     for family, local, remote in connections:
+        if (family, remote, local) in both_ways:
+            continue
+        both_ways.add((family, local, remote))
         drop = [_verdict(NF_DROP)]
         parts.append(_rule(name, "input", tcp_match(family, remote, local) + drop))
         parts.append(_rule(name, "output", tcp_match(family, local, remote) + drop))

@@ -112,6 +112,26 @@ def test_restore_of_a_unix_address_now_taken_fails_and_leaves_nothing(subject, t
     os.waitpid(restored.root_pid, 0)
 
 
+def test_restore_of_a_file_that_vanished_fails_and_leaves_nothing(subject, tmp_path):
+    s = subject("fds")                      # holds tmp_path/locked open (empty)
+    images = tmp_path / "img"
+    dumped = cr_engine.dump(s.pid, images)
+    s.kill()
+    path, away = tmp_path / "locked", tmp_path / "moved away"
+    path.rename(away)
+    before = images_digest(images)
+    with pytest.raises(cr_engine.RestoreError) as err:
+        cr_engine.restore(images)
+    assert f"cannot open {path}: No such file or directory" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert not any(alive(pid) for pid in dumped.pids)
+    assert images_digest(images) == before
+    away.rename(path)                       # the same file again: the images still restore
+    restored = cr_engine.restore(images)
+    assert s.stop(restored.root_pid).startswith("alive ")
+    os.waitpid(restored.root_pid, 0)
+
+
 def test_damaged_pages_are_reported_and_nothing_is_left(subject, tmp_path):
     s = subject()
     images = tmp_path / "img"

@@ -1,9 +1,12 @@
 /* A process holding N open fds of mixed kinds, for C/R benchmarks.
  *
- *   many_fds N DIR RESULT_FILE
+ *   many_fds N DIR [noinet] RESULT_FILE
  * Opens N fds round robin: a regular file in DIR (own offset), a pipe end (the pipe holds
  * data), an eventfd (count = index), a timerfd (armed), a memfd (content), /dev/null, both
- * ends of a unix stream socketpair (data queued on one end).  Writes
+ * ends of a unix stream socketpair (data queued on one end), both ends of a TCP connection
+ * over 127.0.0.1 (data queued on one end; one listener, kept open, makes them all), a UDP
+ * socket holding a datagram it sent itself (with "noinet", /dev/null takes the place of the
+ * TCP and UDP sockets: CRIU 4.1.1 cannot dump inet sockets on kernels >= 6.16).  Writes
  * "ready PID" to RESULT_FILE and pauses.  On SIGTERM it checks every fd (kind, offset, count,
  * data) and replaces RESULT_FILE's content with "OK" or "BAD fd N: why", then exits.
  */
@@ -15,25 +18,35 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-enum kind { REG, PIPE_R, PIPE_W, EVENT, TIMER, MEMFD, DEVNULL, SOCK_A, SOCK_B, KINDS };
+enum kind { REG, PIPE_R, PIPE_W, EVENT, TIMER, MEMFD, DEVNULL, SOCK_A, SOCK_B, TCP_A, TCP_B, UDP,
+	     KINDS };
 
 #include "result_file.h"
 
 int main(int argc, char **argv)
 {
-	if (argc != 4)
+	if (argc != 4 && argc != 5)
 		return 2;
 	int n = atoi(argv[1]), *fds = calloc(n, sizeof(int)), i, pipefd[2] = { -1, -1 };
-	int pair[2] = { -1, -1 };
+	int pair[2] = { -1, -1 }, lst = -1;
+	struct sockaddr_in sin = { .sin_family = AF_INET }, tcp_at = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+
+	sin.sin_addr.s_addr = tcp_at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	char path[4096], why[256] = "";
 	struct itimerspec its = { { 100, 0 }, { 100, 0 } };
 
+	int inet = argc == 4 || strcmp(argv[3], "noinet");
+	const char *result = argv[argc - 1];
+
 	for (i = 0; i < n; i++) {
-		switch (i % KINDS) {
+		switch (!inet && i % KINDS >= TCP_A ? DEVNULL : i % KINDS) {
 		case REG:
 			snprintf(path, sizeof(path), "%s/file-%d", argv[2], i);
 			fds[i] = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -70,6 +83,29 @@ int main(int argc, char **argv)
 		case SOCK_B:
 			fds[i] = pair[1];
 			break;
+		case TCP_A:
+			if (lst < 0 && ((lst = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+					bind(lst, (struct sockaddr *)&tcp_at, sizeof(tcp_at)) ||
+					listen(lst, 4) ||
+					getsockname(lst, (struct sockaddr *)&tcp_at, &len)))
+				return 3;
+			fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+			if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&tcp_at, sizeof(tcp_at)) ||
+			    (pair[1] = accept(lst, NULL, NULL)) < 0 ||
+			    write(pair[1], &i, sizeof(i)) != sizeof(i))
+				return 3;
+			break;
+		case TCP_B:
+			fds[i] = pair[1];
+			break;
+		case UDP:
+			sin.sin_port = 0;
+			fds[i] = socket(AF_INET, SOCK_DGRAM, 0);
+			if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&sin, sizeof(sin)) ||
+			    getsockname(fds[i], (struct sockaddr *)&sin, &len) ||
+			    sendto(fds[i], &i, sizeof(i), 0, (struct sockaddr *)&sin, sizeof(sin)) != sizeof(i))
+				return 3;
+			break;
 		default:
 			fds[i] = open("/dev/null", O_RDWR);
 		}
@@ -78,14 +114,14 @@ int main(int argc, char **argv)
 	}
 	signal(SIGTERM, on_term);
 	snprintf(path, sizeof(path), "ready %d", getpid());
-	put(argv[3], path);
+	put(result, path);
 	while (!stop)
 		pause();
 
 	for (i = 0; i < n && !why[0]; i++) {
 		int fd = fds[i], v = -1;
 		uint64_t count = 0;
-		switch (i % KINDS) {
+		switch (!inet && i % KINDS >= TCP_A ? DEVNULL : i % KINDS) {
 		case REG:
 			if (lseek(fd, 0, SEEK_CUR) != i % 7)
 				snprintf(why, sizeof(why), "BAD fd %d: offset", fd);
@@ -107,7 +143,9 @@ int main(int argc, char **argv)
 				snprintf(why, sizeof(why), "BAD fd %d: memfd", fd);
 			break;
 		case SOCK_A:
-			if (read(fd, &v, sizeof(v)) != sizeof(v) || v != i)
+		case TCP_A:
+		case UDP:
+			if (recv(fd, &v, sizeof(v), MSG_DONTWAIT) != sizeof(v) || v != i)
 				snprintf(why, sizeof(why), "BAD fd %d: socket data", fd);
 			break;
 		default:
@@ -115,6 +153,6 @@ int main(int argc, char **argv)
 				snprintf(why, sizeof(why), "BAD fd %d: closed", fd);
 		}
 	}
-	put(argv[3], why[0] ? why : "OK");
+	put(result, why[0] ? why : "OK");
 	return why[0] ? 1 : 0;
 }
