@@ -140,7 +140,13 @@ def drop_tcp(name, connections):
         parts.append(_rule(name, "input", tcp_match(family, remote, local) + drop))
         parts.append(_rule(name, "output", tcp_match(family, local, remote) + drop))
     with netlink.open_socket(netlink.NETLINK_NETFILTER) as sock:
-        _check(transaction(sock, parts), f"create nf_tables table inet {name}")
+        answers = transaction(sock, parts)
+    try:
+        _check(answers, f"create nf_tables table inet {name}")
+    except OSError:
+        # a batch is all or nothing, but a lost answer may hide that it went through
+        delete_table(name)
+        raise
 
 
 def tables():
