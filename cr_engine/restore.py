@@ -36,6 +36,7 @@ TASK_SIZE = 0x7FFFFFFFF000
 MMAP_MIN = 0x10000
 GADGET = SYSCALL_INSN + b"\xcc"      # syscall; int3
 ALL_SIGNALS = (1 << 64) - 1
+NOT_IN_SYSCALL = (1 << 64) - 1          # orig_rax of a task stopped outside any system call
 READY_TIMEOUT = 30.0
 LOADERS = 4                          # threads loading pages at once, at most
 PARALLEL_MIN = 32 << 20              # smaller images load on the main thread alone
@@ -246,9 +247,22 @@ class _Restorer:
         for pid in self.image.cores:
             ptrace.seize(pid, RESTORE_OPTIONS)
             self.tracees[pid] = True
+            self._stop_in_syscall(pid)
+
+    def _stop_in_syscall(self, pid, timeout=5.0):
+        """Stop the stub in the read it waits in: it says it is ready just before that
+        read, so an interrupt can catch it on its way there, outside any system call (no
+        syscall instruction to inject through); then it runs on a little and is stopped
+        again."""
+        deadline = time.monotonic() + timeout
+        while True:
             ptrace.interrupt(pid)
             while wait_stop(pid).event != ptrace.EVENT_STOP:
                 ptrace.cont(pid)
+            if get_regs(pid).orig_rax != NOT_IN_SYSCALL or time.monotonic() > deadline:
+                return
+            ptrace.cont(pid)
+            time.sleep(0.001)
 
     def restore_process(self, pid):
         img = self.image
@@ -469,6 +483,22 @@ class _Restorer:
                 os.waitpid(tid, WALL)                   # the tracer's exit report, once
             except ChildProcessError:
                 pass
+        self._reap_created()
+
+    def _reap_created(self, timeout=5.0):
+        """Wait until every process made is gone: the root is our child, the others become
+        ours (when we are a subreaper) or init's once their parents die; a failed restore
+        leaves not even zombies behind."""
+        deadline = time.monotonic() + timeout
+        for pid in self.created:
+            while time.monotonic() < deadline:
+                try:
+                    if os.waitpid(pid, os.WNOHANG | WALL)[0] == pid:
+                        break
+                except ChildProcessError:
+                    if not os.path.exists(f"/proc/{pid}"):
+                        break                   # reaped by whoever it was re-parented to
+                time.sleep(0.001)
         if self.created:                    # never wait for a root we did not make
             try:
                 os.waitpid(self.root, 0)
@@ -502,13 +532,14 @@ def restore(images_dir, *, shell_job=False, fault=None):
                 r.restore_process(pid)
         r.opened.set_owners(image.files)
         image.ipc.finish()
-        r.opened.go_live(image.files)
         stage = "verify"
         with stats.stage("verify-wait"):
             image.verified()
         stage = "resume"
         with stats.stage("resume"):
             faults.hit(fault, "restore:resume")
+            # last: a socket out of repair mode would answer a kill with a RST to its peer
+            r.opened.go_live(image.files)
             r.resume()
     except BaseException as e:
         r.kill_all()

@@ -4,8 +4,11 @@ Times are carried as what remained at dump; the clock does not run while the tre
 checkpointed (as with CRIU).
 """
 
+import ctypes
+import functools
 import struct
 
+from kernel.libc import syscall
 from kernel.process import PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON
 
 from . import proc
@@ -17,6 +20,30 @@ ITIMERSPEC = struct.Struct("<qqqq")       # interval sec/nsec, value sec/nsec
 SIGEVENT = struct.Struct("<Qiii44x")      # sigev_value, signo, notify, _tid (64 bytes)
 SIGEV_THREAD_ID = 4
 _NOTIFY = {"signal": 0, "none": 1, "thread": 2}
+
+
+def _unpadded(values):
+    """setitimer() pads a CPU-time timer with a tick so that it never fires early
+    (kernel/time/itimer.c): without taking it off, every C/R would add a tick."""
+    isec, iusec, sec, usec = values
+    left = sec * 1_000_000 + usec - cpu_itimer_padding_us()
+    left = max(left, 1)
+    return [isec, iusec, left // 1_000_000, left % 1_000_000]
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_itimer_padding_us():
+    """The tick setitimer() adds to CPU-time timers, measured on this process (the kernel's
+    HZ is not exposed): set ITIMER_VIRTUAL, read it back at once, put the old one back."""
+    big = ITIMERVAL.pack(0, 0, 1000, 0)
+    old, now = ctypes.create_string_buffer(ITIMERVAL.size), ctypes.create_string_buffer(
+        ITIMERVAL.size)
+    syscall("setitimer", ITIMERS["virtual"], big, old)
+    syscall("getitimer", ITIMERS["virtual"], now)
+    syscall("setitimer", ITIMERS["virtual"], old, None)
+    _, _, sec, usec = ITIMERVAL.unpack(now.raw)
+    padding = sec * 1_000_000 + usec - 1000 * 1_000_000
+    return max(0, round(padding / 10) * 10)       # less the few us spent in between
 
 
 def dump_itimers(rem, scratch):
@@ -33,6 +60,8 @@ def dump_itimers(rem, scratch):
 
 def restore_itimers(rem, scratch, itimers):
     for name, values in itimers.items():
+        if name != "real":
+            values = _unpadded(values)
         at = scratch.put(ITIMERVAL.pack(*values))
         rem.call("setitimer", ITIMERS[name], at, 0)
         scratch.reset()
