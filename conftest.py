@@ -1,8 +1,8 @@
-"""Project-wide pytest configuration: the suite's plugin, and CI rules."""
+"""Project-wide pytest configuration: the suite's plugins (harness, reports), and CI rules."""
 
 import pytest
 
-pytest_plugins = ["zdtm_py.plugin"]
+pytest_plugins = ["zdtm_py.plugin", "zdtm_py.report", "zdtm_py.suite"]
 
 
 @pytest.hookimpl(trylast=True)

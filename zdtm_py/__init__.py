@@ -5,10 +5,12 @@ Modules, one job each:
   build     compiling programs with the protocol library, cached by content
   launch    starting a program by the ZDTM protocol, stopping it, its verdict
   reaper    the child subreaper, process trees, reaping and clean-up
-  engines   the engine interface and its implementations (builtin, none)
+  engines   the engine interface, its registry (--engine NAME[=ARG]) and engines builtin, none
+  criu_engine  CRIU as an engine: the reference from tools/reference_criu.py, or criu=PATH
   runner    one run: start -> dump -> reap -> restore -> stop -> verdict
   errors    one exception per kind of failure
   plugin    pytest options, the ``zdtm`` fixture, the ``requires`` marker
+  report    pytest plugin: a line per area, ``--zdtm-report`` JSON summary and Markdown table
   known_gaps  engine_lacks(): a program the bundled engine does not carry yet
 """
 

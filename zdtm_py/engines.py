@@ -1,8 +1,8 @@
 """Checkpoint/restore engines the suite can run a test program under.
 
 An engine dumps a process tree into an image directory and restores it from
-there. The harness only needs two methods, so another engine (CRIU, a remote
-one) is one more class here:
+there. The harness only needs two methods, so another engine (a remote one)
+is one more class here, or in a module of its own (criu_engine):
 
     dump(pid, images_dir, leave_running=False, **options) -> stats (dict); options are
                            flags a program needs (Program.dump_options), e.g.
@@ -14,6 +14,7 @@ Failures raise EngineFailed when the engine reported an error of its own and
 EngineCrashed when it raised anything else.
 """
 
+import argparse
 import importlib
 import traceback
 
@@ -27,11 +28,16 @@ class Engine:
     def check(self):
         """Raise EngineUnavailable when this engine cannot run here."""
 
-    def dump(self, pid, images_dir, *, leave_running=False, **options):
+    def dump(self, pid, images_dir, *, leave_running=False, fault=None, **options):
         raise NotImplementedError
 
-    def restore(self, images_dir):
+    def restore(self, images_dir, *, fault=None):
         raise NotImplementedError
+
+    def fault_points(self):
+        """The points ``fault=`` can name ("dump:<stage>", "restore:<stage>"), in order;
+        empty when the engine cannot fail on purpose."""
+        return ()
 
     def __repr__(self):
         return f"<engine {self.name}>"
@@ -69,18 +75,28 @@ class BuiltinEngine(Engine):
             trace = "".join(traceback.format_exception(e)).rstrip()
             raise EngineCrashed(f"{step}: engine crashed: {type(e).__name__}: {e}\n{trace}") from e
 
-    def dump(self, pid, images_dir, *, leave_running=False, **options):
+    def dump(self, pid, images_dir, *, leave_running=False, fault=None, **options):
         res = self._call(f"dump of pid {pid}", lambda m: m.dump, pid, str(images_dir),
-                         leave_running=leave_running, shell_job=False, **options)
+                         leave_running=leave_running, shell_job=False, fault=fault, **options)
         return dict(getattr(res, "stats", None) or {})
 
-    def restore(self, images_dir):
+    def restore(self, images_dir, *, fault=None):
         res = self._call(f"restore from {images_dir}", lambda m: m.restore, str(images_dir),
-                         shell_job=False)
+                         shell_job=False, fault=fault)
         return res.root_pid, dict(getattr(res, "stats", None) or {})
 
+    def fault_points(self):
+        return importlib.import_module(f"{self.module_name}.faults").POINTS
 
-ENGINES = {cls.name: cls for cls in (BuiltinEngine, NoEngine)}
+
+def criu_engine(path=None):
+    """CRIU: the reference from tools/reference_criu.py's root, or the binary at ``path``."""
+    from .criu_engine import CriuEngine     # here: that module builds on Engine above
+    return CriuEngine(path)
+
+
+ENGINES = {BuiltinEngine.name: BuiltinEngine, NoEngine.name: NoEngine, "criu": criu_engine}
+TAKES_ARGUMENT = {"criu": "PATH"}      # engines named NAME=ARGUMENT, and what ARGUMENT is
 DEFAULT = BuiltinEngine.name
 
 
@@ -88,8 +104,35 @@ def names():
     return sorted(ENGINES)
 
 
-def get(name):
+def usage():
+    """The engine names for a usage line: {builtin,criu[=PATH],none}."""
+    return "{" + ",".join(n + (f"[={TAKES_ARGUMENT[n]}]" if n in TAKES_ARGUMENT else "")
+                          for n in names()) + "}"
+
+
+def parse(spec):
+    """(name, argument) of ``NAME`` or ``NAME=ARGUMENT`` (argument None without ``=``);
+    ValueError for an unknown name or an argument the engine does not take."""
+    name, has_argument, argument = spec.partition("=")
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r} (choose from {usage()})")
+    if has_argument and name not in TAKES_ARGUMENT:
+        raise ValueError(f"engine {name!r} takes no argument ({spec!r})")
+    if has_argument and not argument:
+        raise ValueError(f"engine {name!r}: {TAKES_ARGUMENT[name]} missing after '=' ({spec!r})")
+    return name, (argument if has_argument else None)
+
+
+def option(spec):
+    """``spec`` checked, for a command-line option's ``type=`` (argparse shows the error)."""
     try:
-        return ENGINES[name]()
-    except KeyError:
-        raise ValueError(f"unknown engine {name!r} (choose from {', '.join(names())})") from None
+        parse(spec)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return spec
+
+
+def get(spec):
+    """A new engine from ``NAME`` or ``NAME=ARGUMENT`` (``criu=/usr/sbin/criu``)."""
+    name, argument = parse(spec)
+    return ENGINES[name]() if argument is None else ENGINES[name](argument)

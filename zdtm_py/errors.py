@@ -34,3 +34,7 @@ class EngineFailed(ZdtmError):
 
 class EngineCrashed(ZdtmError):
     """The engine raised something other than its own error type."""
+
+
+class StateChanged(ZdtmError):
+    """The tree seen from outside (fds, memory map, creds, ...) is not what it was."""

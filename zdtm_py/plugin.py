@@ -42,9 +42,24 @@ def requirement_missing(names):
 
 def pytest_addoption(parser):
     group = parser.getgroup("zdtm", "conformance suite (zdtm_py)")
-    group.addoption("--engine", default=engines.DEFAULT, choices=engines.names(),
+    group.addoption("--engine", default=engines.DEFAULT, type=engines.option,
+                    metavar=engines.usage(),
                     help="checkpoint/restore engine the test programs run under; "
+                         "'criu' is the reference CRIU (tools/reference_criu.py), "
+                         "'criu=PATH' a criu binary; "
                          "'none' only starts and stops them (default: %(default)s)")
+    group.addoption("--iters", type=int, default=1, metavar="N",
+                    help="checkpoint/restore each program N times in a row (default: 1)")
+    group.addoption("--leave-running", action="store_true",
+                    help="dump without killing the tree (--iters times) and check the "
+                         "original instead of a restored tree")
+    group.addoption("--fault", default="", metavar="POINTS",
+                    help="first make the engine fail at each of these points "
+                         "(comma-separated, or 'all'): a failed dump must leave the tree as "
+                         "it was, a failed restore nothing behind and the images unchanged")
+    group.addoption("--no-state-check", action="store_true",
+                    help="do not compare the tree seen from outside (fds, memory map, "
+                         "credentials, limits, mounts) before the dump and after the restore")
 
 
 def pytest_report_header(config):
@@ -71,7 +86,25 @@ class Zdtm:
         self.request, self.workdir, self.engine, self.tracker = request, workdir, engine, tracker
         self.runs = 0
 
-    def run(self, program, *, iters=1, between=None, **options):
+    def mode(self, iters=None):
+        """The runner.Mode the command line asks for (``iters`` overrides --iters)."""
+        config = self.request.config
+        wanted = config.getoption("fault")
+        faults = ()
+        if wanted:
+            points = self.engine.fault_points()
+            if not points:
+                pytest.skip(f"--fault: engine {self.engine.name} cannot fail on purpose")
+            faults = tuple(points) if wanted == "all" else tuple(wanted.split(","))
+            unknown = [p for p in faults if p not in points]
+            if unknown:
+                raise pytest.UsageError(f"--fault: unknown point(s) {', '.join(unknown)} "
+                                        f"(engine {self.engine.name}: {', '.join(points)})")
+        return runner.Mode(iters=iters or config.getoption("iters"),
+                           leave_running=config.getoption("leave_running"), faults=faults,
+                           check_state=not config.getoption("no_state_check"))
+
+    def run(self, program, *, iters=None, between=None, **options):
         """Build, start, checkpoint/restore, stop and judge ``program`` (a Program or a
         path to its .c, with Program fields as keywords); returns the runner.Outcome.
         ``between()`` runs after each dump, before the restore (runner.run_one)."""
@@ -82,8 +115,8 @@ class Zdtm:
         outcome = runner.Outcome(program, self.engine.name, workdir)
         failure = None
         try:
-            runner.run_one(program, self.engine, workdir, self.tracker, iters=iters,
-                           outcome=outcome, between=between)
+            runner.run_one(program, self.engine, workdir, self.tracker,
+                           mode=self.mode(iters), outcome=outcome, between=between)
         except ZdtmError as e:
             failure = str(e)
         finally:

@@ -14,6 +14,10 @@ class Program:
     program. ``cflags`` / ``libs`` / ``extra_sources``: for the compiler.
     ``dump_options``: what the dump must be asked for, by the engine keyword CRIU names as
     a flag (``("tcp_established",)`` is ``--tcp-established``).
+    ``prebuilt``: ``source`` is a built binary, run as it is (--zdtm-suite).
+    ``known_differences``: ((regex, reason), ...) - lines of the before/after comparison
+    (zdtm_py.state) that a known engine gap explains; each must still be seen under the
+    bundled engine (a strict expectation, like a strict xfail), and is reported.
     """
     source: Path
     filename: bool = False
@@ -23,12 +27,15 @@ class Program:
     libs: tuple = ()
     extra_sources: tuple = ()
     dump_options: tuple = ()
+    known_differences: tuple = ()
+    prebuilt: bool = False
     start_timeout: float = 20.0
     stop_timeout: float = 20.0
 
     def __post_init__(self):
         object.__setattr__(self, "source", Path(self.source))
-        for name in ("args", "cflags", "libs", "extra_sources", "dump_options"):
+        for name in ("args", "cflags", "libs", "extra_sources", "dump_options",
+                     "known_differences"):
             value = getattr(self, name)
             if isinstance(value, (str, Path)):
                 raise TypeError(f"Program.{name} is a sequence, not {value!r}")
@@ -36,7 +43,7 @@ class Program:
 
     @property
     def name(self):
-        return self.source.stem
+        return self.source.name if self.prebuilt else self.source.stem
 
     def __str__(self):
         return self.name

@@ -1,5 +1,5 @@
 /*
- * Sleeps across the checkpoint: four threads (all signals blocked) sleep 2 s
+ * Sleeps across the checkpoint: four threads (all signals blocked) sleep 5 s
  * in nanosleep(), clock_nanosleep(CLOCK_MONOTONIC) relative and absolute and
  * clock_nanosleep(CLOCK_REALTIME) absolute; the checkpoint comes 0.5 s into
  * the sleep. Each call must return 0 (no EINTR: no signal was delivered to
@@ -16,7 +16,7 @@
 
 const char *test_doc = "nanosleep and clock_nanosleep sleep the right time across checkpoint/restore";
 
-#define SLEEP 2.0
+#define SLEEP 5.0   /* long enough for --fault all: its dumps and restores take about 2 s */
 #define TOLERANCE 0.4
 
 enum { NANOSLEEP, MONO_REL, MONO_ABS, REAL_ABS, N };

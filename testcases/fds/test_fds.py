@@ -17,9 +17,11 @@ PROGRAMS = [
     Program(HERE / "inotify_watches.c", dirname=True),
     engine_lacks(Program(HERE / "inotify_queued.c", dirname=True),
                  "inotify events queued at dump are lost: the kernel has no way to read an "
-                 "inotify queue without emptying it, nor to queue events", 4),
+                 "inotify queue without emptying it, nor to queue events", 4, when="restore"),
     Program(HERE / "memfd.c"),
-    Program(HERE / "unlinked_files.c", dirname=True),
+    Program(HERE / "unlinked_files.c", dirname=True, known_differences=(
+        (r"unlinked_files\.dir/ro \(deleted\) .* -> .*/ro\.cr_engine-unlinked-",
+         "an unlinked file whose name was taken again comes back under another name"),)),
     Program(HERE / "opath.c", dirname=True),
     Program(HERE / "file_locks.c", dirname=True),
     Program(HERE / "fd_owners.c"),

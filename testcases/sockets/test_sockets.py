@@ -14,12 +14,16 @@ HERE = Path(__file__).parent
 
 
 NO_PENDING_DATA = ("--pending_data=0",)
+# a zero-length datagram peeked once (here by an earlier dump of the running tree) is
+# skipped by every later peek from an offset (net/core/datagram.c): the next dump misses it
+EMPTY_DATAGRAM_GAP = ("a zero-length datagram an earlier dump of the running tree peeked at "
+                      "is invisible to the next dump's peeks")
 PENDING_DATA_GAP = ("data a client sent on a connection not accepted yet: only accept() reads "
                     "it, and that would change the tree")
 
 PROGRAMS = [
     Program(HERE / "unix_stream_pair.c"),
-    Program(HERE / "unix_dgram_pair.c"),
+    engine_lacks(Program(HERE / "unix_dgram_pair.c"), EMPTY_DATAGRAM_GAP, 4, when="dumped again"),
     Program(HERE / "unix_seqpacket_pair.c"),
     Program(HERE / "unix_listen_backlog.c", dirname=True, args=NO_PENDING_DATA),
     engine_lacks(Program(HERE / "unix_listen_backlog.c", dirname=True), PENDING_DATA_GAP, 4,
@@ -30,15 +34,17 @@ PROGRAMS = [
                  id="unix_abstract-pending_data"),
     Program(HERE / "unix_scm_rights.c", filename=True),
     Program(HERE / "unix_shutdown.c"),
-    Program(HERE / "unix_dgram_named.c", dirname=True),
+    engine_lacks(Program(HERE / "unix_dgram_named.c", dirname=True), EMPTY_DATAGRAM_GAP, 4, when="dumped again"),
     Program(HERE / "unix_peer_closed.c", dirname=True),
-    Program(HERE / "unix_scm_sockets.c"),
+    engine_lacks(Program(HERE / "unix_scm_sockets.c"), EMPTY_DATAGRAM_GAP, 4, when="dumped again"),
     Program(HERE / "unix_server.c", dirname=True),
     Program(HERE / "unix_sockopts.c"),
     Program(HERE / "tcp_listen.c"),
-    Program(HERE / "tcp_established.c"),
-    Program(HERE / "udp.c"),
-    Program(HERE / "inet6.c"),
+    # CRIU wants --tcp-established for any established connection, even one whose ends
+    # are both in the tree; the bundled engine needs it only for a peer outside
+    Program(HERE / "tcp_established.c", dump_options=("tcp_established",)),
+    engine_lacks(Program(HERE / "udp.c"), EMPTY_DATAGRAM_GAP, 4, when="dumped again"),
+    engine_lacks(Program(HERE / "inet6.c"), EMPTY_DATAGRAM_GAP, 4, when="dumped again"),
     engine_lacks(Program(HERE / "packet_socket.c"), "packet socket not supported yet", 4),
 ]
 

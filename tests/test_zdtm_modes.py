@@ -1,0 +1,145 @@
+"""The harness's run modes (--iters, --leave-running, --fault, the state comparison and known
+differences) with the bundled engine on real programs, and zdtm_py.state on real processes."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from zdtm_py import state
+
+from .test_zdtm_harness import CONFTEST, PASSING, run_suite, suite, suite_file  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+# a program whose tree changes after the checkpoint unless told not to: it opens /dev/null
+# once it has been restored (its parent's pid file tells the launcher's pid)
+OPENS_LATE = r"""
+#include <fcntl.h>
+#include <unistd.h>
+#include "zdtmtst.h"
+int main(int argc, char **argv)
+{
+	test_init(argc, argv);
+	test_daemon();
+	while (access("open-now", F_OK))
+		usleep(1000);
+	open("/dev/null", O_RDONLY);
+	test_waitsig();
+	pass();
+	return 0;
+}
+"""
+
+
+def test_snapshot_differences_tell_fds_and_maps():
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import mmap, sys, time\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline(); f = open('/dev/null'); m = mmap.mmap(-1, 1 << 20)\n"
+        "print('ok', flush=True); time.sleep(60)")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        before = state.snapshot(child.pid)
+        assert state.differences(before, state.snapshot(child.pid)) == []
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "ok\n"
+        diff = state.differences(before, state.snapshot(child.pid))
+        assert any(line.startswith(f"pid {child.pid}: fd ") and "-> /dev/null flags" in line
+                   for line in diff), diff
+        assert any(line.startswith(f"pid {child.pid}: map + ") for line in diff), diff
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_snapshot_merges_adjacent_equal_areas_and_ignores_inodes():
+    snap = state.snapshot(os.getpid())
+    me = snap["processes"][os.getpid()]
+    for a, b in zip(me["maps"], me["maps"][1:]):
+        assert not (a[1] == b[0] and a[2:] == b[2:]), (a, b)
+    assert not any("pipe:[" in kind or "socket:[" in kind for kind in me["fds"].values())
+
+
+COUNTING = """
+def test_cycle(zdtm):
+    outcome = zdtm.run(HERE / "passing.c")
+    print("DUMPS", len(outcome.dumps), "RESTORES", len(outcome.restores))
+"""
+
+
+def test_iters_and_leave_running_modes(suite):
+    suite_file(suite, {"passing": PASSING}, COUNTING)
+    result = run_suite(suite, "--iters", "3", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*DUMPS 3 RESTORES 3*"])
+    result = run_suite(suite, "--leave-running", "--iters", "2", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*DUMPS 2 RESTORES 0*"])
+
+
+def test_fault_mode_fails_every_stage_and_goes_on(suite):
+    suite_file(suite, {"passing": PASSING}, COUNTING)
+    result = run_suite(suite, "--fault", "all", "-s")
+    result.assert_outcomes(passed=1)
+    # a dump per failing restore, then the real round; failing dumps are not counted
+    result.stdout.fnmatch_lines(["*DUMPS 6 RESTORES 6*"])
+    result = run_suite(suite, "--fault", "dump:nowhere")
+    result.stdout.fnmatch_lines(["*--fault: unknown point(s) dump:nowhere*"])
+    assert result.ret != 0
+
+
+# the bundled engine, whose restore returns once the restored program has opened its file:
+# the comparison right after it then sees the change every time
+OPENED_BY_RESTORE = """
+import os, time
+from zdtm_py import engines
+
+class Builtin(engines.BuiltinEngine):
+    def restore(self, images_dir, *, fault=None):
+        root, stats = super().restore(images_dir, fault=fault)
+        deadline = time.monotonic() + 10
+        told = os.path.exists(f"/proc/{root}/cwd/open-now")
+        while told and not os.path.exists(f"/proc/{root}/fd/3") and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return root, stats
+
+engines.ENGINES["builtin"] = Builtin
+"""
+GO = """
+def go(zdtm):
+    return lambda: (zdtm.workdir / "open-now").touch()
+"""
+
+
+def test_state_change_after_restore_fails_with_a_diff(suite):
+    suite.makepyfile(conftest=CONFTEST + OPENED_BY_RESTORE)
+    suite_file(suite, {"opens_late": OPENS_LATE}, GO + """
+def test_changes(zdtm):
+    zdtm.run(HERE / "opens_late.c", between=go(zdtm))
+""")
+    result = run_suite(suite)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the tree after restore 1 differs from the tree before the "
+                                 "dump:*", "*fd 3: (none) -> /dev/null flags *"])
+
+
+def test_known_difference_is_reported_and_must_show(suite):
+    suite.makepyfile(conftest=CONFTEST + OPENED_BY_RESTORE)
+    suite_file(suite, {"opens_late": OPENS_LATE, "passing": PASSING}, GO + """
+KNOWN = ((r"fd 3: \\(none\\) -> /dev/null", "opens a file after the restore, on purpose"),)
+def test_known(zdtm):
+    outcome = zdtm.run(Program(HERE / "opens_late.c", known_differences=KNOWN),
+                       between=go(zdtm))
+    assert "opens a file after the restore, on purpose" in outcome.known[0]
+
+def test_known_but_not_seen(zdtm):
+    zdtm.run(Program(HERE / "passing.c", known_differences=KNOWN))
+""")
+    result = run_suite(suite)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*known difference * never showed: the gap is closed, remove "
+                                 "the declaration*"])

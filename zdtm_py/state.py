@@ -1,0 +1,164 @@
+"""What a test's process tree looks like from outside, taken before a dump and after the
+restore (or after a dump that left the tree running) and compared: a difference the
+program itself would not notice still fails the test, with a readable diff.
+
+Per process: parent (inside the tree; the root's parent is "outside"), group, session,
+thread ids, tracer, the fd table (numbers, kinds, flags, offsets), the memory map (ranges,
+protections and what is mapped; adjacent equal areas merged, since an engine may split or
+join them), credentials, seccomp mode, rlimits; per tree: the mounts its root sees (roots,
+mount points, options, propagation; ids ignored).  Inode numbers of pipes, sockets and
+anonymous memory are not compared: a restore makes new objects.
+"""
+
+import os
+import re
+
+from . import reaper
+
+CRED_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+             "NoNewPrivs", "Seccomp", "TracerPid")
+_INODE = re.compile(r"^(pipe|socket|anon_inode):\[\d+\]$")
+
+
+def snapshot(root):
+    """{"processes": {pid: {...}}, "mounts": [...]} of the tree rooted at ``root``."""
+    pids = reaper.tree([root])
+    processes = {}
+    for pid in pids:
+        entry = _process(pid, root, pids)
+        if entry is not None:
+            processes[pid] = entry
+    return {"processes": processes, "mounts": _mounts(root)}
+
+
+def _process(pid, root, members):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        state, ppid, pgid, sid = fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+        entry = {"parent": ppid if pid != root and ppid in members else "outside",
+                 "pgid": pgid, "sid": sid, "zombie": state == "Z"}
+        if entry["zombie"]:
+            return entry
+        entry["threads"] = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        entry["creds"] = _status(pid)
+        entry["fds"] = _fds(pid)
+        entry["maps"] = _maps(pid)
+        with open(f"/proc/{pid}/limits") as f:
+            entry["limits"] = f.read().splitlines()[1:]
+        return entry
+    except (FileNotFoundError, ProcessLookupError):
+        return None                     # exited meanwhile: the tree itself will differ
+
+
+def _status(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in CRED_KEYS:
+                out[key] = " ".join(value.split())
+    return out
+
+
+def _fds(pid):
+    out = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{name}")
+            with open(f"/proc/{pid}/fdinfo/{name}") as f:
+                info = dict(line.split(":", 1) for line in f if ":" in line)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        kind = _INODE.sub(r"\1", link)
+        out[int(name)] = f"{kind} flags {info['flags'].strip()} pos {info['pos'].strip()}"
+    return dict(sorted(out.items()))
+
+
+def _maps(pid):
+    """[(start, end, perms, what)], adjacent areas with the same perms and name joined."""
+    areas = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split(None, 5)
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            what = _mapped(parts[1], parts[5].strip() if len(parts) > 5 else "")
+            if areas and areas[-1][1] == start and areas[-1][2:] == (parts[1], what):
+                areas[-1] = (areas[-1][0], end, parts[1], what)
+            else:
+                areas.append((start, end, parts[1], what))
+    return areas
+
+
+# names one shared anonymous mapping goes by, depending on who made it: mmap(MAP_SHARED |
+# MAP_ANONYMOUS), a shmem file, or CRIU's memfd standing in for it
+_SHARED_ANON = ("/dev/zero (deleted)", "/memfd:/dev/zero (deleted)")
+
+
+def _mapped(perms, name):
+    if perms[3] == "s" and (name in _SHARED_ANON or name.startswith("[anon_shmem")):
+        return "(shared anonymous)"
+    return name
+
+
+def _mounts(root):
+    """(root, mount point, options, propagation, fs type, source, super options) of each
+    mount the root process sees; mount ids and peer group numbers left out."""
+    out = []
+    try:
+        with open(f"/proc/{root}/mountinfo") as f:
+            lines = f.read().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return out
+    for line in lines:
+        head, _, tail = line.partition(" - ")
+        fields = head.split()
+        propagation = " ".join(sorted(re.sub(r":\d+$", "", tag) for tag in fields[6:]))
+        out.append(" ".join([fields[3], fields[4], fields[5], propagation or "private"] +
+                            tail.split()))
+    return out
+
+
+def differences(before, after):
+    """Readable lines telling how ``after`` differs from ``before`` (empty: the same)."""
+    lines = []
+    was, now = before["processes"], after["processes"]
+    for pid in sorted(set(was) | set(now)):
+        if pid not in now:
+            lines.append(f"pid {pid}: gone")
+        elif pid not in was:
+            lines.append(f"pid {pid}: new process")
+        else:
+            lines += [f"pid {pid}: {line}" for line in _process_diff(was[pid], now[pid])]
+    lines += _list_diff("mount", before["mounts"], after["mounts"])
+    return lines
+
+
+def _process_diff(a, b):
+    lines = []
+    for key in ("parent", "pgid", "sid", "zombie", "threads"):
+        if a.get(key) != b.get(key):
+            lines.append(f"{key} {a.get(key)} -> {b.get(key)}")
+    for key in sorted(set(a.get("creds", {})) | set(b.get("creds", {}))):
+        x, y = a.get("creds", {}).get(key), b.get("creds", {}).get(key)
+        if x != y:
+            lines.append(f"{key}: {x} -> {y}")
+    fa, fb = a.get("fds", {}), b.get("fds", {})
+    for fd in sorted(set(fa) | set(fb)):
+        if fa.get(fd) != fb.get(fd):
+            lines.append(f"fd {fd}: {fa.get(fd, '(none)')} -> {fb.get(fd, '(none)')}")
+    lines += _list_diff("map", [_area(x) for x in a.get("maps", [])],
+                        [_area(x) for x in b.get("maps", [])])
+    lines += _list_diff("limit", a.get("limits", []), b.get("limits", []))
+    return lines
+
+
+def _area(area):
+    start, end, perms, what = area
+    return f"{start:x}-{end:x} {perms} {what}".rstrip()
+
+
+def _list_diff(what, a, b):
+    gone = [x for x in a if x not in b]
+    new = [x for x in b if x not in a]
+    return [f"{what} - {x}" for x in gone] + [f"{what} + {x}" for x in new]
