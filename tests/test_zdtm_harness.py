@@ -410,14 +410,17 @@ def test_deaf(zdtm):
     result.stdout.fnmatch_lines(["*deaf: pid * did not exit within 1s of SIGTERM*"])
 
 
-def test_leftover_processes_are_killed(suite, tmp_path):
+def test_leftover_processes_fail_the_test_and_are_killed(suite, tmp_path):
     suite_file(suite, {"orphan": LEAVES_ORPHAN}, """
 def test_orphan(zdtm):
-    zdtm.run(Program(HERE / "orphan.c", filename=True))
-    (HERE / "orphan-pid").write_text((zdtm.workdir / "orphan.test").read_text())
+    try:
+        zdtm.run(Program(HERE / "orphan.c", filename=True))
+    finally:
+        (HERE / "orphan-pid").write_text((zdtm.workdir / "orphan.test").read_text())
 """)
     result = run_suite(suite, "--engine", "none")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the test left behind processes still there: * (orphan)*"])
     pid = int(suite.path.joinpath("orphan-pid").read_text())
     assert not os.path.exists(f"/proc/{pid}"), "the test's orphan outlived the test"
 

@@ -143,3 +143,53 @@ def test_known_but_not_seen(zdtm):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*known difference * never showed: the gap is closed, remove "
                                  "the declaration*"])
+
+
+def test_leaked_mount_fails_the_test(suite):
+    suite_file(suite, {"passing": PASSING}, """
+import subprocess
+def test_mounts(zdtm):
+    (zdtm.workdir / "mnt").mkdir()
+    def mount():
+        subprocess.run(["mount", "-t", "tmpfs", "none", str(zdtm.workdir / "mnt")], check=True)
+    try:
+        zdtm.run(HERE / "passing.c", between=mount)
+    finally:
+        subprocess.run(["umount", str(zdtm.workdir / "mnt")])
+""")
+    result = run_suite(suite, "--no-state-check")      # which would see the mount first
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the test left behind mounts: */mnt*"])
+
+
+def test_exclusive_programs_run_alone(suite):
+    suite_file(suite, {"passing": PASSING}, """
+import time, pytest
+@pytest.mark.parametrize("n", range(6))
+def test_alone(zdtm, n):
+    exclusive = n % 3 == 0
+    def busy():     # inside the run's turn: log how long it lasted
+        t0 = time.monotonic()
+        time.sleep(0.3)
+        with open(HERE / "turns.log", "a") as f:
+            f.write(f"{n} {int(exclusive)} {t0} {time.monotonic()}\\n")
+    zdtm.run(Program(HERE / "passing.c", exclusive=exclusive), between=busy)
+""")
+    result = run_suite(suite, "-n", "2")
+    result.assert_outcomes(passed=6)
+    turns = [line.split() for line in suite.path.joinpath("turns.log").read_text().splitlines()]
+    turns = [(int(n), x == "1", float(a), float(b)) for n, x, a, b in turns]
+    overlaps = [(t[0], u[0]) for t in turns for u in turns if t[0] < u[0]
+                and t[2] < u[3] and u[2] < t[3]]
+    assert overlaps, "the two workers never overlapped: the check proves nothing"
+    assert not [(a, b) for a, b in overlaps if a % 3 == 0 or b % 3 == 0], overlaps
+
+
+def test_a_program_declares_the_features_it_needs(suite):
+    suite_file(suite, {"passing": PASSING}, """
+def test_needs(zdtm):
+    zdtm.run(Program(HERE / "passing.c", requires=("bpf_iter_io_uring_file",)))
+""")
+    result = run_suite(suite, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*requires bpf_iter_io_uring_file: absent*"])

@@ -53,7 +53,7 @@ def test_declarations_come_from_toml_desc_and_the_binary(suite_dir):
         "{'opts': '--tcp-established', 'feature': 'tcp_repair', 'flags': 'crfail'}")
     pipe = zsuite.declaration(suite_dir / "pipe_data")
     assert pipe.program.dump_options == ("tcp_established",)
-    assert pipe.requires == ("tcp_repair",) and "crfail" in pipe.expect_failure
+    assert pipe.program.requires == ("tcp_repair",) and "crfail" in pipe.expect_failure
 
 
 def test_a_desc_that_is_not_a_literal_is_refused(suite_dir):

@@ -21,7 +21,7 @@ import pytest
 
 import probes
 
-from . import engines, reaper, runner
+from . import engines, leaks, reaper, runner
 from .errors import EngineUnavailable, ZdtmError
 from .program import as_program
 
@@ -82,8 +82,9 @@ def pytest_runtest_setup(item):
 class Zdtm:
     """The ``zdtm`` fixture: runs test programs in this test's own directory."""
 
-    def __init__(self, request, workdir, engine, tracker):
+    def __init__(self, request, workdir, engine, tracker, run_lock):
         self.request, self.workdir, self.engine, self.tracker = request, workdir, engine, tracker
+        self.run_lock = run_lock
         self.runs = 0
 
     def mode(self, iters=None):
@@ -109,14 +110,20 @@ class Zdtm:
         path to its .c, with Program fields as keywords); returns the runner.Outcome.
         ``between()`` runs after each dump, before the restore (runner.run_one)."""
         program = as_program(program, **options)
+        missing = requirement_missing(program.requires)
+        if missing:
+            pytest.skip(missing)
         self.runs += 1
         workdir = self.workdir if self.runs == 1 else self.workdir / f"run-{self.runs}"
         workdir.mkdir(exist_ok=True)
         outcome = runner.Outcome(program, self.engine.name, workdir)
         failure = None
         try:
-            runner.run_one(program, self.engine, workdir, self.tracker,
-                           mode=self.mode(iters), outcome=outcome, between=between)
+            watch = leaks.Watch(workdir, self.tracker)
+            with leaks.turn(self.run_lock, program.exclusive):
+                runner.run_one(program, self.engine, workdir, self.tracker,
+                               mode=self.mode(iters), outcome=outcome, between=between)
+                watch.check()
         except ZdtmError as e:
             failure = str(e)
         finally:
@@ -145,8 +152,15 @@ def zdtm_subreaper():
     reaper.become_subreaper()
 
 
+@pytest.fixture(scope="session")
+def zdtm_run_lock(tmp_path_factory, worker_id):
+    """The lock file every xdist worker of this session shares (zdtm_py.leaks.turn)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if worker_id != "master" else base) / "zdtm-run.lock"
+
+
 @pytest.fixture
-def zdtm(request, tmp_path, zdtm_engine, zdtm_subreaper):
+def zdtm(request, tmp_path, zdtm_engine, zdtm_subreaper, zdtm_run_lock):
     tracker = reaper.ProcessTracker()
     request.addfinalizer(tracker.cleanup)
-    return Zdtm(request, tmp_path, zdtm_engine, tracker)
+    return Zdtm(request, tmp_path, zdtm_engine, tracker, zdtm_run_lock)

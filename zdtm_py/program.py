@@ -15,6 +15,9 @@ class Program:
     ``dump_options``: what the dump must be asked for, by the engine keyword CRIU names as
     a flag (``("tcp_established",)`` is ``--tcp-established``).
     ``prebuilt``: ``source`` is a built binary, run as it is (--zdtm-suite).
+    ``exclusive``: no other conformance run may overlap this one (zdtm_py.leaks.turn).
+    ``requires``: probe names (python -m probes --list) the program needs; the test skips
+    with the probe's detail when one is not present.
     ``known_differences``: ((regex, reason), ...) - lines of the before/after comparison
     (zdtm_py.state) that a known engine gap explains; each must still be seen under the
     bundled engine (a strict expectation, like a strict xfail), and is reported.
@@ -29,13 +32,15 @@ class Program:
     dump_options: tuple = ()
     known_differences: tuple = ()
     prebuilt: bool = False
+    exclusive: bool = False
+    requires: tuple = ()
     start_timeout: float = 20.0
     stop_timeout: float = 20.0
 
     def __post_init__(self):
         object.__setattr__(self, "source", Path(self.source))
         for name in ("args", "cflags", "libs", "extra_sources", "dump_options",
-                     "known_differences"):
+                     "known_differences", "requires"):
             value = getattr(self, name)
             if isinstance(value, (str, Path)):
                 raise TypeError(f"Program.{name} is a sequence, not {value!r}")

@@ -86,8 +86,6 @@ class SuiteBinary(pytest.File):
         item.user_properties.append(("zdtm_area", self.path.parent.name))
         if decl.skip:
             item.add_marker(pytest.mark.skip(reason=decl.skip))
-        if decl.requires:
-            item.add_marker(pytest.mark.requires(*decl.requires))
         if decl.expect_failure:
             item.add_marker(pytest.mark.xfail(
                 "config.getoption('engine') != 'none'", strict=True,
@@ -102,7 +100,6 @@ def _run_binary(zdtm, request):
 @dataclasses.dataclass
 class Declaration:
     program: Program
-    requires: tuple = ()
     expect_failure: str = ""
     skip: str = ""
 
@@ -131,12 +128,12 @@ def declaration(binary):
         dump_options += [CRIU_OPTS[o] for o in str(desc.get("opts", "")).split()
                          if o in CRIU_OPTS]
     needs = _option_names(binary)
-    program = Program(binary, prebuilt=True,
+    program = Program(binary, prebuilt=True, requires=tuple(dict.fromkeys(requires)),
                       filename=entry.get("filename", "filename" in needs),
                       dirname=entry.get("dirname", "dirname" in needs),
                       args=tuple(entry.get("args", ())),
                       dump_options=tuple(dict.fromkeys(dump_options)))
-    return Declaration(program, tuple(dict.fromkeys(requires)), expect, skip)
+    return Declaration(program, expect, skip)
 
 
 def _toml(directory):
