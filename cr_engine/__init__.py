@@ -10,10 +10,10 @@
 Every failure raises a CRError subclass (DumpError, Unsupported, RestoreError, ImageError).
 """
 
-from .dump import DumpResult, dump
+from .dump import DumpResult, dump, pre_dump
 from .errors import CRError, DumpError, ImageError, RestoreError, Unsupported
 from .restore import RestoreResult, restore
 from .show import show
 
-__all__ = ["dump", "restore", "show", "DumpResult", "RestoreResult", "CRError", "DumpError",
+__all__ = ["dump", "pre_dump", "restore", "show", "DumpResult", "RestoreResult", "CRError", "DumpError",
            "ImageError", "RestoreError", "Unsupported"]

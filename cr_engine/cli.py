@@ -6,6 +6,7 @@ import os
 import sys
 
 from .dump import dump as dump_tree
+from .dump import pre_dump as pre_dump_tree
 from .restore import restore as restore_tree
 from .show import render, show
 from .errors import CRError
@@ -14,7 +15,7 @@ from .errors import CRError
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m cr_engine",
                                 description="Checkpoint and restore Linux process trees.")
-    sub = p.add_subparsers(dest="verb", required=True, metavar="{dump,restore,show}")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="{dump,pre-dump,restore,show}")
     d = sub.add_parser("dump", help="checkpoint the tree rooted at a pid into images")
     d.add_argument("-t", "--tree", type=int, required=True, metavar="PID")
     d.add_argument("-D", "--images-dir", required=True, metavar="DIR")
@@ -25,8 +26,21 @@ def build_parser():
     d.add_argument("--tcp-established", action="store_true",
                    help="carry TCP connections whose peer is outside the tree (its packets "
                         "are dropped until the restore)")
+    d.add_argument("--prev-images-dir", metavar="DIR",
+                   help="images of a pre-dump (or --track-mem dump) of this tree: store only "
+                        "the pages written since")
+    d.add_argument("--track-mem", action="store_true",
+                   help="with --leave-running: track the pages written from now on, for a "
+                        "later dump with these images as --prev-images-dir")
     d.add_argument("-v", "--verbose", action="store_true", help="print timings and counts")
     d.add_argument("--json", action="store_true", help="print the result as JSON")
+    pd = sub.add_parser("pre-dump", help="store the memory of a running tree and track its "
+                                         "writes, for an incremental dump")
+    pd.add_argument("-t", "--tree", type=int, required=True, metavar="PID")
+    pd.add_argument("-D", "--images-dir", required=True, metavar="DIR")
+    pd.add_argument("--prev-images-dir", metavar="DIR", help="the previous pre-dump's images")
+    pd.add_argument("-v", "--verbose", action="store_true", help="print timings and counts")
+    pd.add_argument("--json", action="store_true", help="print the result as JSON")
     r = sub.add_parser("restore", help="recreate a tree from images")
     r.add_argument("-D", "--images-dir", required=True, metavar="DIR")
     r.add_argument("-d", "--restore-detached", action="store_true",
@@ -45,7 +59,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return {"dump": _dump, "restore": _restore, "show": _show}[args.verb](args)
+        return {"dump": _dump, "pre-dump": _pre_dump, "restore": _restore,
+                "show": _show}[args.verb](args)
     except CRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -67,10 +82,20 @@ def _report(args, what, result, extra):
 
 
 def _dump(args):
+    if args.track_mem and not args.leave_running:
+        raise CRError("--track-mem needs --leave-running (a killed tree has nothing to track)")
     result = dump_tree(args.tree, args.images_dir, leave_running=args.leave_running,
-                       shell_job=args.shell_job, tcp_established=args.tcp_established)
+                       shell_job=args.shell_job, tcp_established=args.tcp_established,
+                       parent=args.prev_images_dir, track_mem=args.track_mem)
     _report(args, "dump", result, {"root": result.root_pid, "pids": result.pids,
                                    "images_dir": result.images_dir})
+    return 0
+
+
+def _pre_dump(args):
+    result = pre_dump_tree(args.tree, args.images_dir, parent=args.prev_images_dir)
+    _report(args, "pre-dump", result, {"root": result.root_pid, "pids": result.pids,
+                                       "images_dir": result.images_dir})
     return 0
 
 

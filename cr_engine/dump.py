@@ -6,6 +6,7 @@ it was (registers, signal masks, signals caught while frozen) and removes the pa
 """
 
 import ctypes
+import json
 import os
 import time
 
@@ -16,10 +17,10 @@ from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
 from . import (context, creds, faults, files, memory, proc, pstree, seccomp, signals,
-               sysv_ipc, timers)
+               sysv_ipc, timers, tracking)
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
-from .images import FD_DATA, ImageWriter
+from .images import FD_DATA, ImageReader, ImageWriter
 from .regs import get_xstate
 from .remote import SEIZE_OPTIONS, Remote, Scratch, TraceeGone, find_syscall_insn
 from .stats import Stats
@@ -59,11 +60,14 @@ class _Injected:
 
 
 def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_established=False,
-         fault=None):
+         parent=None, track_mem=False, fault=None):
     """Checkpoint the tree rooted at ``pid`` into ``images_dir``; kill it afterwards unless
     ``leave_running``.  ``tcp_established``: carry TCP connections whose peer is outside the
-    tree (the peer's packets are dropped until the restore).  ``fault`` names a
-    faults.POINTS entry to fail at on purpose."""
+    tree (the peer's packets are dropped until the restore).  ``parent``: the images of a
+    pre-dump of this tree; pages not written since are not stored again.  ``track_mem``
+    (with ``leave_running``): track the pages written from now on, for a later dump with
+    this one as its parent (snapshots).  ``fault`` names a faults.POINTS entry to fail at on
+    purpose."""
     fault = faults.armed(fault)
     stats = Stats()
     if not isinstance(pid, int) or pid <= 0:
@@ -71,6 +75,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
     if pid == os.getpid():
         raise DumpError("cannot dump the dumping process itself")
     writer = ImageWriter(images_dir)
+    increments = _Increments(images_dir, parent, keep=leave_running and track_mem)
     with stats.stage("freeze"):
         tree = FrozenTree(pid).freeze()
     frozen_at = time.perf_counter()
@@ -89,7 +94,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
                 core, mm, private, shmem = _collect(process, table, injected)
                 faults.hit(fault, "dump:collect")
             with stats.stage("memory"):
-                mm["pagemap"] = _dump_pages(injected[process.pid], private, writer, stats)
+                mm["pagemap"], mm["inherited"] = _dump_pages(
+                    injected[process.pid], private, writer, stats, increments)
                 mm["shmem"] = _dump_shmem(process.pid, shmem, writer, stats, shmem_done)
                 faults.hit(fault, "dump:memory")
             writer.json(f"core-{process.pid}.json", core)
@@ -118,8 +124,10 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         stats.counts["processes"] = len(tree.processes)
         stats.counts["threads"] = sum(len(p.threads) for p in tree.processes.values())
         writer.json("stats-dump.json", stats.as_dict())
-        writer.finish(root_pid=pid, pids=sorted(tree.processes), shell_job=shell_job)
+        writer.finish(root_pid=pid, pids=sorted(tree.processes), shell_job=shell_job,
+                      parent=increments.parent_rel)
         table.close(final=not leave_running)    # after the last step that can fail
+        increments.done()
     except BaseException as e:
         for state in injected.values():
             try:
@@ -129,6 +137,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
                 pass
         tree.thaw()
         writer.discard()
+        increments.close()
         if table is not None:
             table.close()
         if isinstance(e, (CRError, KeyboardInterrupt)):
@@ -257,17 +266,25 @@ def _rseq(tid):
             "signature": conf.signature, "flags": conf.flags}
 
 
-def _dump_pages(state, private, writer, stats):
+def _dump_pages(state, private, writer, stats, increments):
+    """Store the private pages worth storing; returns (pagemap, inherited): runs stored in
+    pages-PID.img, and pages left in the parent chain (tracking.split)."""
     pid = state.process.pid
     scanner = memory.PageScanner(pid)
-    runs, readable = [], []
+    runs, readable = [], {}
     try:
         for vma in private:
             for run in scanner.runs(vma.start, vma.end):
                 runs.append(run)
-                readable.append("r" in vma.perms)
+                readable[run[0]] = "r" in vma.perms
     finally:
         scanner.close()
+    inherited = []
+    if increments.active:
+        runs, inherited = increments.split(state, runs)
+        readable = [_readable(private, start) for start, _ in runs]
+    else:
+        readable = list(readable.values())
     name = f"pages-{pid}.img"
     out = writer.raw(name)
     try:
@@ -275,7 +292,135 @@ def _dump_pages(state, private, writer, stats):
     finally:
         writer.close_raw(name, out)
     stats.add("pages_written", pages)
-    return [[start, (end - start) // memory.PAGE] for start, end in runs]
+    stats.add("pages_inherited", sum(e - s for s, e, _, _ in inherited) // memory.PAGE)
+    return ([[start, (end - start) // memory.PAGE] for start, end in runs],
+            [list(entry) for entry in inherited])
+
+
+def _readable(vmas, addr):
+    return next("r" in v.perms for v in vmas if v.start <= addr < v.end)
+
+
+class _Increments:
+    """What an incremental dump needs: the parent's pages and tracking, per process; the
+    userfaultfds to hand to a keeper (``keep``: a pre-dump, tracking goes on after it)."""
+
+    def __init__(self, images_dir, parent, keep):
+        self.images_dir, self.keep = os.fspath(images_dir), keep
+        self.parent = os.fspath(parent) if parent else None
+        self.parent_rel = os.path.relpath(self.parent, self.images_dir) if parent else None
+        self.entry = tracking.load(self.parent) if parent else None
+        self.uffds = {}
+        self.active = bool(parent) or keep
+        if parent:
+            ImageReader(self.parent)        # a parent that is no image is refused up front
+
+    def split(self, state, runs):
+        """(stored runs, inherited entries) of ``runs`` of a frozen process, tracking it
+        from now on when this is a pre-dump."""
+        pid = state.process.pid
+        uffd = tracking.take(self.entry, pid) if self.entry else None
+        vmas = proc.smaps(pid)
+        registered = [(v.start, v.end) for v in vmas if "uw" in v.flags]
+        changed = [(s, e) for s, e in runs]      # all, unless the parent says otherwise
+        parent = []
+        if uffd is not None and self.parent:
+            mm_path = os.path.join(self.parent, f"mm-{pid}.json")
+            if os.path.exists(mm_path):
+                with open(mm_path) as f:
+                    parent = tracking.parent_pages(self.parent_rel, pid, json.load(f))
+                changed = tracking.written(pid, registered) + \
+                    tracking._minus(tracking._merge(runs), tracking._merge(registered))
+        if self.keep:
+            if uffd is None:
+                uffd = tracking.arm(state.main, pid, [])
+            fresh = [(v.start, v.end) for v in vmas if "uw" not in v.flags and
+                     "w" in v.perms and memory.classify(pid, v) == "anon" and not v.shared]
+            for start, end in fresh:
+                try:
+                    kmem.uffdio_register(uffd, start, end - start,
+                                         kmem.UFFDIO_REGISTER_MODE_WP)
+                    tracking.protect(pid, [(start, end)])
+                except OSError:
+                    pass                    # not tracked: stored in full each time
+            self.uffds[pid] = uffd
+        elif uffd is not None:
+            os.close(uffd)
+        if not parent:
+            return runs, []
+        return tracking.split(runs, changed, parent)
+
+    def done(self):
+        """The dump is written: a pre-dump hands its userfaultfds to a new keeper; the
+        parent's keeper goes (its fds were taken)."""
+        if self.keep and self.uffds:
+            entry = tracking.start_keeper(self.uffds)
+            with open(os.path.join(self.images_dir, tracking.IMAGE), "w") as f:
+                json.dump(entry, f)
+        if self.entry:
+            tracking.stop_keeper(self.entry)
+        self.close()
+
+    def close(self):
+        for fd in self.uffds.values():
+            os.close(fd)
+        self.uffds = {}
+
+
+def pre_dump(pid, images_dir, *, parent=None):
+    """Store the memory of the tree rooted at ``pid`` while it runs on, and track the pages
+    it writes from now on, so that a later dump (``parent=images_dir``) or pre-dump stores
+    only those.  Memory only: the final dump carries everything else."""
+    stats = Stats()
+    if not isinstance(pid, int) or pid <= 0:
+        raise DumpError(f"bad pid {pid!r}")
+    writer = ImageWriter(images_dir)
+    increments = _Increments(images_dir, parent, keep=True)
+    with stats.stage("freeze"):
+        tree = FrozenTree(pid).freeze()
+    injected = {}
+    try:
+        _check_tree(tree)
+        for process in tree.processes.values():
+            if process.zombie:
+                continue
+            smaps = proc.smaps(process.pid)
+            private = [v for v in smaps if not v.shared and
+                       memory.classify(process.pid, v) in ("anon", "file", "carried")]
+            statuses = {tid: process.status if tid == process.pid else
+                        proc_status(f"{process.pid}/task/{tid}") for tid in process.threads}
+            seccomp.suspend_all(statuses, SEIZE_OPTIONS)
+            state = injected[process.pid] = _Injected(process, smaps)
+            with stats.stage("memory"):
+                pagemap, inherited = _dump_pages(state, private, writer, stats, increments)
+            writer.json(f"mm-{process.pid}.json", {"pagemap": pagemap, "inherited": inherited})
+        for state in injected.values():
+            _requeue_taken(state)
+            state.cure()
+        writer.json("stats-dump.json", stats.as_dict())
+        writer.finish(root_pid=pid, pids=sorted(tree.processes), kind="pre-dump",
+                      parent=increments.parent_rel)
+        increments.done()
+    except BaseException as e:
+        for state in injected.values():
+            try:
+                _requeue_taken(state)
+                state.cure()
+            except (OSError, TraceeGone):
+                pass
+        tree.thaw()
+        writer.discard()
+        increments.close()
+        if isinstance(e, (CRError, KeyboardInterrupt)):
+            raise
+        if isinstance(e, TraceeGone):
+            raise DumpError(f"a task exited during the pre-dump: {e}") from None
+        if isinstance(e, OSError):
+            raise DumpError(f"pre-dump failed: {e}") from e
+        raise
+    tree.thaw()
+    stats.total()
+    return DumpResult(pid, os.fspath(images_dir), stats.as_dict(), sorted(tree.processes))
 
 
 def _dump_shmem(pid, shmem, writer, stats, done):

@@ -23,7 +23,7 @@ from kernel import ptrace
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
 from . import (context, creds, faults, files, locks, memory, proc, pstree, seccomp, signals,
-               stub, sysv_ipc, timers)
+               stub, sysv_ipc, timers, tracking)
 from .errors import CRError, ImageError, RestoreError
 from .images import FD_DATA, ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -75,6 +75,7 @@ class _Image:
             self.cores = {pid: r.json(f"core-{pid}.json") for pid in alive}
             self.mms = {pid: r.json(f"mm-{pid}.json") for pid in alive}
             self.ipc = sysv_ipc.Objects(r, self.mms)
+            self._check_parents()
         except (KeyError, TypeError, ValueError) as e:
             raise ImageError(f"{r.dir}: damaged metadata ({type(e).__name__}: {e})") from None
         except CRError as e:
@@ -82,6 +83,16 @@ class _Image:
         if self.pstree.get("external") and not shell_job:
             raise RestoreError("the images are of a shell job: restore with --shell-job",
                                "verify")
+
+    def _check_parents(self):
+        """Every image an inherited page comes from is whole (sizes and CRCs), before
+        anything is created."""
+        wanted = {}
+        for pid, mm in self.mms.items():
+            for _, _, directory, _ in mm.get("inherited", ()):
+                wanted.setdefault(directory, set()).add(f"pages-{pid}.img")
+        for directory, names in wanted.items():
+            ImageReader(os.path.join(self.reader.dir, directory)).verify(names)
 
     def payload(self, file_id):
         """The bytes a description held at dump (queued data, file content)."""
@@ -297,6 +308,8 @@ class _Restorer:
             finally:
                 self._end_loaders(loaders[1:])
             scratch.reset()
+            if mm.get("inherited"):     # pages a parent image (a pre-dump) holds
+                pages += tracking.write_inherited(pid, mm["inherited"], img.reader.dir)
             memory.finish_vmas(rem, mm["vmas"])
             self.stats.add("pages_restored", pages)
             faults.hit(self.fault, "restore:memory")
@@ -514,6 +527,9 @@ def restore(images_dir, *, shell_job=False, fault=None):
     with stats.stage("verify"):
         image = _Image(images_dir, shell_job)
     r = _Restorer(image, stats)
+    keeper = tracking.load(images_dir)
+    if keeper:      # the tracked tree is gone: its memory tracking is over
+        tracking.stop_keeper(keeper)
     stage = "prepare"
     try:
         with stats.stage("prepare"):

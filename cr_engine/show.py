@@ -11,6 +11,8 @@ def show(directory):
     """The images of ``directory`` decoded into one dict (what --json prints)."""
     reader = ImageReader(directory)
     reader.verify()
+    if reader.inventory.get("kind") == "pre-dump":
+        return _pre_dump(reader)
     tree = reader.json("pstree.json")
     files = reader.json("files.json")["files"]
     out = {"inventory": reader.inventory, "pstree": tree, "files": files, "processes": []}
@@ -29,8 +31,29 @@ def show(directory):
     return out
 
 
+def _pre_dump(reader):
+    """A pre-dump holds memory only: per process, its stored and inherited page runs."""
+    inv = reader.inventory
+    return {"inventory": inv, "processes": [
+        {"pid": pid, "mm": reader.json(f"mm-{pid}.json")} for pid in inv["pids"]
+        if reader.has(f"mm-{pid}.json")]}
+
+
+def _render_pre_dump(decoded):
+    inv = decoded["inventory"]
+    lines = [f"pre-dump: format {inv['format']} v{inv['version']}, root pid {inv['root_pid']}"
+             + (f", parent {inv['parent']}" if inv.get("parent") else "")]
+    for p in decoded["processes"]:
+        stored = sum(count for _, count in p["mm"]["pagemap"])
+        inherited = sum(e - s for s, e, _, _ in p["mm"]["inherited"]) // PAGE
+        lines.append(f"  pid {p['pid']}: {stored} pages stored, {inherited} in the parent chain")
+    return lines
+
+
 def render(decoded):
     """Lines of text for a person."""
+    if decoded["inventory"].get("kind") == "pre-dump":
+        return _render_pre_dump(decoded)
     inv, tree = decoded["inventory"], decoded["pstree"]
     lines = [f"images: format {inv['format']} v{inv['version']}, kernel {inv.get('kernel')}, "
              f"root pid {tree['root']}"]

@@ -124,3 +124,37 @@ def test_shell_job_needs_the_flag_and_comes_back_on_the_terminal(shell, tmp_path
     while not (result.exists() and result.read_text().startswith("alive")):
         assert time.monotonic() < deadline
         time.sleep(0.005)
+
+
+def test_pre_dump_and_an_incremental_dump(subject, tmp_path):
+    s = subject()
+    out = cli("pre-dump", "-t", s.pid, "-D", tmp_path / "pre", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["stats"]["counts"]["pages_written"] > 0
+    assert alive(s.pid)
+    shown = cli("show", tmp_path / "pre")
+    assert shown.returncode == 0, shown.stderr
+    assert f"pre-dump: format cr_engine-images v2, root pid {s.pid}" in shown.stdout
+    assert f"pid {s.pid}: " in shown.stdout and "pages stored, 0 in the parent chain" in \
+        shown.stdout
+    out = cli("dump", "-t", s.pid, "-D", tmp_path / "img", "--prev-images-dir",
+              tmp_path / "pre", "--json")
+    assert out.returncode == 0, out.stderr
+    counts = json.loads(out.stdout)["stats"]["counts"]
+    assert counts["pages_inherited"] > counts["pages_written"]
+    s.kill()
+    pidfile = tmp_path / "restored.pid"
+    out = cli("restore", "-D", tmp_path / "img", "-d", "--pidfile", pidfile)
+    assert out.returncode == 0, out.stderr
+    assert wait_pidfile(pidfile) == s.pid
+    assert s.stop().startswith("alive ")
+    os.waitpid(s.pid, 0)
+
+
+def test_track_mem_needs_leave_running(subject, tmp_path):
+    s = subject()
+    out = cli("dump", "-t", s.pid, "-D", tmp_path / "img", "--track-mem")
+    assert out.returncode == 1
+    assert out.stderr.strip() == "error: --track-mem needs --leave-running (a killed tree " \
+                                 "has nothing to track)"
+    assert alive(s.pid)

@@ -39,6 +39,12 @@ class Engine:
         empty when the engine cannot fail on purpose."""
         return ()
 
+    def pre_dump(self, pid, images_dir, *, parent=None):
+        """Store the memory of a running tree and track what it writes next (dump(...,
+        parent=images_dir) stores only that); returns stats.  EngineUnavailable when the
+        engine cannot."""
+        raise EngineUnavailable(f"engine {self.name} has no pre-dump")
+
     def __repr__(self):
         return f"<engine {self.name}>"
 
@@ -87,6 +93,11 @@ class BuiltinEngine(Engine):
 
     def fault_points(self):
         return importlib.import_module(f"{self.module_name}.faults").POINTS
+
+    def pre_dump(self, pid, images_dir, *, parent=None):
+        res = self._call(f"pre-dump of pid {pid}", lambda m: m.pre_dump, pid, str(images_dir),
+                         parent=str(parent) if parent else None)
+        return dict(getattr(res, "stats", None) or {})
 
 
 def criu_engine(path=None):

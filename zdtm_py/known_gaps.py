@@ -8,9 +8,13 @@ WHEN = {
     "always": BUILTIN,
     # the gap is in the restore: --leave-running (no restore) passes
     "restore": f"{BUILTIN} and not config.getoption('leave_running')",
-    # the gap shows when a tree already dumped once while running is dumped again and
-    # restored: after a dump that failed on purpose (--fault)
-    "dumped again": f"{BUILTIN} and bool(config.getoption('fault'))",
+    # the gap shows when a tree already dumped once while running (its queues read) is
+    # dumped again and restored: after a dump that failed on purpose (--fault), snapshots
+    "dumped again": f"{BUILTIN} and (bool(config.getoption('fault')) or "
+                    f"config.getoption('snapshots'))",
+    # ... or only frozen once (and thawed) before: pre-dumps too
+    "frozen again": f"{BUILTIN} and (bool(config.getoption('fault')) or "
+                    f"config.getoption('pre_dump') > 0 or config.getoption('snapshots'))",
 }
 
 

@@ -57,6 +57,12 @@ def pytest_addoption(parser):
                     help="first make the engine fail at each of these points "
                          "(comma-separated, or 'all'): a failed dump must leave the tree as "
                          "it was, a failed restore nothing behind and the images unchanged")
+    group.addoption("--pre-dump", type=int, default=0, metavar="N",
+                    help="N incremental pre-dumps of the running tree before each dump, "
+                         "which then stores only the pages written since")
+    group.addoption("--snapshots", action="store_true",
+                    help="--iters dumps, each incremental on the one before, all but the "
+                         "last leaving the tree running; the last one is restored")
     group.addoption("--no-state-check", action="store_true",
                     help="do not compare the tree seen from outside (fds, memory map, "
                          "credentials, limits, mounts) before the dump and after the restore")
@@ -103,7 +109,9 @@ class Zdtm:
                                         f"(engine {self.engine.name}: {', '.join(points)})")
         return runner.Mode(iters=iters or config.getoption("iters"),
                            leave_running=config.getoption("leave_running"), faults=faults,
-                           check_state=not config.getoption("no_state_check"))
+                           check_state=not config.getoption("no_state_check"),
+                           pre_dumps=config.getoption("pre_dump"),
+                           snapshots=config.getoption("snapshots"))
 
     def run(self, program, *, iters=None, between=None, **options):
         """Build, start, checkpoint/restore, stop and judge ``program`` (a Program or a

@@ -24,6 +24,7 @@ class Outcome:
     seconds: dict = field(default_factory=dict)   # build, start, stop
     dumps: list = field(default_factory=list)     # per iteration: {"seconds", "stats"}
     restores: list = field(default_factory=list)  # per iteration: {"seconds", "stats", "pid"}
+    pre_dumps: list = field(default_factory=list)  # {"seconds", "stats"} of each pre-dump
     known: list = field(default_factory=list)     # state differences a known gap explains
     log: str = ""
 
@@ -46,6 +47,8 @@ class Outcome:
                 r = self.restores[i - 1]
                 lines.append(f"restore {i}: {r['seconds'] * 1000:.1f} ms, root pid {r['pid']} "
                              f"{r['stats'] or ''}".rstrip())
+        lines += [f"pre-dump {i}: {p['seconds'] * 1000:.1f} ms {p['stats'] or ''}".rstrip()
+                  for i, p in enumerate(self.pre_dumps, 1)]
         lines += [f"known difference, {k}" for k in self.known]
         return "\n".join(lines)
 
@@ -60,11 +63,16 @@ class Mode:
     `fault_points()`) to fail at first - a dump that fails must leave the tree as it was, a
     restore that fails must leave no process and the images unchanged - before the real
     rounds; ``check_state``: compare the tree seen from outside (zdtm_py.state) before each
-    dump and after each restore."""
+    dump and after each restore; ``pre_dumps``: that many incremental pre-dumps of the
+    running tree before each dump, which then stores only what changed since;
+    ``snapshots``: ``iters`` dumps, each incremental on the one before, all but the last
+    leaving the tree running; the last one is restored."""
     iters: int = 1
     leave_running: bool = False
     faults: tuple = ()
     check_state: bool = True
+    pre_dumps: int = 0
+    snapshots: bool = False
 
 
 def _timed(fn, *args, **kwargs):
@@ -95,7 +103,9 @@ def run_one(program, engine, workdir, tracker, *, mode=Mode(), outcome=None, bui
     cycle = _Cycle(program, engine, workdir, tracker, mode, outcome, between)
     root = outcome.pid = started.pid
 
-    if engine.checkpoints:
+    if engine.checkpoints and mode.snapshots:
+        root = cycle.snapshots(root)
+    elif engine.checkpoints:
         root = cycle.faults(root)
         for i in range(1, mode.iters + 1):
             root = cycle.round(root, f"images-{i}")
@@ -151,11 +161,47 @@ class _Cycle:
                                    f"({reason}) never showed: the gap is closed, remove "
                                    f"the declaration")
 
-    def _dump(self, root, images, **extra):
+    def _dump(self, root, images, leave_running=None, **extra):
         images.mkdir()
-        stats, seconds = _timed(self.engine.dump, root, images,
-                                leave_running=self.mode.leave_running, **self.options, **extra)
+        if leave_running is None:
+            leave_running = self.mode.leave_running
+        stats, seconds = _timed(self.engine.dump, root, images, leave_running=leave_running,
+                                **self.options, **extra)
         self.outcome.dumps.append({"seconds": seconds, "stats": stats})
+
+    def _pre_dumps(self, root, name):
+        """The mode's pre-dumps of the running tree; the last one's images (or None)."""
+        parent = None
+        for k in range(1, self.mode.pre_dumps + 1):
+            before = self._snapshot(root)
+            images = self.workdir / f"{name}-pre{k}"
+            images.mkdir()
+            stats, seconds = _timed(self.engine.pre_dump, root, images, parent=parent)
+            self.outcome.pre_dumps.append({"seconds": seconds, "stats": stats})
+            self._compare(before, root, f"after pre-dump {k}")
+            parent = images
+        return parent
+
+    def snapshots(self, root):
+        """``iters`` incremental dumps: the running tree's, each on the one before, the last
+        one a plain dump (the tree killed as any dump kills it, TCP connections in repair
+        mode, not reset), then restored."""
+        parent = None
+        for i in range(1, self.mode.iters):
+            before = self._snapshot(root)
+            images = self.workdir / f"snapshot-{i}"
+            self._dump(root, images, leave_running=True, track_mem=True,
+                       **({"parent": parent} if parent else {}))
+            self._compare(before, root, f"after snapshot {i}")
+            parent = images
+        before = self._snapshot(root)
+        members = reaper.tree([root])
+        images = self.workdir / f"snapshot-{self.mode.iters}"
+        self._dump(root, images, leave_running=False, **({"parent": parent} if parent else {}))
+        self._reap(members, len(self.outcome.dumps))
+        root = self._restore(images)
+        self._compare(before, root, "restored from the last snapshot")
+        return root
 
     def _reap(self, members, i):
         try:    # the dump killed the tree: reap it so that its pids are free for the restore
@@ -176,9 +222,10 @@ class _Cycle:
 
     def round(self, root, name):
         """One dump and, unless the tree is left running, its restore; the root after it."""
+        parent = self._pre_dumps(root, name)
         before = self._snapshot(root)
         members = reaper.tree([root])
-        self._dump(root, self.workdir / name)
+        self._dump(root, self.workdir / name, **({"parent": parent} if parent else {}))
         n = len(self.outcome.dumps)
         if self.mode.leave_running:
             self._compare(before, root, f"after dump {n} (--leave-running)")

@@ -1,0 +1,259 @@
+"""Memory changes tracking for incremental dumps (pre-dump, then a dump with a parent).
+
+Soft-dirty bits are what CRIU uses; kernels built without CONFIG_MEM_SOFT_DIRTY (this
+host) have none.  Here: a userfaultfd in write-protect mode with UFFD_FEATURE_WP_ASYNC
+(6.7): the kernel resolves write faults itself and clears the page's uffd-wp bit, and
+PAGEMAP_SCAN reports the pages written since (PAGE_IS_WRITTEN) and write-protects them
+again in the same call (PM_SCAN_WP_MATCHING).
+
+  arm       once, in the frozen process: userfaultfd() injected (a userfaultfd tracks the
+            mm of the process that made it), taken with pidfd_getfd and closed there, then
+            the API handshake, registration of its private anonymous VMAs and the
+            write-protection of all their pages, from the engine;
+  written   at the next pre-dump or dump: the runs written since, protected again.
+
+The userfaultfd must stay open between two dumps (closing it drops the protection), in a
+process of its own: a keeper started by the first pre-dump, holding one fd per process,
+that exits when the tracked processes are all gone or when the final dump is done with it.
+Its pid (with its start time, against pid reuse) and fd numbers are in tracking.json.
+
+Pages are then split (``split``): present and written since the parent, or not in the
+parent, are stored; the others are inherited, recorded as where the parent chain stores
+them (directory, offset), resolved at dump time so that a restore reads each page once.
+"""
+
+import ctypes
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from kernel import memory as kmem
+from kernel.process import pidfd_getfd, pidfd_open
+
+from .errors import DumpError
+
+IMAGE = "tracking.json"
+PAGE = kmem.PAGE_SIZE
+O_CLOEXEC, O_NONBLOCK = os.O_CLOEXEC, os.O_NONBLOCK
+FEATURES = kmem.UFFD_FEATURES["WP_ASYNC"] | kmem.UFFD_FEATURES["WP_UNPOPULATED"]
+PAGE_IS_WRITTEN = kmem.PAGE_CATEGORIES["WRITTEN"]
+PAGE_PRESENT_OR_SWAPPED = kmem.PAGE_CATEGORIES["PRESENT"] | kmem.PAGE_CATEGORIES["SWAPPED"]
+
+# the keeper: holds its inherited fds until every tracked pid is gone or it is told to go
+KEEPER = """
+import os, select, signal, sys
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+poller, alive = select.poll(), 0
+for pid in sys.argv[1:]:
+    try:
+        poller.register(os.pidfd_open(int(pid)), select.POLLIN)
+        alive += 1
+    except OSError:
+        pass
+while alive > 0:
+    alive -= len(poller.poll())
+"""
+
+
+# arming, in the frozen process ---------------------------------------------------------------
+def arm(rem, pid, vmas):
+    """A userfaultfd tracking ``vmas`` [(start, end)] of the frozen process ``pid``
+    (``rem``: a Remote of one of its threads); returns its fd in this process."""
+    got = rem.call("userfaultfd", O_CLOEXEC | O_NONBLOCK, check=False)
+    if got == -errno.EPERM:
+        # a process without CAP_SYS_PTRACE may only track its user-mode faults; with
+        # WP_ASYNC the kernel resolves write faults without asking, from either mode
+        got = rem.call("userfaultfd", O_CLOEXEC | O_NONBLOCK | kmem.UFFD_USER_MODE_ONLY,
+                       check=False)
+    if got < 0:
+        raise DumpError(f"cannot track the memory of pid {pid}: userfaultfd() gave "
+                        f"{os.strerror(-got)}")
+    pidfd = pidfd_open(pid)
+    try:
+        uffd = pidfd_getfd(pidfd, got)
+    finally:
+        os.close(pidfd)
+        rem.call("close", got)
+    try:
+        api = kmem.uffdio_api(uffd, FEATURES)
+        if api.features & FEATURES != FEATURES:
+            raise DumpError(f"cannot track memory: userfaultfd has no WP_ASYNC (6.7)")
+        for start, end in vmas:
+            kmem.uffdio_register(uffd, start, end - start, kmem.UFFDIO_REGISTER_MODE_WP)
+        protect(pid, vmas)
+    except BaseException:
+        os.close(uffd)
+        raise
+    return uffd
+
+
+def protect(pid, vmas):
+    """Write-protect every page of ``vmas``: from now on a write shows as PAGE_IS_WRITTEN."""
+    with open(f"/proc/{pid}/pagemap", "rb", buffering=0) as pagemap:
+        for start, end in vmas:
+            _scan(pagemap.fileno(), start, end, wp=True, written_only=False)
+
+
+def written(pid, vmas):
+    """Runs [(start, end)] of ``vmas`` written since the last protection, protected again."""
+    out = []
+    with open(f"/proc/{pid}/pagemap", "rb", buffering=0) as pagemap:
+        for start, end in vmas:
+            out += _scan(pagemap.fileno(), start, end, wp=True, written_only=True)
+    return out
+
+
+def _scan(fd, start, end, *, wp, written_only):
+    out = []
+    flags = (kmem.PM_SCAN_WP_MATCHING | kmem.PM_SCAN_CHECK_WPASYNC) if wp else 0
+    while start < end:
+        regions, walk_end = kmem.pagemap_scan(
+            fd, start, end, flags=flags,
+            category_mask=PAGE_IS_WRITTEN if written_only else 0,
+            return_mask=PAGE_IS_WRITTEN, vec_len=1024)
+        out += [(s, e) for s, e, _ in regions]
+        if walk_end <= start:
+            break
+        start = walk_end
+    return _merge(out)
+
+
+# the keeper ---------------------------------------------------------------------------------
+def start_keeper(uffds):
+    """A process holding ``uffds`` {pid: fd}; returns its image entry."""
+    fds = list(uffds.values())
+    proc = subprocess.Popen([sys.executable, "-c", KEEPER, *map(str, uffds)], pass_fds=fds,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    return {"keeper": proc.pid, "started": _start_time(proc.pid),
+            "fds": {str(pid): fd for pid, fd in uffds.items()}}
+
+
+def take(entry, pid):
+    """The userfaultfd tracking ``pid`` from the keeper of ``entry``, or None when there is
+    no such keeper any more (or it does not track that pid)."""
+    fd = entry["fds"].get(str(pid))
+    if fd is None or _start_time(entry["keeper"]) != entry["started"]:
+        return None
+    try:
+        pidfd = pidfd_open(entry["keeper"])
+    except OSError:
+        return None
+    try:
+        return pidfd_getfd(pidfd, fd)
+    except OSError:
+        return None
+    finally:
+        os.close(pidfd)
+
+
+def stop_keeper(entry):
+    """Tell the keeper to go; reap it when it is our child (the engine ran in-process)."""
+    if _start_time(entry["keeper"]) != entry["started"]:
+        return
+    try:
+        os.kill(entry["keeper"], signal.SIGTERM)
+        os.waitpid(entry["keeper"], 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _start_time(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def load(images_dir):
+    path = os.path.join(images_dir, IMAGE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+# splitting pages between this image and its parents ---------------------------------------
+def split(runs, written_runs, parent):
+    """(stored runs, inherited entries) of the present ``runs`` [(start, end)]:
+    ``parent`` [(start, end, dir, offset)] says where the parent chain has its pages."""
+    stored, inherited = [], []
+    changed = _merge(written_runs)
+    for start, end in runs:
+        at = start
+        for p_start, p_end, directory, offset in parent:
+            lo, hi = max(start, p_start), min(end, p_end)
+            if lo >= hi:
+                continue
+            for s, e in _minus([(lo, hi)], changed):
+                inherited.append((s, e, directory, offset + (s - p_start)))
+        taken = [(s, e) for s, e, _, _ in inherited if start <= s < end]
+        stored += _minus([(at, end)], _merge(taken))
+    # not merged: a run never crosses a VMA (their protections may differ)
+    return stored, inherited
+
+
+def _merge(runs):
+    out = []
+    for s, e in sorted(runs):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _minus(runs, cut):
+    """``runs`` without the ranges of ``cut`` (both sorted, merged)."""
+    out = []
+    for s, e in runs:
+        for c_s, c_e in cut:
+            if c_e <= s or c_s >= e:
+                continue
+            if c_s > s:
+                out.append((s, c_s))
+            s = max(s, c_e)
+            if s >= e:
+                break
+        if s < e:
+            out.append((s, e))
+    return out
+
+
+def parent_pages(parent_dir, pid, mm):
+    """Where the image in ``parent_dir`` (relative to the new image) keeps the pages of
+    ``pid`` whose mm image is ``mm``: [(start, end, dir, offset)], own pages and inherited
+    ones (their dirs made relative to the new image)."""
+    out, offset = [], 0
+    for start, count in mm["pagemap"]:
+        out.append((start, start + count * PAGE, parent_dir, offset))
+        offset += count * PAGE
+    for start, end, directory, off in mm.get("inherited", ()):
+        out.append((start, end, os.path.normpath(os.path.join(parent_dir, directory)), off))
+    return sorted(out)
+
+
+def write_inherited(pid, inherited, images_dir):
+    """Copy inherited pages into the restored process ``pid`` (its VMAs mapped writable)."""
+    files = {}
+    try:
+        for start, end, directory, offset in inherited:
+            path = os.path.join(images_dir, directory, f"pages-{pid}.img")
+            if path not in files:
+                files[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            size = end - start
+            buf = ctypes.create_string_buffer(size)
+            got = os.preadv(files[path], [buf], offset)
+            if got != size:
+                raise OSError(0, f"short read of {path} ({got} of {size} bytes)")
+            done = kmem.process_vm_writev(pid, ctypes.addressof(buf), start, size)
+            if done != size:
+                raise OSError(0, f"short write into pid {pid} ({done} of {size} bytes)")
+    finally:
+        for fd in files.values():
+            os.close(fd)
+    return sum(e - s for s, e, _, _ in inherited) // PAGE
