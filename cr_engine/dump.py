@@ -129,23 +129,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         table.close(final=not leave_running)    # after the last step that can fail
         increments.done()
     except BaseException as e:
-        for state in injected.values():
-            try:
-                _requeue_taken(state)
-                state.cure()
-            except (OSError, TraceeGone):
-                pass
-        tree.thaw()
-        writer.discard()
-        increments.close()
-        if table is not None:
-            table.close()
-        if isinstance(e, (CRError, KeyboardInterrupt)):
-            raise
-        if isinstance(e, TraceeGone):
-            raise DumpError(f"a task exited during the dump: {e}") from None
-        if isinstance(e, OSError):
-            raise DumpError(f"dump failed: {e}") from e
+        _undo(e, "dump", injected, tree, writer, increments, table)
         raise
     if leave_running:
         tree.thaw()
@@ -153,6 +137,26 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         tree.kill()
     stats.total()
     return DumpResult(pid, os.fspath(images_dir), stats.as_dict(), sorted(tree.processes))
+
+
+def _undo(error, what, injected, tree, writer, increments, table=None):
+    """A dump that failed: the tree runs on as it was, no image is left; ``error`` comes
+    back as a DumpError when it was a plain OSError or a task that vanished."""
+    for state in injected.values():
+        try:
+            _requeue_taken(state)
+            state.cure()
+        except (OSError, TraceeGone):
+            pass
+    tree.thaw()
+    writer.discard()
+    increments.close()
+    if table is not None:
+        table.close()
+    if isinstance(error, TraceeGone):
+        raise DumpError(f"a task exited during the {what}: {error}") from None
+    if isinstance(error, OSError) and not isinstance(error, CRError):
+        raise DumpError(f"{what} failed: {error}") from error
 
 
 def _check_tree(tree):
@@ -402,21 +406,7 @@ def pre_dump(pid, images_dir, *, parent=None):
                       parent=increments.parent_rel)
         increments.done()
     except BaseException as e:
-        for state in injected.values():
-            try:
-                _requeue_taken(state)
-                state.cure()
-            except (OSError, TraceeGone):
-                pass
-        tree.thaw()
-        writer.discard()
-        increments.close()
-        if isinstance(e, (CRError, KeyboardInterrupt)):
-            raise
-        if isinstance(e, TraceeGone):
-            raise DumpError(f"a task exited during the pre-dump: {e}") from None
-        if isinstance(e, OSError):
-            raise DumpError(f"pre-dump failed: {e}") from e
+        _undo(e, "pre-dump", injected, tree, writer, increments)
         raise
     tree.thaw()
     stats.total()
