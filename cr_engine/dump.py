@@ -160,9 +160,13 @@ def _undo(error, what, injected, tree, writer, increments, table=None):
 
 
 def _check_tree(tree):
+    """Refuse trees the engine cannot carry (namespaces); note each process's status.  One
+    pid namespace is carried: a new one whose init is the root of the tree (the tree's
+    pids then have two levels, ours and the namespace's)."""
     own = {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in NAMESPACES
            if os.path.exists(f"/proc/self/ns/{ns}")}
     me = os.getpid()
+    tree.pidns = _root_pidns(tree, own["pid"])
     for pid, process in tree.processes.items():
         if process.zombie:
             continue
@@ -171,12 +175,30 @@ def _check_tree(tree):
                 theirs = os.readlink(f"/proc/{pid}/ns/{ns}")
             except FileNotFoundError:
                 continue
+            if ns == "pid" and tree.pidns and theirs == tree.pidns and \
+                    os.readlink(f"/proc/{pid}/ns/pid_for_children") == theirs:
+                continue
             if theirs != link:
                 what = "a nested pid namespace" if ns == "pid" else f"a {ns} namespace"
-                raise Unsupported(f"unsupported: {what} ({theirs}) of pid {pid}")
+                of_tree = f" (in the tree of pid {tree.root})" if pid != tree.root else ""
+                raise Unsupported(f"unsupported: {what} ({theirs}) of pid {pid}{of_tree}")
         process.status = proc_status(pid)
         if pid == me:
             raise DumpError("the dumping process is inside the tree")
+
+
+def _root_pidns(tree, ours):
+    """The pid namespace the root is the init of (its pid there is 1, one level below ours),
+    or None when the root is in ours."""
+    root = tree.root
+    link = os.readlink(f"/proc/{root}/ns/pid")
+    if link == ours:
+        return None
+    nspid = proc_status(root).get("NSpid", "").split()
+    if len(nspid) != 2 or nspid[1] != "1":
+        raise Unsupported(f"unsupported: a nested pid namespace ({link}) of pid {root}: the "
+                          f"root is not the init of a namespace one level below the dumper's")
+    return link
 
 
 def _collect(process, table, injected):

@@ -151,11 +151,6 @@ class FrozenTree:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        # a traced thread stays a zombie until its tracer reaps it, and a leader is reported
-        # only after its other threads: reap the others first
-        for thread in sorted(self.threads(), key=lambda t: t.tid in self.processes):
-            try:
-                os.waitpid(thread.tid, 0x40000000)      # the tracer's exit report, once
-            except ChildProcessError:
-                pass
+        # a traced thread stays a zombie until its tracer reaps it
+        proc.reap(thread.tid for thread in self.threads())
 

@@ -5,6 +5,7 @@ issue 11) can be dropped in beside them and compared against them.
 """
 
 import os
+import time
 from dataclasses import dataclass, field
 
 _STAT_FIELDS = (  # /proc/pid/stat from field 3 on (proc(5))
@@ -133,3 +134,26 @@ def auxv(pid):
 
 def fd_numbers(pid):
     return sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+
+
+WALL = 0x40000000           # __WALL: threads and non-SIGCHLD children too
+
+
+def reap(tids, timeout=5.0):
+    """Collect the exit of every one of ``tids`` (threads we trace, processes that are or
+    become our children) in whatever order the kernel allows - the init of a pid namespace
+    finishes exiting only once the rest of its namespace is reaped - and wait for those
+    re-parented elsewhere to be gone; returns those still there after ``timeout``."""
+    pending = list(dict.fromkeys(tids))
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for tid in list(pending):
+            try:
+                if os.waitpid(tid, os.WNOHANG | WALL)[0] == tid:
+                    pending.remove(tid)
+            except ChildProcessError:
+                if not os.path.exists(f"/proc/{tid}"):
+                    pending.remove(tid)     # gone, reaped by whoever it belonged to
+        if pending:
+            time.sleep(0.001)
+    return pending

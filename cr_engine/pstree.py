@@ -9,6 +9,8 @@ import os
 import resource
 import signal
 
+from kernel.procfs import status as proc_status
+
 from .errors import ImageError, Unsupported
 
 EXTERNAL = "external"
@@ -35,10 +37,37 @@ def image(tree, shell_job):
                  "children": p.children, "zombie": p.zombie, "stopped": p.stopped}
         if p.zombie:
             entry["exit_status"] = p.stat["exit_code"]
+        if getattr(tree, "pidns", None):
+            entry["ns"] = _ns_ids(pid, entry["threads"])
         processes.append(entry)
-    pstree = {"root": tree.root, "external": external, "processes": processes}
+    pstree = {"root": tree.root, "external": external, "processes": processes,
+              "pidns": bool(getattr(tree, "pidns", None))}
     plan(pstree)            # refuse now what could not be rebuilt
     return pstree
+
+
+def _ns_ids(pid, threads):
+    """The ids of a process of a pid namespace tree as the namespace sees them: pid,
+    process group, session and {tid: its tid there}."""
+    st = proc_status(pid)
+    inner = {key: int(st[key].split()[-1]) for key in ("NSpid", "NSpgid", "NSsid")}
+    tids = {}
+    for tid in threads:
+        try:
+            tids[str(tid)] = int(proc_status(f"{pid}/task/{tid}")["NSpid"].split()[-1])
+        except (FileNotFoundError, KeyError):
+            tids[str(tid)] = inner["NSpid"] if tid == pid else None
+    return {"pid": inner["NSpid"], "pgid": inner["NSpgid"], "sid": inner["NSsid"],
+            "tids": tids}
+
+
+def set_tid(entry, tid=None):
+    """The set_tid array that makes ``tid`` (default: the process) again: innermost level
+    first, so [its id in the tree's pid namespace, ours] for a namespace tree."""
+    tid = entry["pid"] if tid is None else tid
+    if "ns" not in entry:
+        return [tid]
+    return [entry["ns"]["tids"][str(tid)], tid]
 
 
 def plan(pstree):

@@ -182,16 +182,17 @@ class Remote:
 def lend_fd(rem, scratch, fd):
     """A copy of our ``fd`` in the tracee ``rem`` runs in; returns its number there.
 
-    pidfd_getfd(2) when the tracee may take it from us (same credentials); otherwise it is
-    passed with SCM_RIGHTS over an abstract unix socket the tracee connects to (abstract
-    names have no permission checks)."""
-    pidfd = rem.call("pidfd_open", os.getpid(), 0)
-    try:
-        got = rem.call("pidfd_getfd", pidfd, fd, 0, check=False)
-    finally:
-        rem.call("close", pidfd)
-    if got >= 0:
-        return got
+    pidfd_getfd(2) when the tracee may take it from us (same credentials, and it sees our
+    pid); otherwise it is passed with SCM_RIGHTS over an abstract unix socket the tracee
+    connects to (abstract names have no permission checks)."""
+    pidfd = rem.call("pidfd_open", os.getpid(), 0, check=False)   # ESRCH: we are not
+    if pidfd >= 0:                                                  # in its pid namespace
+        try:
+            got = rem.call("pidfd_getfd", pidfd, fd, 0, check=False)
+        finally:
+            rem.call("close", pidfd)
+        if got >= 0:
+            return got
     name = b"\0cr_engine-lend-" + os.urandom(8).hex().encode()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind(name)

@@ -20,7 +20,7 @@ import time
 
 from kernel import memory as kmem
 from kernel import ptrace
-from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
+from kernel.process import CLONE_NEWPID, CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
 from . import (context, creds, faults, files, locks, memory, proc, pstree, seccomp, signals,
                stub, sysv_ipc, timers, tracking)
@@ -205,8 +205,11 @@ class _Restorer:
                                               lambda d: d["flags"] & os.O_ASYNC)
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
                                self.service, ready_w, go_r, img.ipc)
+        # a pid namespace tree: the root is the init of a new one
+        new_ns = CLONE_NEWPID if img.pstree.get("pidns") else 0
+        root_tids = pstree.set_tid(img.procs[self.root])
         if _single_threaded():
-            pid, _ = fork3(set_tid=[self.root])
+            pid, _ = fork3(flags=new_ns, set_tid=root_tids)
             if pid == 0:
                 stub.start(ctx, self.root)
         else:
@@ -215,7 +218,8 @@ class _Restorer:
             helper = os.fork()
             if helper == 0:
                 try:
-                    pid, _ = fork3(flags=CLONE_PARENT, exit_signal=0, set_tid=[self.root])
+                    pid, _ = fork3(flags=CLONE_PARENT | new_ns, exit_signal=0,
+                                   set_tid=root_tids)
                     if pid == 0:
                         stub.start(ctx, self.root)
                     os._exit(0)
@@ -405,8 +409,9 @@ class _Restorer:
             tid = thread["tid"]
             if tid == pid:
                 continue
-            tids = scratch.put(struct.pack("<i", tid))
-            args = CloneArgs(flags=CLONE_THREAD_FLAGS, set_tid=tids, set_tid_size=1)
+            levels = pstree.set_tid(self.image.procs[pid], tid)
+            tids = scratch.put(struct.pack(f"<{len(levels)}i", *levels))
+            args = CloneArgs(flags=CLONE_THREAD_FLAGS, set_tid=tids, set_tid_size=len(levels))
             at = scratch.put(bytes(args))
             got = rem.call("clone3", at, ctypes.sizeof(args), check=False)
             scratch.reset()
@@ -491,32 +496,9 @@ class _Restorer:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for tid in sorted(self.tracees, key=lambda t: t in self.image.procs):  # leaders last
-            try:
-                os.waitpid(tid, WALL)                   # the tracer's exit report, once
-            except ChildProcessError:
-                pass
-        self._reap_created()
-
-    def _reap_created(self, timeout=5.0):
-        """Wait until every process made is gone: the root is our child, the others become
-        ours (when we are a subreaper) or init's once their parents die; a failed restore
-        leaves not even zombies behind."""
-        deadline = time.monotonic() + timeout
-        for pid in self.created:
-            while time.monotonic() < deadline:
-                try:
-                    if os.waitpid(pid, os.WNOHANG | WALL)[0] == pid:
-                        break
-                except ChildProcessError:
-                    if not os.path.exists(f"/proc/{pid}"):
-                        break                   # reaped by whoever it was re-parented to
-                time.sleep(0.001)
-        if self.created:                    # never wait for a root we did not make
-            try:
-                os.waitpid(self.root, 0)
-            except ChildProcessError:
-                pass
+        # the tracer's exit reports, then whatever else was made (the root is our child,
+        # the others become ours when we are a subreaper, or init's): not even zombies stay
+        proc.reap(list(self.tracees) + list(self.created))
 
 
 def restore(images_dir, *, shell_job=False, fault=None):

@@ -18,6 +18,7 @@ import signal
 from kernel.libc import syscall
 from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, prctl, waitid
 
+from . import pstree
 from .pstree import exit_like
 
 PR_SET_NAME = 15
@@ -65,7 +66,7 @@ def _become(ctx, pid):
     elif steps["pgid"] == "create":
         os.setpgid(0, 0)
     elif steps["pgid"] == "join":
-        os.setpgid(0, entry["pgid"])
+        os.setpgid(0, entry["ns"]["pgid"] if "ns" in entry else entry["pgid"])
     for child in steps["after"]:
         _fork(ctx, child, zombies)
     if entry["zombie"]:
@@ -86,7 +87,7 @@ def _become(ctx, pid):
 
 
 def _fork(ctx, child, zombies):
-    pid, _ = fork3(set_tid=[child])
+    pid, _ = fork3(set_tid=pstree.set_tid(ctx.procs[child]))
     if pid == 0:
         start(ctx, child)
     if ctx.procs[child]["zombie"]:

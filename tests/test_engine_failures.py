@@ -39,7 +39,7 @@ def assert_untouched(s, before):
     ("packet_socket", "unsupported: AF_PACKET socket (fd"),
     ("io_uring", "unsupported: io_uring (fd"),
     ("unix_pending_data", "unsupported: data sent on a unix connection that @cr-subject-"),
-    ("pidns", "unsupported: a nested pid namespace"),
+    ("pidns_nested", "unsupported: a nested pid namespace"),
 ])
 def test_dump_of_unsupported_object_fails_and_tree_runs_on(subject, tmp_path, kind, what):
     s = subject(kind)

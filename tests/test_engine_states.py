@@ -87,3 +87,25 @@ def test_seccomp_filters_are_restored_per_thread_in_order_with_flags(subject, tm
         assert (st["Seccomp"], st["NoNewPrivs"]) == ("2", "0")
     assert s.stop(restored.root_pid).startswith("alive ")
     os.waitpid(restored.root_pid, 0)
+
+
+def nspid(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return [int(x) for line in f if line.startswith("NSpid:") for x in line.split()[1:]]
+
+
+def test_a_pid_namespace_whose_init_is_the_root(subject, tmp_path):
+    s = subject("pidns")
+    with open(f"/proc/{s.pid}/task/{s.pid}/children") as f:
+        child = int(f.read().split()[0])
+    assert nspid(s.pid) == [s.pid, 1] and nspid(child) == [child, 2]
+    ns_before = os.readlink(f"/proc/{s.pid}/ns/pid")
+    dumped = cr_engine.dump(s.pid, tmp_path / "img")
+    assert sorted(dumped.pids) == sorted([s.pid, child])
+    restored = cr_engine.restore(tmp_path / "img")
+    assert restored.root_pid == s.pid
+    assert nspid(s.pid) == [s.pid, 1] and nspid(child) == [child, 2]     # both levels
+    assert os.readlink(f"/proc/{s.pid}/ns/pid") != ns_before             # a new namespace
+    assert os.readlink(f"/proc/{child}/ns/pid") == os.readlink(f"/proc/{s.pid}/ns/pid")
+    assert s.stop(s.pid).startswith("alive ")
+    os.waitpid(s.pid, 0)

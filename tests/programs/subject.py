@@ -81,13 +81,25 @@ elif kind == "fds":                     # one of each fd kind `show` decodes
     fcntl.flock(locked, fcntl.LOCK_EX)
     held = [os.eventfd(5, os.EFD_SEMAPHORE), timer, fds.signalfd([signal.SIGUSR1]), notify,
             memfd, unlinked, locked]
-elif kind == "pidns":
+elif kind == "pidns":                   # the subject is the init of a new pid namespace
     from kernel import namespaces
     namespaces.unshare(namespaces.CLONE_NEWPID)
     child = os.fork()
     if child:
         os.waitpid(child, 0)
         os._exit(0)
+    os.setsid()                         # its own session, as a container's init has
+    held = os.fork()                    # and a child of it, pid 2 in there
+    if held == 0:
+        while True:
+            time.sleep(1)
+elif kind == "pidns_nested":            # a child of the subject in a pid namespace of its own
+    from kernel import namespaces
+    namespaces.unshare(namespaces.CLONE_NEWPID)
+    held = os.fork()
+    if held == 0:
+        while True:
+            time.sleep(1)
 elif kind == "seccomp":                 # filter chains per thread; prctl() kills the process
     import threading
     from kernel import process
