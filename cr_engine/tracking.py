@@ -22,6 +22,7 @@ parent, are stored; the others are inherited, recorded as where the parent chain
 them (directory, offset), resolved at dump time so that a restore reads each page once.
 """
 
+import bisect
 import ctypes
 import errno
 import json
@@ -180,20 +181,28 @@ def load(images_dir):
 # splitting pages between this image and its parents ---------------------------------------
 def split(runs, written_runs, parent):
     """(stored runs, inherited entries) of the present ``runs`` [(start, end)]:
-    ``parent`` [(start, end, dir, offset)] says where the parent chain has its pages."""
+    ``parent`` [(start, end, dir, offset)] (sorted, not overlapping) says where the parent
+    chain has its pages."""
     stored, inherited = [], []
     changed = _merge(written_runs)
+    changed_ends = [c[1] for c in changed]
+    starts = [p[0] for p in parent]
     for start, end in runs:
-        at = start
-        for p_start, p_end, directory, offset in parent:
+        mine = []
+        # the parent entries that can overlap [start, end): from the last one starting
+        # at or before start
+        i = max(bisect.bisect_right(starts, start) - 1, 0)
+        while i < len(parent) and parent[i][0] < end:
+            p_start, p_end, directory, offset = parent[i]
+            i += 1
             lo, hi = max(start, p_start), min(end, p_end)
             if lo >= hi:
                 continue
-            for s, e in _minus([(lo, hi)], changed):
-                inherited.append((s, e, directory, offset + (s - p_start)))
-        taken = [(s, e) for s, e, _, _ in inherited if start <= s < end]
-        stored += _minus([(at, end)], _merge(taken))
-    # not merged: a run never crosses a VMA (their protections may differ)
+            for s, e in _minus([(lo, hi)], changed, changed_ends):
+                mine.append((s, e, directory, offset + (s - p_start)))
+        inherited += mine
+        # not merged: a run never crosses a VMA (their protections may differ)
+        stored += _minus([(start, end)], _merge([(s, e) for s, e, _, _ in mine]))
     return stored, inherited
 
 
@@ -207,16 +216,19 @@ def _merge(runs):
     return out
 
 
-def _minus(runs, cut):
-    """``runs`` without the ranges of ``cut`` (both sorted, merged)."""
+def _minus(runs, cut, ends=None):
+    """``runs`` without the ranges of ``cut`` (both sorted, merged; ``ends``: the ends of
+    ``cut``, when the caller has them already)."""
+    ends = [c[1] for c in cut] if ends is None else ends
     out = []
     for s, e in runs:
-        for c_s, c_e in cut:
-            if c_e <= s or c_s >= e:
-                continue
+        i = bisect.bisect_right(ends, s)        # the first cut ending after s
+        while i < len(cut) and cut[i][0] < e:
+            c_s, c_e = cut[i]
             if c_s > s:
                 out.append((s, c_s))
             s = max(s, c_e)
+            i += 1
             if s >= e:
                 break
         if s < e:
