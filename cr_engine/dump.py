@@ -16,8 +16,8 @@ from kernel.libc import syscall
 from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
-from . import (context, creds, faults, files, memory, proc, pstree, seccomp, signals,
-               sysv_ipc, timers, tracking)
+from . import (context, creds, faults, files, memory, namespaces, proc, pstree, seccomp,
+               signals, sysv_ipc, timers, tracking)
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
 from .images import FD_DATA, ImageReader, ImageWriter
@@ -91,7 +91,9 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
             if process.zombie:
                 continue
             with stats.stage("collect"):
-                core, mm, private, shmem = _collect(process, table, injected)
+                core, mm, private, shmem = _collect(
+                    process, table, injected,
+                    tree.namespaces if process.pid == tree.root else {})
                 faults.hit(fault, "dump:collect")
             with stats.stage("memory"):
                 mm["pagemap"], mm["inherited"] = _dump_pages(
@@ -167,6 +169,7 @@ def _check_tree(tree):
            if os.path.exists(f"/proc/self/ns/{ns}")}
     me = os.getpid()
     tree.pidns = _root_pidns(tree, own["pid"])
+    tree.namespaces = namespaces.own(tree.root)     # carried: the root's, shared by all
     for pid, process in tree.processes.items():
         if process.zombie:
             continue
@@ -177,6 +180,8 @@ def _check_tree(tree):
                 continue
             if ns == "pid" and tree.pidns and theirs == tree.pidns and \
                     os.readlink(f"/proc/{pid}/ns/pid_for_children") == theirs:
+                continue
+            if theirs == tree.namespaces.get(ns):
                 continue
             if theirs != link:
                 what = "a nested pid namespace" if ns == "pid" else f"a {ns} namespace"
@@ -201,7 +206,7 @@ def _root_pidns(tree, ours):
     return link
 
 
-def _collect(process, table, injected):
+def _collect(process, table, injected, own_namespaces):
     pid = process.pid
     st, status = process.stat, process.status
     smaps = proc.smaps(pid)
@@ -272,6 +277,8 @@ def _collect(process, table, injected):
             "seccomp": filters.dump_thread(tid, task_status),
         })
     core["seccomp_filters"] = filters.entries
+    if own_namespaces:          # the root's: what its namespaces hold
+        core["namespaces"] = namespaces.dump(rem, scratch, own_namespaces)
     for tid, caught in state.caught().items():
         _thread_core(core, tid)["pending"] += [s.hex() for s in caught]
     return core, mm, private, shmem

@@ -22,8 +22,8 @@ from kernel import memory as kmem
 from kernel import ptrace
 from kernel.process import CLONE_NEWPID, CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
-from . import (context, creds, faults, files, locks, memory, proc, pstree, seccomp, signals,
-               stub, sysv_ipc, timers, tracking)
+from . import (context, creds, faults, files, locks, memory, namespaces, proc, pstree,
+               seccomp, signals, stub, sysv_ipc, timers, tracking)
 from .errors import CRError, ImageError, RestoreError
 from .images import FD_DATA, ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -207,6 +207,7 @@ class _Restorer:
                                self.service, ready_w, go_r, img.ipc)
         # a pid namespace tree: the root is the init of a new one
         new_ns = CLONE_NEWPID if img.pstree.get("pidns") else 0
+        new_ns |= namespaces.clone_flags(img.cores[self.root].get("namespaces", {}))
         root_tids = pstree.set_tid(img.procs[self.root])
         if _single_threaded():
             pid, _ = fork3(flags=new_ns, set_tid=root_tids)

@@ -2,7 +2,7 @@
 
 import signal
 
-from . import seccomp, signals, sysv_ipc
+from . import namespaces, seccomp, signals, sysv_ipc
 from .images import ImageReader
 from .memory import PAGE
 
@@ -84,6 +84,7 @@ def render(decoded):
                          f"rsp {regs['rsp']:#x} blocked {t['sigmask']:#x} "
                          f"pending {len(t['pending'])}")
         lines += seccomp.describe(core)
+        lines += namespaces.describe(core.get("namespaces", {}))
         stored = {}
         for start, count in mm["pagemap"]:
             for v in mm["vmas"]:

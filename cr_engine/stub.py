@@ -18,7 +18,7 @@ import signal
 from kernel.libc import syscall
 from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, prctl, waitid
 
-from . import pstree
+from . import namespaces, pstree
 from .pstree import exit_like
 
 PR_SET_NAME = 15
@@ -51,6 +51,8 @@ def start(ctx, pid):
 
 def _become(ctx, pid):
     entry, steps = ctx.procs[pid], ctx.steps[pid]
+    if pid in ctx.cores and ctx.cores[pid].get("namespaces"):
+        namespaces.enter(ctx.cores[pid]["namespaces"])     # the root's, before any child
     if entry.get("comm"):
         prctl(PR_SET_NAME, ctypes.c_char_p(entry["comm"].encode()[:15]))
     default = ctypes.create_string_buffer(32)           # handler 0, flags 0, mask 0

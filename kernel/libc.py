@@ -44,6 +44,7 @@ NR = {
     "timer_getoverrun": 225, "clock_nanosleep": 230, "exit_group": 231, "epoll_wait": 232,
     "get_mempolicy": 239, "openat": 257, "dup3": 292, "preadv": 295, "pwritev": 296,
     "prlimit64": 302, "tee": 276,
+    "uname": 63, "sethostname": 170, "setdomainname": 171,
     # SysV IPC
     "mincore": 27, "shmget": 29, "shmat": 30, "shmctl": 31, "semget": 64, "semop": 65,
     "semctl": 66, "shmdt": 67, "msgget": 68, "msgsnd": 69, "msgrcv": 70, "msgctl": 71,

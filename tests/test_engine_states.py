@@ -4,11 +4,13 @@ after a --leave-running dump and after a restore; seccomp filter chains come bac
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 
 import cr_engine
+from cr_engine.show import render
 from cr_engine import seccomp
 from cr_engine.remote import wait_stop
 from kernel import ptrace
@@ -99,13 +101,27 @@ def test_a_pid_namespace_whose_init_is_the_root(subject, tmp_path):
     with open(f"/proc/{s.pid}/task/{s.pid}/children") as f:
         child = int(f.read().split()[0])
     assert nspid(s.pid) == [s.pid, 1] and nspid(child) == [child, 2]
-    ns_before = os.readlink(f"/proc/{s.pid}/ns/pid")
     dumped = cr_engine.dump(s.pid, tmp_path / "img")
     assert sorted(dumped.pids) == sorted([s.pid, child])
     restored = cr_engine.restore(tmp_path / "img")
     assert restored.root_pid == s.pid
     assert nspid(s.pid) == [s.pid, 1] and nspid(child) == [child, 2]     # both levels
-    assert os.readlink(f"/proc/{s.pid}/ns/pid") != ns_before             # a new namespace
+    assert os.readlink(f"/proc/{s.pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
     assert os.readlink(f"/proc/{child}/ns/pid") == os.readlink(f"/proc/{s.pid}/ns/pid")
     assert s.stop(s.pid).startswith("alive ")
     os.waitpid(s.pid, 0)
+
+
+def test_a_uts_namespace_of_its_own(subject, tmp_path):
+    s = subject("utsns")
+    cr_engine.dump(s.pid, tmp_path / "img")
+    text = "\n".join(render(cr_engine.show(tmp_path / "img")))
+    assert "uts namespace: hostname 'cr-subject-host'" in text
+    restored = cr_engine.restore(tmp_path / "img")
+    # (a namespace's inode number may be reused by the new one: only ours is excluded)
+    assert os.readlink(f"/proc/{restored.root_pid}/ns/uts") != os.readlink("/proc/self/ns/uts")
+    got = subprocess.run(["nsenter", "-t", str(restored.root_pid), "-u", "hostname"],
+                         capture_output=True, text=True)
+    assert got.stdout.strip() == "cr-subject-host"
+    assert s.stop(restored.root_pid).startswith("alive ")
+    os.waitpid(restored.root_pid, 0)

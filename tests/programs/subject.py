@@ -93,6 +93,10 @@ elif kind == "pidns":                   # the subject is the init of a new pid n
     if held == 0:
         while True:
             time.sleep(1)
+elif kind == "utsns":                   # a hostname of its own
+    from kernel import namespaces
+    namespaces.unshare(namespaces.CLONE_NEWUTS)
+    socket.sethostname("cr-subject-host")
 elif kind == "pidns_nested":            # a child of the subject in a pid namespace of its own
     from kernel import namespaces
     namespaces.unshare(namespaces.CLONE_NEWPID)
