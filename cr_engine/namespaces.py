@@ -1,5 +1,6 @@
 """Namespaces a tree has of its own, besides a pid namespace whose init is its root
-(dump._check_tree, pstree): for now the UTS namespace (host and domain name).
+(dump._check_tree, pstree): the UTS namespace (host and domain name) and the IPC
+namespace (its SysV objects, which sysv_ipc dumps and makes from inside it).
 
 A kind is carried when the root's namespace of it is not the dumper's and every process of
 the tree shares the root's; at restore the root is cloned into a new one of each kind, and
@@ -9,11 +10,12 @@ its stub sets it up before it becomes the root (so that its children inherit it)
 import ctypes
 import os
 import socket
+import threading
 
 from kernel.libc import syscall
-from kernel.namespaces import CLONE_NEWUTS
+from kernel.namespaces import CLONE_NEWIPC, CLONE_NEWUTS, setns
 
-CARRIED = {"uts": CLONE_NEWUTS}
+CARRIED = {"uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC}
 UTSNAME_FIELD = 65              # struct utsname: six fields of 65 bytes
 
 
@@ -28,8 +30,9 @@ def own(root):
 
 
 def dump(rem, scratch, kinds):
-    """The image of the root's own namespaces (``rem``: a Remote of the frozen root)."""
-    out = {}
+    """The image of the root's own namespaces (``rem``: a Remote of the frozen root): one
+    entry per kind; an IPC namespace's content is sysv_ipc's."""
+    out = {kind: {} for kind in kinds}
     if "uts" in kinds:
         at = scratch.reserve(6 * UTSNAME_FIELD)
         rem.call("uname", at)
@@ -58,8 +61,36 @@ def enter(image):
         syscall("setdomainname", ctypes.c_char_p(name), len(name))
 
 
+def run_in(pid, kind, fn, *args):
+    """``fn(*args)`` in a thread that joined the ``kind`` namespace of ``pid`` (a thread
+    may change its own UTS, IPC or network namespace alone); returns what it returns."""
+    out, failure = [], []
+
+    def target():
+        try:
+            fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                setns(fd, CARRIED[kind])
+            finally:
+                os.close(fd)
+            out.append(fn(*args))
+        except BaseException as e:      # noqa: BLE001 - raised again in the caller
+            failure.append(e)
+    thread = threading.Thread(target=target, name=f"in-{kind}-ns-of-{pid}")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return out[0]
+
+
 def describe(image):
     """Short lines for `show`."""
+    lines = []
     uts = image.get("uts")
-    return [f"  uts namespace: hostname {uts['hostname']!r} domainname "
-            f"{uts['domainname']!r}"] if uts else []
+    if uts:
+        lines.append(f"  uts namespace: hostname {uts['hostname']!r} domainname "
+                     f"{uts['domainname']!r}")
+    if "ipc" in image:
+        lines.append("  ipc namespace of its own (objects: see SysV IPC)")
+    return lines

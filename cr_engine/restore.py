@@ -74,7 +74,7 @@ class _Image:
             alive = [pid for pid in self.order if not self.procs[pid]["zombie"]]
             self.cores = {pid: r.json(f"core-{pid}.json") for pid in alive}
             self.mms = {pid: r.json(f"mm-{pid}.json") for pid in alive}
-            self.ipc = sysv_ipc.Objects(r, self.mms)
+            self.ipc = sysv_ipc.Objects(r, self.mms, self.pstree["root"])
             self._check_parents()
         except (KeyError, TypeError, ValueError) as e:
             raise ImageError(f"{r.dir}: damaged metadata ({type(e).__name__}: {e})") from None

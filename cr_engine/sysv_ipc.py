@@ -49,6 +49,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import threading
 
 from kernel import ipc
 from kernel import memory as kmem
@@ -66,21 +67,36 @@ BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 # dump ----------------------------------------------------------------------------------
 def dump(tree, writer):
-    """Write ipc.json (and the segments' pages) for the objects the tree uses."""
+    """Write ipc.json (and the segments' pages) for the objects the tree uses: of the
+    host's IPC namespace, or all of the tree's own (read from inside it)."""
+    own = "ipc" in getattr(tree, "namespaces", {})
+    if own:
+        from .namespaces import run_in
+        return run_in(tree.root, "ipc", _dump, tree, writer, True)
+    return _dump(tree, writer, False)
+
+
+def _dump(tree, writer, own):
     pids = {pid for pid, p in tree.processes.items() if not p.zombie}
     attached = {v.inode for pid in pids for v in proc.maps(pid)
                 if v.name.startswith(memory.SYSV_PREFIX)}
-    shm = [row for row in ipc.table("shm").values()
-           if row["id"] in attached or row["cpid"] in pids or row["lpid"] in pids]
+    # in a namespace of its own, every object is the tree's
+    shm = [row for row in ipc.table("shm").values() if own or
+           row["id"] in attached or row["cpid"] in pids or row["lpid"] in pids]
     sem = [row for row in _with_operators(ipc.table("sem").values())
-           if pids.intersection(row["pids"])]
+           if own or pids.intersection(row["pids"])]
     msg = [row for row in ipc.table("msg").values()
-           if row["lspid"] in pids or row["lrpid"] in pids]
+           if own or row["lspid"] in pids or row["lrpid"] in pids]
     writer.json(IMAGE, {
-        "boot_id": _boot_id(), "ns": os.readlink("/proc/self/ns/ipc"),
+        "boot_id": _boot_id(), "ns": os.readlink("/proc/self/task/%d/ns/ipc" % _gettid()),
+        "own_ns": own,
         "shm": [_dump_shm(row, writer) for row in shm],
         "sem": [_dump_sem(row) for row in sem],
         "msg": [_dump_msg(row) for row in msg]})
+
+
+def _gettid():
+    return threading.get_native_id()
 
 
 def _with_operators(rows):
@@ -164,14 +180,19 @@ class Objects:
     (check, make the restorer's share), make(pid) in each stub, attach() in each process,
     finish() before resume, undo() after a failure."""
 
-    def __init__(self, reader, mms):
-        """``mms``: pid -> mm image of every live process of the tree."""
-        self.reader = reader
+    def __init__(self, reader, mms, root):
+        """``mms``: pid -> mm image of every live process of the tree; ``root``: its root,
+        the maker of objects no other process made, when the tree has its own namespace
+        (a new one at restore, where the restorer cannot reach)."""
+        self.reader, self.root = reader, root
         image = reader.json(IMAGE) if reader.has(IMAGE) else {}
+        self.own = image.get("own_ns", False)
         self.same_namespace = (image.get("boot_id"), image.get("ns")) == (
             _boot_id(), os.readlink("/proc/self/ns/ipc"))
         self.objects = [(kind, entry) for kind in ipc.KINDS for entry in image.get(kind, ())]
         self.makers = {(kind, e["id"]): _maker(kind, e, mms) for kind, e in self.objects}
+        if self.own:
+            self.makers = {key: maker or root for key, maker in self.makers.items()}
         self.sizes = {e["id"]: e["size"] for kind, e in self.objects if kind == "shm"}
         self.creating = set()           # (kind, id) of the objects to create
         for pid, mm in mms.items():
@@ -186,6 +207,9 @@ class Objects:
         if not self.objects:
             return
         self.reader.verify([e["pages"]["image"] for kind, e in self.objects if kind == "shm"])
+        if self.own:                    # a new namespace: every id is free
+            self.creating = {(kind, e["id"]) for kind, e in self.objects}
+            return
         tables = {kind: ipc.table(kind) for kind in ipc.KINDS}
         for kind, entry in self.objects:
             live = tables[kind].get(entry["id"])
@@ -235,13 +259,23 @@ class Objects:
 
     def finish(self):
         """Mark again the segments that were marked for destruction (now attached)."""
+        if self.own:
+            from .namespaces import run_in
+            run_in(self.root, "ipc", self._mark)
+        else:
+            self._mark()
+
+    def _mark(self):
         for kind, entry in self.objects:
             if kind == "shm" and entry["dest"] and \
                     not ipc.stat("shm", entry["id"]).perm.mode & ipc.SHM_DEST:
                 ipc.remove("shm", entry["id"])
 
     def undo(self):
-        """Remove what this restore created (the failed restore's tasks are gone)."""
+        """Remove what this restore created (the failed restore's tasks are gone; a
+        namespace of the tree's own went with them)."""
+        if self.own:
+            return
         for kind, entry in self.objects:
             if (kind, entry["id"]) not in self.creating:
                 continue

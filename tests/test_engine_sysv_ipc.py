@@ -9,7 +9,7 @@ import os
 import pytest
 
 import cr_engine
-from cr_engine import sysv_ipc
+from cr_engine import namespaces, sysv_ipc
 from kernel import ipc
 
 from .engine_subjects import alive
@@ -147,3 +147,30 @@ def test_restore_failing_late_removes_the_sysv_objects_it_created(sysv_subject, 
     assert ipc.table("shm")[ids["shm"]]["nattch"] == 1
     assert s.stop(restored.root_pid).startswith("alive ")
     os.waitpid(restored.root_pid, 0)
+
+
+def test_an_ipc_namespace_of_its_own(subject, tmp_path):
+    """Every object of the tree's own IPC namespace comes back, with its id, in a new one."""
+    s = subject("sysv_ipc_ns")
+    with open(s.result + ".ipc") as f:
+        ids = dict(zip(ipc.KINDS, map(int, f.read().split())))
+    cr_engine.dump(s.pid, tmp_path / "img")
+    restored = cr_engine.restore(tmp_path / "img")
+    root = restored.root_pid
+    assert os.readlink(f"/proc/{root}/ns/ipc") != os.readlink("/proc/self/ns/ipc")
+
+    def inside():
+        tables = {kind: ipc.table(kind) for kind in ipc.KINDS}
+        segment = ipc.shmat(ids["shm"])
+        try:
+            data = ctypes.string_at(segment, 12)
+        finally:
+            ipc.shmdt(segment)
+        return tables, data, ipc.sem_values(ids["sem"], 2)
+    tables, data, values = namespaces.run_in(root, "ipc", inside)
+    assert {kind: sorted(table) for kind, table in tables.items()} == \
+        {kind: [ident] for kind, ident in ids.items()}
+    assert data == b"segment data" and values == [3, 4]
+    assert tables["shm"][ids["shm"]]["nattch"] == 1          # attached by the root again
+    assert s.stop(root).startswith("alive ")
+    os.waitpid(root, 0)

@@ -39,9 +39,12 @@ elif kind == "tcp_pair":                # a listener and a connection to it: RES
         f.write(f"{listener.getsockname()[1]} {client.fileno()} {accepted.fileno()}")
 elif kind == "tcp_outside":            # connected to a peer of the test's: tcp_outside:PORT
     held = socket.create_connection(("127.0.0.1", int(argument)))
-elif kind == "sysv_ipc":                # one object of each kind, ids in RESULT.ipc
-    import ctypes
+elif kind in ("sysv_ipc", "sysv_ipc_ns"):  # one object of each kind, ids in RESULT.ipc;
+    import ctypes                           # _ns: in an IPC namespace of its own
     from kernel import ipc
+    if kind == "sysv_ipc_ns":
+        from kernel import namespaces
+        namespaces.unshare(namespaces.CLONE_NEWIPC)
     shmid = ipc.shmget(ipc.IPC_PRIVATE, 8192, ipc.IPC_CREAT | 0o600)
     ctypes.memmove(ipc.shmat(shmid), b"segment data", 12)
     semid = ipc.semget(ipc.IPC_PRIVATE, 2, ipc.IPC_CREAT | 0o600)
