@@ -85,7 +85,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         faults.hit(fault, "dump:freeze")
         _check_tree(tree)
         tree_image = pstree.image(tree, shell_job)
-        table = files.FileTable(shell_job, tcp_established)
+        table = files.FileTable(shell_job, tcp_established,
+                                netns=tree.root if "net" in tree.namespaces else None)
         shmem_done = set()
         for process in tree.processes.values():
             if process.zombie:

@@ -18,7 +18,7 @@ from kernel import fdinfo
 from kernel.libc import syscall
 from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
-from . import anon_files, carried_files, locks, sockets
+from . import anon_files, carried_files, locks, namespaces, sockets
 from .errors import RestoreError, Unsupported
 
 MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
@@ -36,9 +36,10 @@ _ACCESS = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 class FileTable:
     """Collects the fds of a tree while it is frozen."""
 
-    def __init__(self, shell_job, tcp_established=False):
+    def __init__(self, shell_job, tcp_established=False, netns=None):
         self.shell_job = shell_job
         self.tcp_established = tcp_established  # carry TCP connections to outside peers
+        self.netns = netns          # pid whose network namespace the tree's sockets are in
         self.files = {}             # id -> description image
         self.by_look = {}           # (dev, ino, pos, flags) -> [(pid, fd, id)] in kcmp order
         self.payloads = {}          # id -> bytes to store beside (pipe data, file content)
@@ -273,9 +274,9 @@ class OpenFiles:
         self.fds = {}
         self.keepalive = []         # fds that hold FIFOs and pipes open while stubs take them
         self.inodes = carried_files.Inodes()
-        self._unsent = {}
+        self._unsent, self._netns = {}, None
 
-    def open_all(self, files, payload):
+    def open_all(self, files, payload, netns=None):
         self._pipes = {}
         self._packet_pipes = {d["inode"] for d in files.values()
                               if d["type"] == "pipe" and d["flags"] & os.O_DIRECT}
@@ -287,12 +288,16 @@ class OpenFiles:
             except OSError as e:
                 raise RestoreError(f"cannot open {desc.get('path', file_id)}: "
                                    f"{e.strerror}", "files") from None
-        # last: a socket's queue may carry any other file (SCM_RIGHTS)
-        self._unsent = sockets.restore_all(files, payload, self.fds)
+        # last: a socket's queue may carry any other file (SCM_RIGHTS); in the tree's
+        # network namespace (an fd of it) when it has one
+        self._netns = netns
+        self._unsent = namespaces.run_in_fd(netns, "net", sockets.restore_all, files,
+                                            payload, self.fds)
 
     def go_live(self, files):
         """Once the tree is restored: sockets held back (TCP in repair mode) start."""
-        sockets.go_live(files, self.fds, self._unsent)
+        namespaces.run_in_fd(self._netns, "net", sockets.go_live, files, self.fds,
+                             self._unsent)
 
     def _open(self, file_id, desc, payload):
         kind = desc["type"]

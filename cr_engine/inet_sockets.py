@@ -39,7 +39,7 @@ import uuid
 
 from kernel import nftables
 
-from . import sockets
+from . import namespaces, sockets
 from .errors import DumpError, RestoreError, Unsupported
 
 TCP_REPAIR, TCP_REPAIR_QUEUE, TCP_QUEUE_SEQ, TCP_REPAIR_OPTIONS = 19, 20, 21, 22
@@ -102,8 +102,9 @@ def _options_for(family, proto):
 class InetDump:
     """Established TCP connections met during a dump, read in `finish`, and the lock."""
 
-    def __init__(self, carry_external):
+    def __init__(self, carry_external, netns=None):
         self.carry_external = carry_external
+        self.netns = netns          # the lock goes in this pid's network namespace
         self.established = []       # (desc, socket copy)
         self.repaired = []          # (desc, socket copy) in repair mode
         self.lock = None            # name of the nf_tables table
@@ -123,7 +124,7 @@ class InetDump:
             self.keep_lock |= not inside
         self.lock = f"{LOCK_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            nftables.drop_tcp(self.lock, sorted(ends))
+            self._in_netns(nftables.drop_tcp, self.lock, sorted(ends))
         except OSError as e:
             self.lock = None
             raise DumpError(f"cannot lock the network for the TCP connections of the tree "
@@ -149,8 +150,11 @@ class InetDump:
             sock.close()
         self.established, self.repaired = [], []
         if self.lock and not (final and self.keep_lock):
-            nftables.delete_table(self.lock)
+            self._in_netns(nftables.delete_table, self.lock)
         self.lock = None
+
+    def _in_netns(self, fn, *args):
+        return namespaces.run_in(self.netns, "net", fn, *args) if self.netns else fn(*args)
 
 
 def describe(table, sock, flags, what):
@@ -178,7 +182,7 @@ def describe(table, sock, flags, what):
                               f"TCP listener {_show(desc['name'])} (they have no fd to repair "
                               f"until accepted; {what})")
     elif state == ESTABLISHED:
-        state = table.kinds.setdefault("inet", InetDump(table.tcp_established))
+        state = table.kinds.setdefault("inet", InetDump(table.tcp_established, table.netns))
         desc["what"] = what
         state.established.append((desc, socket.socket(fileno=os.dup(sock.fileno()))))
     elif state != CLOSE:

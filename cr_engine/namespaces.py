@@ -1,6 +1,8 @@
 """Namespaces a tree has of its own, besides a pid namespace whose init is its root
-(dump._check_tree, pstree): the UTS namespace (host and domain name) and the IPC
-namespace (its SysV objects, which sysv_ipc dumps and makes from inside it).
+(dump._check_tree, pstree): the UTS namespace (host and domain name), the IPC namespace
+(its SysV objects, which sysv_ipc dumps and makes from inside it) and a network namespace
+with its loopback device only (up or down, its addresses; the sockets in it are dumped
+and made from inside it).
 
 A kind is carried when the root's namespace of it is not the dumper's and every process of
 the tree shares the root's; at restore the root is cloned into a new one of each kind, and
@@ -12,10 +14,15 @@ import os
 import socket
 import threading
 
+from kernel import netlink
 from kernel.libc import syscall
-from kernel.namespaces import CLONE_NEWIPC, CLONE_NEWUTS, setns
+from kernel.namespaces import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUTS, setns, unshare
 
-CARRIED = {"uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC}
+from .errors import Unsupported
+
+CARRIED = {"uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "net": CLONE_NEWNET}
+# made by the restorer before the sockets in it, joined by the root's stub
+JOINED = ("net",)
 UTSNAME_FIELD = 65              # struct utsname: six fields of 65 bytes
 
 
@@ -41,19 +48,61 @@ def dump(rem, scratch, kinds):
         field = [raw[i * UTSNAME_FIELD:(i + 1) * UTSNAME_FIELD].split(b"\0")[0].decode()
                  for i in range(6)]
         out["uts"] = {"hostname": field[1], "domainname": field[5]}
+    if "net" in kinds:
+        out["net"] = run_in(rem.tid, "net", _net_state, rem.tid)
     return out
 
 
+def _net_state(pid):
+    """The loopback device's state and addresses; any other device is refused."""
+    with netlink.open_socket(netlink.NETLINK_ROUTE) as sock:
+        links = netlink.links(sock)
+        lo = None
+        for head, attrs in links:
+            name = attrs.get(netlink.IFLA_IFNAME, b"").rstrip(b"\0").decode()
+            if name != "lo":
+                raise Unsupported(f"unsupported: network device {name} in the network "
+                                  f"namespace of pid {pid}")
+            lo = head
+        addresses = [[family, prefixlen, scope, address.hex()]
+                     for index, family, prefixlen, scope, address in netlink.addresses(sock)
+                     if lo is not None and index == lo[2]]
+    return {"lo_up": bool(lo and lo[3] & netlink.IFF_UP), "addresses": addresses}
+
+
+def new_net(image):
+    """A new network namespace set up as ``image`` says: an fd of it (the sockets of the
+    tree are made in it, the root's stub joins it)."""
+    def make():
+        unshare(CLONE_NEWNET)
+        with netlink.open_socket(netlink.NETLINK_ROUTE) as sock:
+            if image["lo_up"]:
+                lo = next(head for head, _ in netlink.links(sock))
+                netlink.link_set_up(sock, lo[2])
+                have = {(f, p, a.hex()) for _, f, p, _, a in netlink.addresses(sock)}
+                for family, prefixlen, scope, address in image["addresses"]:
+                    if (family, prefixlen, address) not in have:
+                        netlink.add_address(sock, lo[2], family, prefixlen,
+                                            bytes.fromhex(address), scope)
+        return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    return _in_thread(make)
+
+
 def clone_flags(image):
-    """What the root's clone3 needs to make the namespaces of ``image``."""
+    """What the root's clone3 needs to make the namespaces of ``image`` (those the
+    restorer makes beforehand are joined instead)."""
     flags = 0
     for kind in image:
-        flags |= CARRIED[kind]
+        if kind not in JOINED:
+            flags |= CARRIED[kind]
     return flags
 
 
-def enter(image):
-    """In the root's stub, right after its clone: set up what its namespaces hold."""
+def enter(image, joined):
+    """In the root's stub, right after its clone: join the namespaces made for it
+    (``joined``: kind -> fd), set up what the others hold."""
+    for kind, fd in joined.items():
+        setns(fd, CARRIED[kind])
     uts = image.get("uts")
     if uts:
         socket.sethostname(uts["hostname"])
@@ -64,19 +113,36 @@ def enter(image):
 def run_in(pid, kind, fn, *args):
     """``fn(*args)`` in a thread that joined the ``kind`` namespace of ``pid`` (a thread
     may change its own UTS, IPC or network namespace alone); returns what it returns."""
+    def joined():
+        fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            setns(fd, CARRIED[kind])
+        finally:
+            os.close(fd)
+        return fn(*args)
+    return _in_thread(joined)
+
+
+def run_in_fd(fd, kind, fn, *args):
+    """``fn(*args)`` in a thread that joined the namespace of ``fd``; None: here."""
+    if fd is None:
+        return fn(*args)
+
+    def joined():
+        setns(fd, CARRIED[kind])
+        return fn(*args)
+    return _in_thread(joined)
+
+
+def _in_thread(fn):
     out, failure = [], []
 
     def target():
         try:
-            fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                setns(fd, CARRIED[kind])
-            finally:
-                os.close(fd)
-            out.append(fn(*args))
+            out.append(fn())
         except BaseException as e:      # noqa: BLE001 - raised again in the caller
             failure.append(e)
-    thread = threading.Thread(target=target, name=f"in-{kind}-ns-of-{pid}")
+    thread = threading.Thread(target=target, name="namespace")
     thread.start()
     thread.join()
     if failure:
@@ -93,4 +159,13 @@ def describe(image):
                      f"{uts['domainname']!r}")
     if "ipc" in image:
         lines.append("  ipc namespace of its own (objects: see SysV IPC)")
+    net = image.get("net")
+    if net:
+        addresses = ", ".join(f"{_address(f, a)}/{p}" for f, p, _, a in net["addresses"])
+        lines.append(f"  net namespace: lo {'up' if net['lo_up'] else 'down'}"
+                     + (f", {addresses}" if addresses else ""))
     return lines
+
+
+def _address(family, hexed):
+    return socket.inet_ntop(family, bytes.fromhex(hexed))

@@ -110,6 +110,7 @@ class _Restorer:
         self.stats = stats
         self.opened = files.OpenFiles()
         self.own_fds = []
+        self.joined = {}            # namespace kind -> fd of one the root's stub joins
         self.service = {}           # pid -> {name: fd in the restorer}
         self.created = []           # pids forked so far (for cleanup)
         self.tracees = {}           # tid -> True while we hold it
@@ -128,7 +129,13 @@ class _Restorer:
                 _wait_pid_free(tid)
         self._check_vdso()
         self.image.ipc.prepare()
-        self.opened.open_all(img.files, img.payload)
+        # namespaces the root's stub joins rather than makes: made now, with what is in
+        # them (the network namespace's sockets)
+        ns_image = img.cores[self.root].get("namespaces", {}) if self.root in img.cores else {}
+        if "net" in ns_image:
+            self.joined["net"] = namespaces.new_net(ns_image["net"])
+            self.own_fds.append(self.joined["net"])
+        self.opened.open_all(img.files, img.payload, netns=self.joined.get("net"))
         shmem_fds = self._shmem_objects()
         map_fds = {}
         for pid, mm in img.mms.items():
@@ -204,7 +211,7 @@ class _Restorer:
         async_fds = files.OpenFiles.first_fds(img.files, img.cores, img.order,
                                               lambda d: d["flags"] & os.O_ASYNC)
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
-                               self.service, ready_w, go_r, img.ipc)
+                               self.service, ready_w, go_r, img.ipc, self.joined)
         # a pid namespace tree: the root is the init of a new one
         new_ns = CLONE_NEWPID if img.pstree.get("pidns") else 0
         new_ns |= namespaces.clone_flags(img.cores[self.root].get("namespaces", {}))

@@ -28,7 +28,7 @@ class StubContext:
     """What every stub needs, prepared by the restorer before forking (inherited)."""
 
     def __init__(self, procs, steps, cores, file_fds, async_fds, service, ready_w, go_r,
-                 ipc=None):
+                 ipc=None, joined=None):
         self.procs = procs            # pid -> pstree entry
         self.steps = steps            # pid -> plan steps
         self.cores = cores            # pid -> core image (alive processes)
@@ -37,6 +37,7 @@ class StubContext:
         self.service = service        # pid -> {name: fd in the restorer} (pages, exe, maps)
         self.ready_w, self.go_r = ready_w, go_r
         self.ipc = ipc                # sysv_ipc.Objects: those this stub makes
+        self.joined = joined or {}    # namespace kind -> fd the root joins (made for it)
 
 
 def start(ctx, pid):
@@ -52,7 +53,8 @@ def start(ctx, pid):
 def _become(ctx, pid):
     entry, steps = ctx.procs[pid], ctx.steps[pid]
     if pid in ctx.cores and ctx.cores[pid].get("namespaces"):
-        namespaces.enter(ctx.cores[pid]["namespaces"])     # the root's, before any child
+        # the root's, before any child
+        namespaces.enter(ctx.cores[pid]["namespaces"], ctx.joined)
     if entry.get("comm"):
         prctl(PR_SET_NAME, ctypes.c_char_p(entry["comm"].encode()[:15]))
     default = ctypes.create_string_buffer(32)           # handler 0, flags 0, mask 0

@@ -33,7 +33,7 @@ import stat
 from kernel import unix_diag
 from kernel.libc import ioctl
 
-from . import sockets
+from . import namespaces, sockets
 from .errors import RestoreError, Unsupported
 
 STATE_ESTABLISHED, STATE_CLOSE, STATE_LISTEN = 1, 7, 10
@@ -49,8 +49,8 @@ DELETED = " (deleted)"
 class UnixDump:
     """What a dump learns about unix sockets: the kernel's table, the sockets described."""
 
-    def __init__(self):
-        self.diag = _diag()
+    def __init__(self, netns=None):
+        self.diag = namespaces.run_in(netns, "net", _diag) if netns else _diag()
         self.described = {}         # inode -> (desc, socket copy kept for `finish`)
 
     def finish(self, table):
@@ -126,7 +126,7 @@ class UnixDump:
 def describe(table, sock, flags, what):
     state = table.kinds.get("unix")
     if state is None:
-        state = table.kinds["unix"] = UnixDump()
+        state = table.kinds["unix"] = UnixDump(table.netns)
     inode = os.fstat(sock.fileno()).st_ino
     info = state.diag.get(inode)
     if info is None:

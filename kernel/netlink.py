@@ -45,6 +45,9 @@ _ERR = struct.Struct("=i")           # nlmsgerr.error (the offending header foll
 # <linux/rtnetlink.h>
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWNSID, RTM_DELNSID, RTM_GETNSID = 88, 89, 90
+RTM_NEWADDR, RTM_GETADDR = 20, 22
+IFADDRMSG = struct.Struct("=BBBBi")   # family, prefixlen, flags, scope, index
+IFA_ADDRESS, IFA_LOCAL = 1, 2
 IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 RTGENMSG = struct.Struct("=B3x")      # rtgen_family, padded to 4
 
@@ -292,3 +295,22 @@ def links(sock, family=socket.AF_PACKET):
         head = IFINFOMSG.unpack_from(body)
         out.append((head, attrs(body, IFINFOMSG.size)))
     return out
+
+
+def addresses(sock, family=socket.AF_UNSPEC):
+    """RTM_GETADDR dump: [(index, family, prefixlen, scope, address bytes)]."""
+    out = []
+    for body in dump(sock, RTM_GETADDR, rtgenmsg(family)):
+        fam, prefixlen, _flags, scope, index = IFADDRMSG.unpack_from(body)
+        found = attrs(body, IFADDRMSG.size)
+        address = found.get(IFA_LOCAL) or found.get(IFA_ADDRESS)
+        if address is not None:
+            out.append((index, fam, prefixlen, scope, address))
+    return out
+
+
+def add_address(sock, index, family, prefixlen, address, scope=0):
+    """RTM_NEWADDR: ``address`` (bytes) / ``prefixlen`` on link ``index``."""
+    payload = IFADDRMSG.pack(family, prefixlen, 0, scope, index) + \
+        attr(IFA_LOCAL, address) + attr(IFA_ADDRESS, address)
+    request(sock, RTM_NEWADDR, payload, NLM_F_CREATE | NLM_F_EXCL)

@@ -4,6 +4,7 @@ after a --leave-running dump and after a restore; seccomp filter chains come bac
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -14,7 +15,7 @@ from cr_engine.show import render
 from cr_engine import seccomp
 from cr_engine.remote import wait_stop
 from kernel import ptrace
-from kernel.process import SECCOMP_FILTER_FLAG_LOG
+from kernel.process import SECCOMP_FILTER_FLAG_LOG, pidfd_getfd, pidfd_open
 
 from .engine_subjects import Subject, status
 
@@ -125,3 +126,33 @@ def test_a_uts_namespace_of_its_own(subject, tmp_path):
     assert got.stdout.strip() == "cr-subject-host"
     assert s.stop(restored.root_pid).startswith("alive ")
     os.waitpid(restored.root_pid, 0)
+
+
+def test_a_network_namespace_of_its_own(subject, tmp_path):
+    """lo up with an extra address, a TCP connection over it with queued data and an
+    abstract unix socket, all in the tree's own network namespace."""
+    s = subject("netns")
+    with open(s.result + ".port") as f:
+        port, client_fd, accepted_fd = (int(x) for x in f.read().split())
+    cr_engine.dump(s.pid, tmp_path / "img")
+    text = "\n".join(render(cr_engine.show(tmp_path / "img")))
+    assert "net namespace: lo up" in text and "127.0.0.5/8" in text
+    restored = cr_engine.restore(tmp_path / "img")
+    root = restored.root_pid
+    assert os.readlink(f"/proc/{root}/ns/net") != os.readlink("/proc/self/ns/net")
+    got = subprocess.run(["nsenter", "-t", str(root), "-n", "ip", "-o", "addr", "show", "lo"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "127.0.0.5/8" in got and "127.0.0.1/8" in got
+    ss = subprocess.run(["nsenter", "-t", str(root), "-n", "ss", "-tnxl"],
+                        capture_output=True, text=True, check=True).stdout
+    assert f"127.0.0.5:{port}" in ss and "@cr-subject-netns" in ss
+    fd = pidfd_open(root)
+    try:
+        accepted = socket.socket(fileno=pidfd_getfd(fd, accepted_fd))
+    finally:
+        os.close(fd)
+    accepted.settimeout(5)
+    assert accepted.recv(64) == b"in the namespace"
+    accepted.close()
+    assert s.stop(root).startswith("alive ")
+    os.waitpid(root, 0)

@@ -96,6 +96,22 @@ elif kind == "pidns":                   # the subject is the init of a new pid n
     if held == 0:
         while True:
             time.sleep(1)
+elif kind == "netns":                   # a network namespace with lo up, an extra
+    import subprocess                   # address, a TCP connection and a unix socket
+    from kernel import namespaces
+    namespaces.unshare(namespaces.CLONE_NEWNET)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(["ip", "addr", "add", "127.0.0.5/8", "dev", "lo"], check=True)
+    listener = socket.create_server(("127.0.0.5", 0))
+    client = socket.create_connection(listener.getsockname())
+    accepted, _ = listener.accept()
+    client.send(b"in the namespace")
+    abstract = socket.socket(socket.AF_UNIX)
+    abstract.bind(b"\0cr-subject-netns")       # abstract names are per namespace
+    abstract.listen(1)
+    held = [listener, client, accepted, abstract]
+    with open(result + ".port", "w") as f:
+        f.write(f"{listener.getsockname()[1]} {client.fileno()} {accepted.fileno()}")
 elif kind == "utsns":                   # a hostname of its own
     from kernel import namespaces
     namespaces.unshare(namespaces.CLONE_NEWUTS)
