@@ -81,7 +81,7 @@ def arm(rem, pid, vmas):
     try:
         api = kmem.uffdio_api(uffd, FEATURES)
         if api.features & FEATURES != FEATURES:
-            raise DumpError(f"cannot track memory: userfaultfd has no WP_ASYNC (6.7)")
+            raise DumpError("cannot track memory: userfaultfd has no WP_ASYNC (6.7)")
         for start, end in vmas:
             kmem.uffdio_register(uffd, start, end - start, kmem.UFFDIO_REGISTER_MODE_WP)
         protect(pid, vmas)

@@ -5,8 +5,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from zdtm_py import state
 
 from .test_zdtm_harness import CONFTEST, PASSING, run_suite, suite, suite_file  # noqa: F401
