@@ -1,8 +1,10 @@
 """Namespaces a tree has of its own, besides a pid namespace whose init is its root
 (dump._check_tree, pstree): the UTS namespace (host and domain name), the IPC namespace
-(its SysV objects, which sysv_ipc dumps and makes from inside it) and a network namespace
+(its SysV objects, which sysv_ipc dumps and makes from inside it), a network namespace
 with its loopback device only (up or down, its addresses; the sockets in it are dumped
-and made from inside it).
+and made from inside it), and a mount namespace that is a copy of the dumper's with
+/proc mounts of its own on top (made private or not) - what a container of the tree's
+own pid namespace mounts first.
 
 A kind is carried when the root's namespace of it is not the dumper's and every process of
 the tree shares the root's; at restore the root is cloned into a new one of each kind, and
@@ -14,13 +16,19 @@ import os
 import socket
 import threading
 
+import collections
+
+from kernel import mount as kmount
 from kernel import netlink
 from kernel.libc import syscall
-from kernel.namespaces import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUTS, setns, unshare
+from kernel.namespaces import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, setns,
+                               unshare)
 
 from .errors import Unsupported
 
-CARRIED = {"uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "net": CLONE_NEWNET}
+CARRIED = {"uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "net": CLONE_NEWNET, "mnt": CLONE_NEWNS}
+MOUNT_FLAGS = {"ro": kmount.MS_RDONLY, "nosuid": kmount.MS_NOSUID, "nodev": kmount.MS_NODEV,
+               "noexec": kmount.MS_NOEXEC}
 # made by the restorer before the sockets in it, joined by the root's stub
 JOINED = ("net",)
 UTSNAME_FIELD = 65              # struct utsname: six fields of 65 bytes
@@ -50,7 +58,59 @@ def dump(rem, scratch, kinds):
         out["uts"] = {"hostname": field[1], "domainname": field[5]}
     if "net" in kinds:
         out["net"] = run_in(rem.tid, "net", _net_state, rem.tid)
+    if "mnt" in kinds:
+        out["mnt"] = _mnt_state(rem.tid)
     return out
+
+
+Mount = collections.namedtuple("Mount", "point root fstype source options super shared")
+
+
+def _mounts(pid):
+    """The mounts ``pid`` sees, ids and peer groups left out."""
+    out = []
+    with open(f"/proc/{pid}/mountinfo") as f:
+        for line in f:
+            head, _, tail = line.rstrip("\n").partition(" - ")
+            fields, (fstype, source, sup) = head.split(), tail.split(" ", 2)
+            out.append(Mount(fields[4], fields[3], fstype, source, fields[5], sup,
+                             bool(fields[6:])))
+    return out
+
+
+def _mnt_state(pid):
+    """A mount namespace the engine can make again: the dumper's mounts (a copy), plus proc
+    mounts of the tree's own; whether it was made private."""
+    theirs = _mounts(pid)
+    left = collections.Counter(m._replace(shared=False) for m in _mounts("self"))
+    extra = []
+    for m in theirs:
+        key = m._replace(shared=False)
+        if left[key]:
+            left[key] -= 1
+        else:
+            extra.append(m)
+    strange = [m for m in extra if m.fstype != "proc"] + list((+left).keys())
+    if strange:
+        m = strange[0]
+        raise Unsupported(f"unsupported: the mount namespace of pid {pid} is not a copy of "
+                          f"the dumper's with /proc mounts of its own ({m.fstype} "
+                          f"{m.source} at {m.point} {'is missing' if m in left else 'added'})")
+    return {"private": not any(m.shared for m in theirs),
+            "proc": [[m.point, m.options, m.super] for m in extra]}
+
+
+def _mount_procs(image):
+    """In the root's stub (a new pid namespace's init): make the copied mounts private as
+    they were, put the tree's /proc mounts on top."""
+    if image["private"]:
+        kmount.mount(None, "/", None, kmount.MS_REC | kmount.MS_PRIVATE)
+    for point, options, sup in image["proc"]:
+        flags = 0
+        for word in options.split(","):
+            flags |= MOUNT_FLAGS.get(word, 0)
+        data = ",".join(w for w in sup.split(",") if w not in ("rw", "ro")) or None
+        kmount.mount("proc", point, "proc", flags, data)
 
 
 def _net_state(pid):
@@ -103,6 +163,8 @@ def enter(image, joined):
     (``joined``: kind -> fd), set up what the others hold."""
     for kind, fd in joined.items():
         setns(fd, CARRIED[kind])
+    if "mnt" in image:
+        _mount_procs(image["mnt"])
     uts = image.get("uts")
     if uts:
         socket.sethostname(uts["hostname"])
@@ -159,6 +221,10 @@ def describe(image):
                      f"{uts['domainname']!r}")
     if "ipc" in image:
         lines.append("  ipc namespace of its own (objects: see SysV IPC)")
+    if "mnt" in image:
+        mnt = image["mnt"]
+        lines.append(f"  mount namespace: a {'private ' if mnt['private'] else ''}copy of the "
+                     f"dumper's" + "".join(f", proc at {p}" for p, _, _ in mnt["proc"]))
     net = image.get("net")
     if net:
         addresses = ", ".join(f"{_address(f, a)}/{p}" for f, p, _, a in net["addresses"])

@@ -157,3 +157,22 @@ def reap(tids, timeout=5.0):
         if pending:
             time.sleep(0.001)
     return pending
+
+
+def ns_tid(pid, tid):
+    """``tid`` of process ``pid`` as its own pid namespace numbers it (what a call made
+    from inside the process takes); the same number outside any nested namespace."""
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    return tid
+
+
+def outer_tid(pid, inner):
+    """The tid, as we number it, of the thread of ``pid`` numbered ``inner`` in its own pid
+    namespace (what a clone made from inside returns)."""
+    for name in os.listdir(f"/proc/{pid}/task"):
+        if ns_tid(pid, int(name)) == inner:
+            return int(name)
+    raise ProcessLookupError(f"no thread {inner} (in its pid namespace) in pid {pid}")

@@ -194,9 +194,19 @@ def lend_fd(rem, scratch, fd):
         if got >= 0:
             return got
     name = b"\0cr_engine-lend-" + os.urandom(8).hex().encode()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+
+    def listen():
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(name)
         listener.listen(1)
+        return listener
+    # an abstract name lives in a network namespace: made in the tracee's
+    if os.readlink(f"/proc/{rem.tid}/ns/net") != os.readlink("/proc/self/ns/net"):
+        from .namespaces import run_in
+        made = run_in(rem.tid, "net", listen)
+    else:
+        made = listen()
+    with made as listener:
         sock = rem.call("socket", socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC, 0)
         try:
             addr = struct.pack("H", socket.AF_UNIX) + name

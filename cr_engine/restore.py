@@ -339,7 +339,7 @@ class _Restorer:
                 context.restore_thread(remotes[thread["tid"]], thread["tid"], thread["context"],
                                        pid == self.root)
             context.restore_process(rem, core["context"])
-            timers.restore_posix(rem, scratch, core["posix_timers"])   # may name a thread
+            timers.restore_posix(rem, scratch, core["posix_timers"], pid)   # may name a thread
             # only a thread itself may queue signals that look sent by the kernel or kill()
             signals.queue_pending(rem, scratch, pid, pid, core["pending"], shared=True)
             for thread in core["threads"]:
@@ -397,6 +397,7 @@ class _Restorer:
             scratch.reset()
             if tid < 0:
                 break                       # fewer loaders, same result
+            tid = proc.outer_tid(pid, tid)  # it answers from inside its pid namespace
             self.tracees[tid] = True
             while wait_stop(tid).event != ptrace.EVENT_STOP:
                 ptrace.cont(tid)
@@ -423,6 +424,8 @@ class _Restorer:
             at = scratch.put(bytes(args))
             got = rem.call("clone3", at, ctypes.sizeof(args), check=False)
             scratch.reset()
+            if got == levels[0]:
+                got = tid                   # it answers from inside its pid namespace
             if got != tid:
                 raise RestoreError(f"cannot create thread {tid} of pid {pid} "
                                    f"({os.strerror(-got) if got < 0 else got})", "state")

@@ -7,6 +7,7 @@ import struct
 
 from kernel import ptrace
 
+from . import proc
 from .errors import RestoreError
 
 NSIG = 64
@@ -59,6 +60,8 @@ def signo(siginfo):
 def queue_pending(rem, scratch, pid, tid, siginfos, shared):
     """Queue signals again from inside the process (only a process may queue itself
     signals that look kernel- or kill()-sent)."""
+    if siginfos:                    # called from inside: the ids of its pid namespace
+        pid, tid = proc.ns_tid(pid, pid), proc.ns_tid(pid, tid)
     for raw in siginfos:
         info = scratch.put(bytes.fromhex(raw))
         sig = signo(bytes.fromhex(raw))

@@ -95,7 +95,7 @@ def _fork(ctx, child, zombies):
     if pid == 0:
         start(ctx, child)
     if ctx.procs[child]["zombie"]:
-        zombies.append(child)
+        zombies.append(pid)         # as we see it: in a pid namespace, its number there
 
 
 def _place_fds(ctx, pid):

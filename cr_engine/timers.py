@@ -81,7 +81,7 @@ def dump_posix(rem, scratch, pid):
     return sorted(out, key=lambda t: t["id"])
 
 
-def restore_posix(rem, scratch, timers):
+def restore_posix(rem, scratch, timers, pid):
     if not timers:
         return
     exact = rem.call("prctl", PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON,
@@ -89,8 +89,11 @@ def restore_posix(rem, scratch, timers):
     id_at = scratch.reserve(4)
     spare = []
     for timer in timers:
+        target = timer["notify_tid"]    # made from inside: its pid namespace's number
+        if target:
+            target = proc.ns_tid(pid, target)
         event = scratch.put(SIGEVENT.pack(timer["sigev_value"], timer["signal"],
-                                          timer["notify"], timer["notify_tid"]))
+                                          timer["notify"], target))
         while True:
             scratch.put_at(id_at, struct.pack("<i", timer["id"]))
             rem.call("timer_create", timer["clock"], event, id_at)

@@ -57,7 +57,7 @@ def test_plugin_skips_when_criu_is_missing_and_refuses_a_bad_spec(pytester, tmp_
                           "pytest_plugins = ['zdtm_py.plugin']\n")
     pytester.makepyfile(test_one="def test_program(zdtm):\n    zdtm.run('never_built.c')\n")
     missing = tmp_path / "no-criu-here"
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "--flavor=h",
                                            f"--engine=criu={missing}", timeout=120)
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines([f"*engine criu: {missing} is not an executable file*"])

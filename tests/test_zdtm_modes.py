@@ -191,3 +191,34 @@ def test_needs(zdtm):
     result = run_suite(suite, "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*requires bpf_iter_io_uring_file: absent*"])
+
+
+def test_the_ns_flavor_runs_a_program_as_pid_2_under_an_init_of_its_own(suite):
+    suite_file(suite, {"where": WHERE}, """
+def test_where(zdtm):
+    zdtm.run(HERE / "where.c")
+    print("FLAVOR", zdtm.flavor, open(zdtm.workdir / "where.out").read().replace(chr(10), " "))
+""")
+    result = run_suite(suite, "--flavor", "h,ns", "-s")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*FLAVOR ns*pid 2 in its namespace, hostname zdtm-ns*PASS*"])
+    result = run_suite(suite, "--flavor", "xx")
+    assert result.ret == 4 and "--flavor: unknown xx" in result.stderr.str()
+
+
+# a program telling where it runs: its pid in its namespace, the host name
+WHERE = r"""
+#include <unistd.h>
+#include "zdtmtst.h"
+int main(int argc, char **argv)
+{
+	char host[64] = "";
+	test_init(argc, argv);
+	gethostname(host, sizeof(host));
+	test_msg("pid %d in its namespace, hostname %s\n", (int)getpid(), host);
+	test_daemon();
+	test_waitsig();
+	pass();
+	return 0;
+}
+"""

@@ -49,13 +49,20 @@ def _logs(files):
             f"--- {files['launcher_log'].name} ---\n{tail(files['launcher_log'])}")
 
 
-def start(program, binary, workdir, tracker):
-    """Start ``binary`` and wait for its pidfile; returns Started with the daemon's pid."""
+FLAVOR_ENV = {"h": {}, "ns": {"ZDTM_NEWNS": "1"}}   # what testcases/lib makes of them
+
+
+def start(program, binary, workdir, tracker, flavor="h"):
+    """Start ``binary`` (in the namespaces ``flavor`` says) and wait for its pidfile;
+    returns Started with the daemon's pid (in the ns flavor: its namespace's init)."""
     workdir = Path(workdir)
     files = program.files(workdir)
+    env = {k: v for k, v in os.environ.items() if k not in FLAVOR_ENV["ns"]}
+    env.update(FLAVOR_ENV[flavor])
     with open(files["launcher_log"], "wb") as log:
         launcher = subprocess.Popen(program.argv(binary), cwd=workdir, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, close_fds=True)
+                                    stdout=log, stderr=subprocess.STDOUT, close_fds=True,
+                                    env=env)
     tracker.watch(launcher.pid)
     try:
         rc = launcher.wait(timeout=program.start_timeout)

@@ -57,6 +57,10 @@ def pytest_addoption(parser):
                     help="first make the engine fail at each of these points "
                          "(comma-separated, or 'all'): a failed dump must leave the tree as "
                          "it was, a failed restore nothing behind and the images unchanged")
+    group.addoption("--flavor", default="all", metavar="FLAVORS",
+                    help="the flavors to run each test in, comma-separated: h (the host's "
+                         "namespaces), ns (new pid, network, IPC and UTS namespaces under "
+                         "an init of their own), or all (default: each a program declares)")
     group.addoption("--pre-dump", type=int, default=0, metavar="N",
                     help="N incremental pre-dumps of the running tree before each dump, "
                          "which then stores only the pages written since")
@@ -68,11 +72,33 @@ def pytest_addoption(parser):
                          "credentials, limits, mounts) before the dump and after the restore")
 
 
+FLAVORS = ("h", "ns")
+
+
+def selected_flavors(config):
+    wanted = config.getoption("flavor")
+    if wanted == "all":
+        return FLAVORS
+    chosen = tuple(f for f in wanted.split(",") if f)
+    unknown = [f for f in chosen if f not in FLAVORS]
+    if unknown or not chosen:
+        raise pytest.UsageError(f"--flavor: unknown {', '.join(unknown) or 'empty'} "
+                                f"(choose from {', '.join(FLAVORS)} or all)")
+    return chosen
+
+
+def pytest_generate_tests(metafunc):
+    # every test that runs programs runs once per flavor
+    if "zdtm" in metafunc.fixturenames:
+        metafunc.parametrize("zdtm_flavor", selected_flavors(metafunc.config))
+
+
 def pytest_report_header(config):
     return f"zdtm: engine {config.getoption('engine')}"
 
 
 def pytest_configure(config):
+    selected_flavors(config)            # a bad --flavor is a usage error, before collection
     config.addinivalue_line(
         "markers", "requires(*features): skip unless every named kernel feature probe "
                    "reports present (`python -m probes --list`)")
@@ -88,9 +114,9 @@ def pytest_runtest_setup(item):
 class Zdtm:
     """The ``zdtm`` fixture: runs test programs in this test's own directory."""
 
-    def __init__(self, request, workdir, engine, tracker, run_lock):
+    def __init__(self, request, workdir, engine, tracker, run_lock, flavor="h"):
         self.request, self.workdir, self.engine, self.tracker = request, workdir, engine, tracker
-        self.run_lock = run_lock
+        self.run_lock, self.flavor = run_lock, flavor
         self.runs = 0
 
     def mode(self, iters=None):
@@ -107,7 +133,7 @@ class Zdtm:
             if unknown:
                 raise pytest.UsageError(f"--fault: unknown point(s) {', '.join(unknown)} "
                                         f"(engine {self.engine.name}: {', '.join(points)})")
-        return runner.Mode(iters=iters or config.getoption("iters"),
+        return runner.Mode(flavor=self.flavor, iters=iters or config.getoption("iters"),
                            leave_running=config.getoption("leave_running"), faults=faults,
                            check_state=not config.getoption("no_state_check"),
                            pre_dumps=config.getoption("pre_dump"),
@@ -118,6 +144,9 @@ class Zdtm:
         path to its .c, with Program fields as keywords); returns the runner.Outcome.
         ``between()`` runs after each dump, before the restore (runner.run_one)."""
         program = as_program(program, **options)
+        if self.flavor not in program.flavors:
+            pytest.skip(f"{program.name} does not run in the {self.flavor} flavor (it "
+                        f"declares {', '.join(program.flavors)})")
         missing = requirement_missing(program.requires)
         if missing:
             pytest.skip(missing)
@@ -168,7 +197,13 @@ def zdtm_run_lock(tmp_path_factory, worker_id):
 
 
 @pytest.fixture
-def zdtm(request, tmp_path, zdtm_engine, zdtm_subreaper, zdtm_run_lock):
+def zdtm_flavor(request):
+    """The flavor this test runs in (parametrized per test: pytest_generate_tests)."""
+    return getattr(request, "param", "h")
+
+
+@pytest.fixture
+def zdtm(request, tmp_path, zdtm_engine, zdtm_subreaper, zdtm_run_lock, zdtm_flavor):
     tracker = reaper.ProcessTracker()
     request.addfinalizer(tracker.cleanup)
-    return Zdtm(request, tmp_path, zdtm_engine, tracker, zdtm_run_lock)
+    return Zdtm(request, tmp_path, zdtm_engine, tracker, zdtm_run_lock, zdtm_flavor)

@@ -18,6 +18,8 @@ class Program:
     ``exclusive``: no other conformance run may overlap this one (zdtm_py.leaks.turn).
     ``requires``: probe names (python -m probes --list) the program needs; the test skips
     with the probe's detail when one is not present.
+    ``flavors``: the flavors the program supports ("h": the host's namespaces, "ns": new
+    pid, network, IPC and UTS namespaces under an init of their own).
     ``known_differences``: ((regex, reason), ...) - lines of the before/after comparison
     (zdtm_py.state) that a known engine gap explains; each must still be seen under the
     bundled engine (a strict expectation, like a strict xfail), and is reported.
@@ -34,13 +36,14 @@ class Program:
     prebuilt: bool = False
     exclusive: bool = False
     requires: tuple = ()
+    flavors: tuple = ("h", "ns")
     start_timeout: float = 20.0
     stop_timeout: float = 20.0
 
     def __post_init__(self):
         object.__setattr__(self, "source", Path(self.source))
         for name in ("args", "cflags", "libs", "extra_sources", "dump_options",
-                     "known_differences", "requires"):
+                     "known_differences", "requires", "flavors"):
             value = getattr(self, name)
             if isinstance(value, (str, Path)):
                 raise TypeError(f"Program.{name} is a sequence, not {value!r}")

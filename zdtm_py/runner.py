@@ -26,11 +26,12 @@ class Outcome:
     restores: list = field(default_factory=list)  # per iteration: {"seconds", "stats", "pid"}
     pre_dumps: list = field(default_factory=list)  # {"seconds", "stats"} of each pre-dump
     known: list = field(default_factory=list)     # state differences a known gap explains
+    flavor: str = "h"
     log: str = ""
 
     def properties(self):
         """(name, value) pairs for pytest's user_properties (junit-xml)."""
-        props = [("zdtm_engine", self.engine)]
+        props = [("zdtm_engine", self.engine), ("zdtm_flavor", self.flavor)]
         props += [(f"zdtm_{k}_seconds", round(v, 6)) for k, v in self.seconds.items()]
         for i, (d, r) in enumerate(zip(self.dumps, self.restores + [None] * len(self.dumps)), 1):
             props.append((f"zdtm_dump{i}_seconds", round(d["seconds"], 6)))
@@ -66,13 +67,15 @@ class Mode:
     dump and after each restore; ``pre_dumps``: that many incremental pre-dumps of the
     running tree before each dump, which then stores only what changed since;
     ``snapshots``: ``iters`` dumps, each incremental on the one before, all but the last
-    leaving the tree running; the last one is restored."""
+    leaving the tree running; the last one is restored.  ``flavor``: "h" (the host's
+    namespaces) or "ns" (new pid, network, IPC and UTS namespaces, under an init)."""
     iters: int = 1
     leave_running: bool = False
     faults: tuple = ()
     check_state: bool = True
     pre_dumps: int = 0
     snapshots: bool = False
+    flavor: str = "h"
 
 
 def _timed(fn, *args, **kwargs):
@@ -92,6 +95,7 @@ def run_one(program, engine, workdir, tracker, *, mode=Mode(), outcome=None, bui
     """
     workdir = Path(workdir)
     outcome = outcome or Outcome(program, engine.name, workdir)
+    outcome.flavor = mode.flavor
 
     if program.prebuilt:
         binary, outcome.seconds["build"] = program.source, 0.0
@@ -99,7 +103,8 @@ def run_one(program, engine, workdir, tracker, *, mode=Mode(), outcome=None, bui
         binary, outcome.seconds["build"] = _timed(
             build.build, program.source, extra_sources=program.extra_sources,
             cflags=program.cflags, libs=program.libs, cache=build_cache)
-    started, outcome.seconds["start"] = _timed(launch.start, program, binary, workdir, tracker)
+    started, outcome.seconds["start"] = _timed(launch.start, program, binary, workdir, tracker,
+                                               mode.flavor)
     cycle = _Cycle(program, engine, workdir, tracker, mode, outcome, between)
     root = outcome.pid = started.pid
 

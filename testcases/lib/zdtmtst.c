@@ -1,9 +1,15 @@
 /* The ZDTM static-test protocol: options, the log, launcher and daemon (see zdtmtst.h). */
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -279,6 +285,82 @@ static void sigterm_handler(int signo)
 	futex_set_and_wake(&sig_received, 1);
 }
 
+/* ---- the ns flavor ------------------------------------------------------- */
+
+/*
+ * With ZDTM_NEWNS=1 in the environment the test runs in new pid, mount, network, IPC and
+ * UTS namespaces, under an init of its own (pid 1 there, the root of the tree a checkpoint
+ * takes): it forwards SIGTERM to the test, reaps whatever ends up its child, and exits as
+ * the test did.  The launcher's pidfile names the init.  The mount namespace is a private
+ * copy of the launcher's with a /proc of the new pid namespace on top.
+ */
+static volatile pid_t ns_test;
+
+static void ns_forward(int signo)
+{
+	if (ns_test > 0)
+		kill(ns_test, signo);
+}
+
+static void __attribute__((noreturn)) ns_init(void)
+{
+	struct sigaction sa = { .sa_handler = ns_forward, .sa_flags = SA_RESTART };
+	int status;
+	pid_t got;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	for (;;) {
+		got = waitpid(-1, &status, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			_exit(1);
+		if (got == ns_test)
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	}
+}
+
+static int ns_loopback_up(void)
+{
+	struct ifreq ifr = { .ifr_name = "lo" };
+	int sk = socket(AF_INET, SOCK_DGRAM, 0), ret;
+
+	if (sk < 0)
+		return -1;
+	ret = ioctl(sk, SIOCGIFFLAGS, &ifr);
+	if (!ret) {
+		ifr.ifr_flags |= IFF_UP;
+		ret = ioctl(sk, SIOCSIFFLAGS, &ifr);
+	}
+	close(sk);
+	return ret;
+}
+
+/* In the launcher: the init's pid (>0); in the test: 0; -1 on failure. */
+static pid_t ns_fork(void)
+{
+	pid_t init = syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
+			     CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0);
+
+	if (init != 0)
+		return init;
+	if (setsid() < 0 || ns_loopback_up() || sethostname("zdtm-ns", 7) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		perror("zdtm: set up the namespaces");
+		_exit(1);
+	}
+	ns_test = fork();
+	if (ns_test < 0) {
+		perror("zdtm: fork the test");
+		_exit(1);
+	}
+	if (ns_test == 0)
+		return 0;
+	ns_init();
+}
+
 void test_init(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = sigterm_handler, .sa_flags = SA_RESTART };
@@ -309,7 +391,7 @@ void test_init(int argc, char **argv)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
 	fflush(NULL);
-	pid = fork();
+	pid = getenv("ZDTM_NEWNS") ? ns_fork() : fork();
 	if (pid < 0) {
 		perror("zdtm: fork");
 		exit(1);
