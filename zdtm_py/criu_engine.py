@@ -38,9 +38,10 @@ ERROR_LINES = 5          # CRIU's first "Error (" lines, quoted before the log's
 
 # The reference's default network lock (iptables) would exec iptables-restore from the host's
 # PATH: the host has none, and the root's own cannot run outside the root (its libraries are
-# the root's).  So it takes no lock; this only matters for --tcp-established dumps, which CRIU 4.1.1 cannot make on
-# kernels >= 6.16 anyway (it reads SO_PASSCRED, refused on inet sockets).  Its
-# libnftables lock (`--network-lock nftables`) would work here and is the way to a real one.
+# the root's).  So it takes no lock; this only matters for --tcp-established dumps, which
+# CRIU 4.1.1 cannot make on kernels >= 6.16 anyway (it reads SO_PASSCRED, refused on inet
+# sockets).  Its libnftables lock (`--network-lock nftables`) would work here and is the way
+# to a real one.
 NETWORK_LOCK = ("--network-lock", "skip")
 
 # Every engine here carries what the programs hold without being asked; CRIU dumps and

@@ -24,6 +24,7 @@ from .errors import EngineCrashed, EngineFailed, EngineUnavailable
 class Engine:
     name = None
     checkpoints = True     # False: the run goes straight from start to stop
+    incremental = False    # pre_dump(), and dump(parent=..., track_mem=...)
 
     def check(self):
         """Raise EngineUnavailable when this engine cannot run here."""
@@ -58,6 +59,7 @@ class NoEngine(Engine):
 class BuiltinEngine(Engine):
     """The project's own engine, called in-process (``cr_engine.dump`` / ``cr_engine.restore``)."""
     name = "builtin"
+    incremental = True
     module_name = "cr_engine"
 
     def _module(self):

@@ -133,6 +133,10 @@ class Zdtm:
             if unknown:
                 raise pytest.UsageError(f"--fault: unknown point(s) {', '.join(unknown)} "
                                         f"(engine {self.engine.name}: {', '.join(points)})")
+        if (config.getoption("pre_dump") or config.getoption("snapshots")) and \
+                self.engine.checkpoints and not self.engine.incremental:
+            pytest.skip(f"--pre-dump/--snapshots: engine {self.engine.name} makes no "
+                        f"incremental dumps here")
         return runner.Mode(flavor=self.flavor, iters=iters or config.getoption("iters"),
                            leave_running=config.getoption("leave_running"), faults=faults,
                            check_state=not config.getoption("no_state_check"),
