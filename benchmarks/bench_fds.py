@@ -84,7 +84,8 @@ def table(results):
     for case, r in results["cases"].items():
         for key, label in (("dump_s", "dump"), ("restore_s", "restore")):
             ours = f"{statistics.median(r['ours'][key]) * 1000:.1f}"
-            criu = f"{statistics.median(r['criu'][key]) * 1000:.1f}" if "criu" in r else "failed"
+            criu = f"{statistics.median(r['criu'][key]) * 1000:.1f}" if "criu" in r else \
+                "failed" if "criu_error" in r else "-"
             what = f"{results['fds']} fds, {case}: {label}, median ms"
             lines.append(f"{what:<44}{ours:>10}{criu:>12}")
         if "criu_error" in r:

@@ -5,8 +5,8 @@ Nothing irreversible happens before the images are complete: any failure thaws t
 it was (registers, signal masks, signals caught while frozen) and removes the partial images.
 """
 
+import bisect
 import ctypes
-import json
 import os
 import time
 
@@ -20,7 +20,7 @@ from . import (context, creds, faults, files, memory, namespaces, proc, pstree, 
                signals, sysv_ipc, timers, tracking)
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
-from .images import FD_DATA, ImageReader, ImageWriter
+from .images import FD_DATA, ImageWriter
 from .regs import get_xstate
 from .remote import SEIZE_OPTIONS, Remote, Scratch, TraceeGone, find_syscall_insn
 from .stats import Stats
@@ -38,7 +38,7 @@ class _Injected:
     """The engine's foothold in one frozen process: a Remote per thread and a scratch area."""
 
     def __init__(self, process, vmas):
-        self.process = process
+        self.process, self.vmas = process, vmas      # vmas: its smaps, read once
         main = process.threads[process.pid]
         ip = find_syscall_insn(process.pid, vmas)
         self.remotes = {tid: Remote(tid, ip) for tid in process.threads}
@@ -75,7 +75,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
     if pid == os.getpid():
         raise DumpError("cannot dump the dumping process itself")
     writer = ImageWriter(images_dir)
-    increments = _Increments(images_dir, parent, keep=leave_running and track_mem)
+    increments = tracking.Increments(images_dir, parent, keep=leave_running and track_mem)
     with stats.stage("freeze"):
         tree = FrozenTree(pid).freeze()
     frozen_at = time.perf_counter()
@@ -127,6 +127,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         stats.counts["processes"] = len(tree.processes)
         stats.counts["threads"] = sum(len(p.threads) for p in tree.processes.values())
         writer.json("stats-dump.json", stats.as_dict())
+        increments.hand_over(writer)
         writer.finish(root_pid=pid, pids=sorted(tree.processes), shell_job=shell_job,
                       parent=increments.parent_rel)
         table.close(final=not leave_running)    # after the last step that can fail
@@ -302,23 +303,20 @@ def _rseq(tid):
 
 def _dump_pages(state, private, writer, stats, increments):
     """Store the private pages worth storing; returns (pagemap, inherited): runs stored in
-    pages-PID.img, and pages left in the parent chain (tracking.split)."""
+    pages-PID.img, and pages left in the parent chain (tracking.Increments.split)."""
     pid = state.process.pid
     scanner = memory.PageScanner(pid)
-    runs, readable = [], {}
     try:
-        for vma in private:
-            for run in scanner.runs(vma.start, vma.end):
-                runs.append(run)
-                readable[run[0]] = "r" in vma.perms
+        runs = [run for vma in private for run in scanner.runs(vma.start, vma.end)]
     finally:
         scanner.close()
     inherited = []
     if increments.active:
-        runs, inherited = increments.split(state, runs)
-        readable = [_readable(private, start) for start, _ in runs]
-    else:
-        readable = list(readable.values())
+        runs, inherited = increments.split(state.main, pid, state.vmas, runs)
+    # a run never crosses a VMA: the one it starts in says whether it can be read
+    starts = [v.start for v in private]
+    readable = ["r" in private[bisect.bisect_right(starts, start) - 1].perms
+                for start, _ in runs]
     name = f"pages-{pid}.img"
     out = writer.raw(name)
     try:
@@ -331,76 +329,6 @@ def _dump_pages(state, private, writer, stats, increments):
             [list(entry) for entry in inherited])
 
 
-def _readable(vmas, addr):
-    return next("r" in v.perms for v in vmas if v.start <= addr < v.end)
-
-
-class _Increments:
-    """What an incremental dump needs: the parent's pages and tracking, per process; the
-    userfaultfds to hand to a keeper (``keep``: a pre-dump, tracking goes on after it)."""
-
-    def __init__(self, images_dir, parent, keep):
-        self.images_dir, self.keep = os.fspath(images_dir), keep
-        self.parent = os.fspath(parent) if parent else None
-        self.parent_rel = os.path.relpath(self.parent, self.images_dir) if parent else None
-        self.entry = tracking.load(self.parent) if parent else None
-        self.uffds = {}
-        self.active = bool(parent) or keep
-        if parent:
-            ImageReader(self.parent)        # a parent that is no image is refused up front
-
-    def split(self, state, runs):
-        """(stored runs, inherited entries) of ``runs`` of a frozen process, tracking it
-        from now on when this is a pre-dump."""
-        pid = state.process.pid
-        uffd = tracking.take(self.entry, pid) if self.entry else None
-        vmas = proc.smaps(pid)
-        registered = [(v.start, v.end) for v in vmas if "uw" in v.flags]
-        changed = [(s, e) for s, e in runs]      # all, unless the parent says otherwise
-        parent = []
-        if uffd is not None and self.parent:
-            mm_path = os.path.join(self.parent, f"mm-{pid}.json")
-            if os.path.exists(mm_path):
-                with open(mm_path) as f:
-                    parent = tracking.parent_pages(self.parent_rel, pid, json.load(f))
-                changed = tracking.written(pid, registered) + \
-                    tracking._minus(tracking._merge(runs), tracking._merge(registered))
-        if self.keep:
-            if uffd is None:
-                uffd = tracking.arm(state.main, pid, [])
-            fresh = [(v.start, v.end) for v in vmas if "uw" not in v.flags and
-                     "w" in v.perms and memory.classify(pid, v) == "anon" and not v.shared]
-            for start, end in fresh:
-                try:
-                    kmem.uffdio_register(uffd, start, end - start,
-                                         kmem.UFFDIO_REGISTER_MODE_WP)
-                    tracking.protect(pid, [(start, end)])
-                except OSError:
-                    pass                    # not tracked: stored in full each time
-            self.uffds[pid] = uffd
-        elif uffd is not None:
-            os.close(uffd)
-        if not parent:
-            return runs, []
-        return tracking.split(runs, changed, parent)
-
-    def done(self):
-        """The dump is written: a pre-dump hands its userfaultfds to a new keeper; the
-        parent's keeper goes (its fds were taken)."""
-        if self.keep and self.uffds:
-            entry = tracking.start_keeper(self.uffds)
-            with open(os.path.join(self.images_dir, tracking.IMAGE), "w") as f:
-                json.dump(entry, f)
-        if self.entry:
-            tracking.stop_keeper(self.entry)
-        self.close()
-
-    def close(self):
-        for fd in self.uffds.values():
-            os.close(fd)
-        self.uffds = {}
-
-
 def pre_dump(pid, images_dir, *, parent=None):
     """Store the memory of the tree rooted at ``pid`` while it runs on, and track the pages
     it writes from now on, so that a later dump (``parent=images_dir``) or pre-dump stores
@@ -409,7 +337,7 @@ def pre_dump(pid, images_dir, *, parent=None):
     if not isinstance(pid, int) or pid <= 0:
         raise DumpError(f"bad pid {pid!r}")
     writer = ImageWriter(images_dir)
-    increments = _Increments(images_dir, parent, keep=True)
+    increments = tracking.Increments(images_dir, parent, keep=True)
     with stats.stage("freeze"):
         tree = FrozenTree(pid).freeze()
     injected = {}
@@ -432,6 +360,7 @@ def pre_dump(pid, images_dir, *, parent=None):
             _requeue_taken(state)
             state.cure()
         writer.json("stats-dump.json", stats.as_dict())
+        increments.hand_over(writer)
         writer.finish(root_pid=pid, pids=sorted(tree.processes), kind="pre-dump",
                       parent=increments.parent_rel)
         increments.done()

@@ -49,43 +49,23 @@ REPAIR_ON, REPAIR_OFF = 1, 0
 TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP = 2, 3, 4, 8
 TCPI_OPT_TIMESTAMPS, TCPI_OPT_SACK, TCPI_OPT_WSCALE = 1, 2, 4
 SIOCINQ, SIOCOUTQ, SIOCOUTQNSD = 0x541B, 0x5411, 0x894B
-IP_FREEBIND, IP_TRANSPARENT = 15, 19
 STATE_NAMES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
                6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN",
                11: "CLOSING"}
 ESTABLISHED, CLOSE, LISTEN = 1, 7, 10
 WINDOW = struct.Struct("5I")        # struct tcp_repair_window
-TCP_INFO_HEAD = struct.Struct("8B")  # state ... options, wscales: the first bytes of tcp_info
-TCP_INFO_ACCEPT = struct.Struct("24x2I")  # tcpi_unacked, tcpi_sacked (listener: queue, max)
+TCP_INFO_SIZE = 104                 # of struct tcp_info: state at byte 0, options 5, wscales 6
+TCP_INFO_ACCEPT = struct.Struct("24x2I")  # tcpi_unacked, tcpi_sacked: a listener's queue, max
 QUEUE_CHUNK = 64 << 10              # bytes per send while refilling a queue
 LOCK_PREFIX = "cr_engine-"
 
-# options this kind answers, beyond the socket-level ones; those set before bind come first
+# the options (sockets.OPTIONS) an inet socket answers; those set before bind first
 BEFORE_BIND = ("reuseaddr", "reuseport", "v6only", "freebind", "transparent", "bindtodevice")
 INET_OPTIONS = BEFORE_BIND + (
     "sndbuf", "rcvbuf", "rcvtimeo", "sndtimeo", "keepalive", "broadcast", "dontroute",
     "oobinline", "priority", "mark", "rcvlowat", "linger", "timestamp", "no_check",
     "tos", "ttl", "tclass", "hoplimit", "nodelay", "cork", "keepidle", "keepintvl",
     "keepcnt", "user_timeout", "congestion", "defer_accept", "quickack", "udp_cork")
-sockets.OPTIONS.update({
-    "v6only": (socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, "i"),
-    "freebind": (socket.IPPROTO_IP, IP_FREEBIND, "i"),
-    "transparent": (socket.IPPROTO_IP, IP_TRANSPARENT, "i"),
-    "tos": (socket.IPPROTO_IP, socket.IP_TOS, "i"),
-    "ttl": (socket.IPPROTO_IP, socket.IP_TTL, "i"),
-    "tclass": (socket.IPPROTO_IPV6, socket.IPV6_TCLASS, "i"),
-    "hoplimit": (socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, "i"),
-    "nodelay": (socket.IPPROTO_TCP, socket.TCP_NODELAY, "i"),
-    "cork": (socket.IPPROTO_TCP, socket.TCP_CORK, "i"),
-    "keepidle": (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, "i"),
-    "keepintvl": (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, "i"),
-    "keepcnt": (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, "i"),
-    "user_timeout": (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, "i"),
-    "congestion": (socket.IPPROTO_TCP, socket.TCP_CONGESTION, "s"),
-    "defer_accept": (socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, "i"),
-    "quickack": (socket.IPPROTO_TCP, socket.TCP_QUICKACK, "i"),
-    "udp_cork": (socket.IPPROTO_UDP, 1, "i"),
-})
 _V4_OPTIONS = ("freebind", "transparent", "tos", "ttl")
 _V6_OPTIONS = ("v6only", "tclass", "hoplimit")
 _TCP_OPTIONS = ("nodelay", "cork", "keepidle", "keepintvl", "keepcnt", "user_timeout",
@@ -172,19 +152,18 @@ def describe(table, sock, flags, what):
     if kind == "udp":
         _describe_udp(sock, desc)
         return desc
-    head = TCP_INFO_HEAD.unpack(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[:8])
-    desc["state"] = state = head[0]
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+    desc["state"] = state = info[0]
     if state == LISTEN:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
         waiting, desc["backlog"] = TCP_INFO_ACCEPT.unpack(info[:TCP_INFO_ACCEPT.size])
         if waiting:
             raise Unsupported(f"unsupported: {waiting} connection(s) waiting in the backlog of "
                               f"TCP listener {_show(desc['name'])} (they have no fd to repair "
                               f"until accepted; {what})")
     elif state == ESTABLISHED:
-        state = table.kinds.setdefault("inet", InetDump(table.tcp_established, table.netns))
+        inet = table.kinds.setdefault("inet", InetDump(table.tcp_established, table.netns))
         desc["what"] = what
-        state.established.append((desc, socket.socket(fileno=os.dup(sock.fileno()))))
+        inet.established.append((desc, socket.socket(fileno=os.dup(sock.fileno()))))
     elif state != CLOSE:
         raise Unsupported(f"unsupported: TCP socket in state {STATE_NAMES.get(state, state)} "
                           f"({_show(desc['name'])} -> {_show(desc['peer'])}; {what})")
@@ -223,7 +202,7 @@ def _read_connection(sock, what):
     finally:
         if peek_off >= 0:
             sock.setsockopt(socket.SOL_SOCKET, sockets.SO_PEEK_OFF, peek_off)
-    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
     options, wscales = info[5], info[6]
     tcp["mss"] = _getint(sock, socket.TCP_MAXSEG)
     tcp["sack"] = bool(options & TCPI_OPT_SACK)
@@ -364,8 +343,8 @@ def _make(sock, d):
         sock.listen(d["backlog"])
 
 
-def _options(sock, d, after_bind):
-    names = [n for n in d["options"] if (n in BEFORE_BIND) != after_bind]
+def _options(sock, d, after_bind, skip=()):
+    names = [n for n in d["options"] if (n in BEFORE_BIND) != after_bind and n not in skip]
     sockets.apply_options(sock, {n: d["options"][n] for n in names},
                           f"{d['proto'].upper()} socket {_show(d['name'])}")
 
@@ -374,8 +353,8 @@ def _repair(sock, d, data):
     """An established socket put back in repair mode (see the module's docstring)."""
     tcp = d["tcp"]
     sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, REPAIR_ON)
-    _options(sock, {**d, "options": {k: v for k, v in d["options"].items()
-                                     if k != "reuseaddr"}}, after_bind=False)
+    # repair mode forces address reuse: SO_REUSEADDR is set again when it ends (go_live)
+    _options(sock, d, after_bind=False, skip=("reuseaddr",))
     for queue, seq in ((TCP_SEND_QUEUE, tcp["send_seq"] - tcp["send_size"]),
                        (TCP_RECV_QUEUE, tcp["recv_seq"] - tcp["recv_size"])):
         sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, queue)
@@ -401,23 +380,12 @@ def _repair(sock, d, data):
 
 
 def _queue(sock, queue, data):
-    """Put ``data`` in a repair-mode socket's queue, raising its buffer when it is short."""
+    """Put ``data`` in a repair-mode socket's receive or send queue."""
+    if not data:
+        return
     sock.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR_QUEUE, queue)
-    view, chunk = memoryview(data), QUEUE_CHUNK
-    while view:
-        try:
-            sent = sock.send(view[:chunk], socket.MSG_DONTWAIT)
-        except (BlockingIOError, MemoryError, OSError) as e:
-            if isinstance(e, OSError) and e.errno not in (11, 12):     # EAGAIN, ENOMEM
-                raise
-            option = sockets.SO_RCVBUFFORCE if queue == TCP_RECV_QUEUE else sockets.SO_SNDBUFFORCE
-            level = socket.SO_RCVBUF if queue == TCP_RECV_QUEUE else socket.SO_SNDBUF
-            size = sock.getsockopt(socket.SOL_SOCKET, level)
-            if size > 4 * len(data) + (1 << 20):
-                raise
-            sock.setsockopt(socket.SOL_SOCKET, option, size + 2 * len(view) + 65536)
-            continue
-        view = view[sent:]
+    sockets.send_all(sock, data, buffer="rcv" if queue == TCP_RECV_QUEUE else "snd",
+                     chunk=QUEUE_CHUNK)
 
 
 def _fill_udp(descs, made, payload):
@@ -431,7 +399,7 @@ def _fill_udp(descs, made, payload):
             if d["proto"] != "udp" or not d.get("queue"):
                 continue
             sock, data, at = made[fid], payload(fid), 0
-            sock.setsockopt(socket.SOL_SOCKET, sockets.SO_RCVBUFFORCE, len(data) * 4 + (1 << 20))
+            sockets.grow_buffer(sock, "rcv", len(data) * 2)
             to = _reachable(d["name"])
             for entry in d["queue"]:
                 chunk, at = data[at:at + entry["size"]], at + entry["size"]
@@ -450,7 +418,7 @@ def _stand_in(stand_ins, family, address):
     if key not in stand_ins:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+        sock.setsockopt(socket.IPPROTO_IP, sockets.IP_FREEBIND, 1)
         stand_ins[key] = sock
         sock.bind(_address(address))
     return stand_ins[key]

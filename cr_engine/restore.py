@@ -331,8 +331,9 @@ class _Restorer:
             signals.drain(rem, scratch)
             signals.restore_actions(rem, scratch, core["sigactions"])
             timers.restore_itimers(rem, scratch, core["itimers"])
-            if img.steps[pid]["pgid"] == "late":
-                rem.call("setpgid", 0, img.procs[pid]["pgid"])
+            if img.steps[pid]["pgid"] == "late":       # from inside: its namespace's id
+                entry = img.procs[pid]
+                rem.call("setpgid", 0, entry["ns"]["pgid"] if "ns" in entry else entry["pgid"])
             remotes = self._threads(rem, scratch, pid, core)
             for thread in core["threads"]:
                 self._thread_state(remotes[thread["tid"]], scratch, thread)
@@ -507,9 +508,11 @@ class _Restorer:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        # the tracer's exit reports, then whatever else was made (the root is our child,
-        # the others become ours when we are a subreaper, or init's): not even zombies stay
-        proc.reap(list(self.tracees) + list(self.created))
+        # first the exit reports we get as their tracer, then the processes again as their
+        # parent (a traced process whose parent is another is reaped twice): the root is
+        # our child, the others become ours when we are a subreaper, or init's
+        proc.reap(self.tracees)
+        proc.reap(self.created)
 
 
 def restore(images_dir, *, shell_job=False, fault=None):
@@ -520,7 +523,7 @@ def restore(images_dir, *, shell_job=False, fault=None):
     with stats.stage("verify"):
         image = _Image(images_dir, shell_job)
     r = _Restorer(image, stats)
-    keeper = tracking.load(images_dir)
+    keeper = image.reader.json(tracking.IMAGE) if image.reader.has(tracking.IMAGE) else None
     if keeper:      # the tracked tree is gone: its memory tracking is over
         tracking.stop_keeper(keeper)
     stage = "prepare"

@@ -18,6 +18,7 @@ from .errors import RestoreError, Unsupported
 KINDS = ("unix", "inet")
 SO_PEEK_OFF = 42
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
+IP_FREEBIND, IP_TRANSPARENT = 15, 19
 PEEK_BUF = 1 << 20              # larger than any datagram a unix or UDP socket can queue
 RIGHTS_MAX = 253                # SCM_MAX_FD: fds one message can carry
 
@@ -43,6 +44,24 @@ OPTIONS = {
     "bindtodevice": (socket.SOL_SOCKET, socket.SO_BINDTODEVICE, "s"),
     "no_check": (socket.SOL_SOCKET, 11, "i"),
     "peek_off": (socket.SOL_SOCKET, SO_PEEK_OFF, "i"),
+    # IP, IPv6, TCP and UDP levels (inet_sockets picks those of each socket)
+    "v6only": (socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, "i"),
+    "freebind": (socket.IPPROTO_IP, IP_FREEBIND, "i"),
+    "transparent": (socket.IPPROTO_IP, IP_TRANSPARENT, "i"),
+    "tos": (socket.IPPROTO_IP, socket.IP_TOS, "i"),
+    "ttl": (socket.IPPROTO_IP, socket.IP_TTL, "i"),
+    "tclass": (socket.IPPROTO_IPV6, socket.IPV6_TCLASS, "i"),
+    "hoplimit": (socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, "i"),
+    "nodelay": (socket.IPPROTO_TCP, socket.TCP_NODELAY, "i"),
+    "cork": (socket.IPPROTO_TCP, socket.TCP_CORK, "i"),
+    "keepidle": (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, "i"),
+    "keepintvl": (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, "i"),
+    "keepcnt": (socket.IPPROTO_TCP, socket.TCP_KEEPCNT, "i"),
+    "user_timeout": (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, "i"),
+    "congestion": (socket.IPPROTO_TCP, socket.TCP_CONGESTION, "s"),
+    "defer_accept": (socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, "i"),
+    "quickack": (socket.IPPROTO_TCP, socket.TCP_QUICKACK, "i"),
+    "udp_cork": (socket.IPPROTO_UDP, 1, "i"),
 }
 # set through their *FORCE twins (root may pass the sysctl limits) with half the value:
 # the kernel doubles what it is given and reports the doubled size
@@ -143,24 +162,35 @@ def rights(ancdata):
     return fds
 
 
-def send_all(sock, data, fds=(), to=None):
-    """Queue ``data`` (one message) on the socket at the other end, raising the sender's
-    buffer while it is short: what was queued at dump fits a new socket's defaults only by
+def send_all(sock, data, fds=(), to=None, buffer="snd", chunk=None):
+    """Queue ``data`` (one message, or a stream in pieces of ``chunk``) on the socket at the
+    other end, or in a repair-mode TCP socket's own queue; while the ``buffer`` ("snd" or
+    "rcv") is short, raise it: what was queued at dump fits a new socket's defaults only by
     chance."""
     anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))] if fds else []
     view, first, raised = memoryview(data), True, False
     while first or view:
         try:
-            sent = sock.sendmsg([view], anc, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL,
-                                *([to] if to is not None else []))
-        except BlockingIOError:
-            if raised:                  # not the buffer: the receiver's queue is full
-                raise
-            size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
-            sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, size + 2 * len(view) + 65536)
+            sent = sock.sendmsg([view[:chunk] if chunk else view], anc,
+                               socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL,
+                               *([to] if to is not None else []))
+        except OSError as e:
+            # EAGAIN: the send buffer; ENOMEM: a repair-mode receive queue over its buffer
+            if raised or e.errno not in (errno.EAGAIN, errno.ENOMEM):
+                raise                   # not the buffer: the receiver's queue is full
+            grow_buffer(sock, buffer, len(view))
             raised = True
             continue
         view, anc, first, raised = view[sent:], [], False, False
+
+
+def grow_buffer(sock, which, room):
+    """Raise a socket's "snd" or "rcv" buffer by ``room`` bytes and then some (the *FORCE
+    options pass the sysctl limits)."""
+    size_option, force = {"snd": (socket.SO_SNDBUF, SO_SNDBUFFORCE),
+                          "rcv": (socket.SO_RCVBUF, SO_RCVBUFFORCE)}[which]
+    size = sock.getsockopt(socket.SOL_SOCKET, size_option)
+    sock.setsockopt(socket.SOL_SOCKET, force, size + 2 * room + 65536)
 
 
 def restore_all(files, payload, fds):

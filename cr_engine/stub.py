@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import signal
+import time
 
 from kernel.libc import syscall
 from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, prctl, waitid
@@ -70,7 +71,7 @@ def _become(ctx, pid):
     elif steps["pgid"] == "create":
         os.setpgid(0, 0)
     elif steps["pgid"] == "join":
-        os.setpgid(0, entry["ns"]["pgid"] if "ns" in entry else entry["pgid"])
+        _join_group(entry["ns"]["pgid"] if "ns" in entry else entry["pgid"])
     for child in steps["after"]:
         _fork(ctx, child, zombies)
     if entry["zombie"]:
@@ -88,6 +89,19 @@ def _become(ctx, pid):
     _report(ctx, {"pid": pid, "service": service})
     while True:
         os.read(ctx.go_r, 1)              # the restorer interrupts us here
+
+
+def _join_group(pgid, timeout=5.0):
+    """setpgid() into a group the plan has another stub create first: that stub may be a
+    sibling's, running alongside, so wait until the group exists (EPERM until then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return os.setpgid(0, pgid)
+        except PermissionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.001)
 
 
 def _fork(ctx, child, zombies):

@@ -25,7 +25,6 @@ them (directory, offset), resolved at dump time so that a restore reads each pag
 import bisect
 import ctypes
 import errno
-import json
 import os
 import signal
 import subprocess
@@ -35,6 +34,8 @@ from kernel import memory as kmem
 from kernel.process import pidfd_getfd, pidfd_open
 
 from .errors import DumpError
+from .images import ImageReader
+from .memory import classify
 
 IMAGE = "tracking.json"
 PAGE = kmem.PAGE_SIZE
@@ -43,10 +44,9 @@ FEATURES = kmem.UFFD_FEATURES["WP_ASYNC"] | kmem.UFFD_FEATURES["WP_UNPOPULATED"]
 PAGE_IS_WRITTEN = kmem.PAGE_CATEGORIES["WRITTEN"]
 PAGE_PRESENT_OR_SWAPPED = kmem.PAGE_CATEGORIES["PRESENT"] | kmem.PAGE_CATEGORIES["SWAPPED"]
 
-# the keeper: holds its inherited fds until every tracked pid is gone or it is told to go
+# the keeper: holds its inherited fds until every tracked pid is gone (or it is killed)
 KEEPER = """
-import os, select, signal, sys
-signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+import os, select, sys
 poller, alive = select.poll(), 0
 for pid in sys.argv[1:]:
     try:
@@ -152,11 +152,12 @@ def take(entry, pid):
 
 
 def stop_keeper(entry):
-    """Tell the keeper to go; reap it when it is our child (the engine ran in-process)."""
+    """End the keeper (SIGKILL: it holds nothing to save, and nothing can delay it); reap it
+    when it is our child (the engine ran in-process)."""
     if _start_time(entry["keeper"]) != entry["started"]:
         return
     try:
-        os.kill(entry["keeper"], signal.SIGTERM)
+        os.kill(entry["keeper"], signal.SIGKILL)
         os.waitpid(entry["keeper"], 0)
     except (ProcessLookupError, ChildProcessError):
         pass
@@ -168,14 +169,6 @@ def _start_time(pid):
             return int(f.read().rsplit(")", 1)[1].split()[19])
     except (OSError, IndexError, ValueError):
         return None
-
-
-def load(images_dir):
-    path = os.path.join(images_dir, IMAGE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 # splitting pages between this image and its parents ---------------------------------------
@@ -269,3 +262,68 @@ def write_inherited(pid, inherited, images_dir):
         for fd in files.values():
             os.close(fd)
     return sum(e - s for s, e, _, _ in inherited) // PAGE
+
+
+class Increments:
+    """What an incremental dump needs, process by process: the parent's pages and its
+    tracking (taken over from the parent's keeper); ``keep`` (a pre-dump, a --track-mem
+    dump): tracking goes on after this dump, under a keeper of its own."""
+
+    def __init__(self, images_dir, parent, keep):
+        self.images_dir, self.keep = os.fspath(images_dir), keep
+        self.parent = os.fspath(parent) if parent else None
+        self.parent_rel = os.path.relpath(self.parent, self.images_dir) if parent else None
+        self.reader = ImageReader(self.parent) if parent else None  # refuses a non-image
+        self.entry = self.reader.json(IMAGE) if parent and self.reader.has(IMAGE) else None
+        self.uffds, self.keeper = {}, None
+        self.active = bool(parent) or keep
+
+    def split(self, rem, pid, vmas, runs):
+        """(stored runs, inherited entries) of ``runs`` of the frozen process ``pid``
+        (``rem``: a Remote of it, ``vmas``: its smaps), tracking it on when ``keep``."""
+        uffd = take(self.entry, pid) if self.entry else None
+        registered = [(v.start, v.end) for v in vmas if "uw" in v.flags]
+        parent, changed = [], runs                 # all changed, unless the parent knows
+        if uffd is not None and self.reader.has(f"mm-{pid}.json"):
+            parent = parent_pages(self.parent_rel, pid, self.reader.json(f"mm-{pid}.json"))
+            changed = written(pid, registered) + _minus(_merge(runs), _merge(registered))
+        if self.keep:
+            self.uffds[pid] = uffd if uffd is not None else arm(rem, pid, [])
+            self._register(pid, [v for v in vmas if "uw" not in v.flags])
+        elif uffd is not None:
+            os.close(uffd)
+        return split(runs, changed, parent) if parent else (runs, [])
+
+    def _register(self, pid, vmas):
+        """Track the private anonymous writable VMAs not tracked yet."""
+        for v in vmas:
+            if "w" not in v.perms or v.shared or classify(pid, v) != "anon":
+                continue
+            try:
+                kmem.uffdio_register(self.uffds[pid], v.start, v.end - v.start,
+                                     kmem.UFFDIO_REGISTER_MODE_WP)
+                protect(pid, [(v.start, v.end)])
+            except OSError:
+                pass                    # not tracked: stored in full each time
+
+    def hand_over(self, writer):
+        """Before the image is finished: its tracking goes to a new keeper, named in it."""
+        if self.keep and self.uffds:
+            self.keeper = start_keeper(self.uffds)
+            writer.json(IMAGE, self.keeper)
+
+    def done(self):
+        """The image is finished: the parent's keeper goes (its fds were taken over)."""
+        if self.entry:
+            stop_keeper(self.entry)
+        self.keeper = None
+        self.close()
+
+    def close(self):
+        """Let go of the userfaultfds; a keeper started for an image that failed goes."""
+        if self.keeper:
+            stop_keeper(self.keeper)
+            self.keeper = None
+        for fd in self.uffds.values():
+            os.close(fd)
+        self.uffds = {}

@@ -15,6 +15,7 @@ import pytest
 
 import cr_engine
 from cr_engine import tracking
+from cr_engine.images import ImageReader
 from zdtm_py.build import build
 
 from .engine_subjects import alive
@@ -25,6 +26,11 @@ import bench_engine  # noqa: E402
 
 MIB = 32
 PAGES = MIB * 256
+
+
+def keeper_of(images):
+    """The tracking entry of an image directory: its keeper, the fds it holds."""
+    return ImageReader(images).json(tracking.IMAGE)
 
 
 @pytest.fixture
@@ -41,16 +47,11 @@ def dirty(tmp_path, zdtm_subreaper):
             pass
 
 
-def keepers():
-    out = subprocess.run(["pgrep", "-f", "select, signal, sys"], capture_output=True, text=True)
-    return out.stdout.split()
-
-
 def test_pre_dump_then_dump_stores_only_what_changed(dirty, tmp_path):
     pid, result = dirty
     pre1 = cr_engine.pre_dump(pid, tmp_path / "pre1")
     assert pre1.stats["counts"]["pages_written"] >= PAGES
-    entry = tracking.load(tmp_path / "pre1")
+    entry = keeper_of(tmp_path / "pre1")
     assert alive(entry["keeper"])                       # holds the userfaultfd meanwhile
     assert alive(pid) and not os.path.exists(os.path.join(tmp_path, "pre1", "core-%d.json"
                                                                     % pid))
@@ -67,7 +68,7 @@ def test_pre_dump_then_dump_stores_only_what_changed(dirty, tmp_path):
     restored = cr_engine.restore(tmp_path / "img")
     assert restored.stats["counts"]["pages_restored"] >= PAGES
     bench_engine.verify(restored.root_pid, result)      # every page checked by the program
-    assert not alive(tracking.load(tmp_path / "pre2")["keeper"])
+    assert not alive(keeper_of(tmp_path / "pre2")["keeper"])
 
 
 def test_pages_written_after_the_pre_dump_are_dumped_again(tmp_path, zdtm_subreaper):

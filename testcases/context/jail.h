@@ -51,6 +51,39 @@ static inline int jail_wait_ready(int res)
 	return 0;
 }
 
+/* The confined child, and the parent's ends of the command and answer pipes. */
+struct jail {
+	pid_t pid;
+	int cmd, res;
+};
+
+/*
+ * In the parent: fork the child, which confines itself with confine() (0 once
+ * confined) and serves; 0 once it said it is confined.
+ */
+static inline int jail_start(struct jail *j, int (*confine)(void))
+{
+	int cmd[2], res[2];
+
+	if (pipe(cmd) || pipe(res)) {
+		pr_perror("pipe");
+		return -1;
+	}
+	j->pid = fork_or_exit();
+	if (j->pid == 0) {
+		close(cmd[1]);
+		close(res[0]);
+		if (confine())
+			syscall(SYS_exit_group, 1);
+		jail_serve(cmd[0], res[1]);
+	}
+	close(cmd[0]);
+	close(res[1]);
+	j->cmd = cmd[1];
+	j->res = res[0];
+	return jail_wait_ready(j->res);
+}
+
 /*
  * In the parent, after the restore: the number of differences (each
  * reported). mode: the value of the child's "Seccomp:" status line; sig: the

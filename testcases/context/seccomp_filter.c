@@ -137,8 +137,9 @@ static int child_check(void *arg)
 
 int main(int argc, char **argv)
 {
-	int cmd[2], res[2], bad = 0;
-	pid_t child, jailed, me;
+	struct jail jailed;
+	int bad = 0;
+	pid_t child, me;
 
 	test_init(argc, argv);
 	me = getpid();   /* a session leader: its pgid is its pid */
@@ -147,21 +148,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	child = fork_checker(child_setup, child_check, NULL);
-	if (pipe(cmd) || pipe(res)) {
-		pr_perror("pipe");
-		return 1;
-	}
-	jailed = fork_or_exit();
-	if (jailed == 0) {
-		close(cmd[1]);
-		close(res[0]);
-		if (jail())
-			syscall(SYS_exit_group, 1);
-		jail_serve(cmd[0], res[1]);
-	}
-	close(cmd[0]);
-	close(res[1]);
-	if (jail_wait_ready(res[0]))
+	if (jail_start(&jailed, jail))
 		return 1;
 
 	test_daemon();
@@ -170,7 +157,7 @@ int main(int argc, char **argv)
 	if (check("main", 2, me))
 		bad = 1;
 	bad |= child_verdict(child, "the child found its filters changed");
-	if (jail_check(jailed, cmd[1], res[0], 2, SIGSYS))
+	if (jail_check(jailed.pid, jailed.cmd, jailed.res, 2, SIGSYS))
 		bad = 1;
 	if (!bad)
 		pass();

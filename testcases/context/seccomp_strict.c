@@ -15,33 +15,23 @@
 
 const char *test_doc = "a task in seccomp strict mode stays in it";
 
+static int strict(void)
+{
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
-	int cmd[2], res[2];
-	pid_t child;
+	struct jail j;
 
 	test_init(argc, argv);
-	if (pipe(cmd) || pipe(res)) {
-		pr_perror("pipe");
-		return 1;
-	}
-	child = fork_or_exit();
-	if (child == 0) {
-		close(cmd[1]);
-		close(res[0]);
-		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0))
-			syscall(SYS_exit_group, 1);
-		jail_serve(cmd[0], res[1]);
-	}
-	close(cmd[0]);
-	close(res[1]);
-	if (jail_wait_ready(res[0]))
+	if (jail_start(&j, strict))
 		return 1;
 
 	test_daemon();
 	test_waitsig();
 
-	if (!jail_check(child, cmd[1], res[0], 1, SIGKILL))
+	if (!jail_check(j.pid, j.cmd, j.res, 1, SIGKILL))
 		pass();
 	return 0;
 }

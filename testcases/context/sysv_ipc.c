@@ -81,7 +81,7 @@ static int write_ids(void)
 	return 0;
 }
 
-static int send(long type, const void *text, size_t len)
+static int queue_msg(long type, const void *text, size_t len)
 {
 	struct msgbuf_big m = { .mtype = type };
 
@@ -89,32 +89,12 @@ static int send(long type, const void *text, size_t len)
 	return msgsnd(msgid, &m, len, IPC_NOWAIT);
 }
 
-/* The /proc/self/maps line of the mapping starting at addr: inode (or -1), perms, offset. */
-static long vma_at(void *addr, char *perms, unsigned long *offset)
-{
-	char line[512];
-	unsigned long start, end, ino;
-	long found = -1;
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%lx-%lx %4s %lx %*s %lu", &start, &end, perms, offset, &ino) == 5 &&
-		    start == (unsigned long)addr) {
-			found = ino;
-			break;
-		}
-	fclose(f);
-	return found;
-}
-
 static int check_attach(const char *what, void *addr, int id, const char *want_perms,
 			unsigned long want_offset)
 {
 	char perms[8] = "";
 	unsigned long offset = -1;
-	long ino = vma_at(addr, perms, &offset);
+	long ino = maps_entry(addr, perms, &offset);
 
 	if (ino != id || strcmp(perms, want_perms) || offset != want_offset) {
 		fail("shm: the %s attach at %p maps inode %ld %s at %#lx, expected %d %s at %#lx",
@@ -153,7 +133,7 @@ static int check_shm(uint8_t *rw, uint8_t *ro, uint8_t *part)
 	bad |= check_attach("read-write", rw, shmid, "rw-s", 0);
 	bad |= check_attach("read-only", ro, shmid, "r--s", 0);
 	bad |= check_attach("partial", part + PAGE_SIZE, shmid, "rw-s", PAGE_SIZE);
-	if (vma_at(part, (char[8]){ 0 }, &(unsigned long){ 0 }) == shmid) {
+	if (maps_inode(part) == shmid) {
 		fail("shm: the unmapped first page of the partial attach is mapped again");
 		bad = 1;
 	}
@@ -328,7 +308,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < BIG; i++)
 		big[i] = (uint8_t)(i * 11 + 5);
 	if (msgctl(msgid, IPC_STAT, &mds) || (mds.msg_qbytes = QBYTES, msgctl(msgid, IPC_SET, &mds)) ||
-	    send(1, "first", 6) || send(5, big, BIG) || send(2, "third", 6)) {
+	    queue_msg(1, "first", 6) || queue_msg(5, big, BIG) || queue_msg(2, "third", 6)) {
 		pr_perror("msgctl(IPC_SET) / msgsnd");
 		return 1;
 	}

@@ -60,21 +60,6 @@ static int recv_fd(int sock)
 	return fd;
 }
 
-static int send_fd(int sock, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, c = 'f';
-	struct iovec iov = { &c, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &mh, 0) == 1 ? 0 : -1;
-}
-
 static int same_file(pid_t p1, int fd1, pid_t p2, int fd2)
 {
 	return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2) == 0;
@@ -149,7 +134,7 @@ int main(int argc, char **argv)
 	close(sv[1]);
 	close(rep[1]);
 	fd_b = make(second, 200);
-	if (fd_b < 0 || send_fd(sv[0], fd_b)) {
+	if (fd_b < 0 || send_fds(sv[0], "f", 1, &fd_b, 1, 0)) {
 		pr_perror("send %s", second);
 		return 1;
 	}

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -164,26 +165,36 @@ static inline int wait_status(pid_t pid)
 }
 
 /*
- * The inode /proc/self/maps shows for the mapping that starts at addr (for a
- * SysV segment: its shmid), or -1 when no mapping starts there.
+ * The /proc/self/maps line of the mapping that starts at addr: its inode (for a SysV
+ * segment: its shmid), or -1 when no mapping starts there; perms (5 bytes) and the file
+ * offset too when asked for (non-NULL).
  */
-static inline long maps_inode(void *addr)
+static inline long maps_entry(void *addr, char *perms, unsigned long *offset)
 {
-	char line[512];
-	unsigned long start, end, ino;
+	char line[512], p[8];
+	unsigned long start, end, off, ino;
 	long found = -1;
 	FILE *f = fopen("/proc/self/maps", "r");
 
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &start, &end, &ino) == 3 &&
+		if (sscanf(line, "%lx-%lx %4s %lx %*s %lu", &start, &end, p, &off, &ino) == 5 &&
 		    start == (unsigned long)addr) {
 			found = ino;
+			if (perms)
+				strcpy(perms, p);
+			if (offset)
+				*offset = off;
 			break;
 		}
 	fclose(f);
 	return found;
+}
+
+static inline long maps_inode(void *addr)
+{
+	return maps_entry(addr, NULL, NULL);
 }
 
 /* test_fork() in the parent; a failed fork is reported and ends the program (exit 1). */
@@ -266,6 +277,26 @@ static inline int stop_children(const pid_t *pids, int n)
 		}
 	}
 	return bad ? -1 : 0;
+}
+
+/* Send one message of `len` bytes carrying `nfds` fds (SCM_RIGHTS, at most 4); 0 when all
+ * of it went. */
+static inline int send_fds(int sk, const void *data, size_t len, const int *fds, int nfds,
+			   int flags)
+{
+	char cbuf[CMSG_SPACE(4 * sizeof(int))] = { 0 };
+	struct iovec iov = { (void *)data, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	if (nfds < 1 || nfds > 4)
+		return -1;
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	return sendmsg(sk, &mh, flags) == (ssize_t)len ? 0 : -1;
 }
 
 #endif /* CRBENCH_HELPERS_H_ */

@@ -13,6 +13,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
@@ -585,6 +586,40 @@ static inline int unix_new_client(int lst, const struct sockaddr_un *addr, sockl
 	bad |= pat_through(acc, cli, seed_s, 0, len, "server -> new client");
 	close(acc);
 	close(cli);
+	return bad;
+}
+
+/* What poll() says of fd right now (in, out, read hang-up, hang-up), or -1. */
+static inline short poll_events(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT | POLLRDHUP };
+
+	if (poll(&p, 1, 0) < 0)
+		return -1;
+	return p.revents;
+}
+
+/*
+ * Remove the socket files (a NULL-terminated list; each must still be there: a restore that
+ * lost one fails here) and then the directory holding them; 1 after fail().
+ */
+static inline int remove_sockets(const char *dir, ...)
+{
+	const char *path;
+	va_list ap;
+	int bad = 0;
+
+	va_start(ap, dir);
+	while (!bad && (path = va_arg(ap, const char *)))
+		if (unlink(path)) {
+			fail("removing %s", path);
+			bad = 1;
+		}
+	va_end(ap);
+	if (!bad && rmdir(dir)) {
+		fail("removing %s", dir);
+		bad = 1;
+	}
 	return bad;
 }
 

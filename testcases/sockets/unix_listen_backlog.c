@@ -153,10 +153,7 @@ int main(int argc, char **argv)
 		close(acc[i]);
 	}
 	close(lst);
-	if (unlink(path) || rmdir(dirname)) {
-		fail("removing %s", path);
-		bad = 1;
-	}
+	bad |= remove_sockets(dirname, path, NULL);
 	if (!bad)
 		pass();
 	return 0;

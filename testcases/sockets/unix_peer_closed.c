@@ -25,15 +25,6 @@ static const char *names[N] = { "stream end", "seqpacket end", "accepted end" };
 #define SEED 0xa000
 static const size_t records[] = { 1000, 1, 2000 };
 
-static short events(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT | POLLRDHUP };
-
-	if (poll(&p, 1, 0) < 0)
-		return -1;
-	return p.revents;
-}
-
 int main(int argc, char **argv)
 {
 	char path[256];
@@ -74,7 +65,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < N; i++) {
 		sock_record(sk[i], &was[i], names[i]);
 		unread[i] = inq(sk[i]);
-		ev[i] = events(sk[i]);
+		ev[i] = poll_events(sk[i]);
 		if ((ev[i] & (POLLIN | POLLRDHUP)) != (POLLIN | POLLRDHUP)) {
 			pr_err("%s: poll revents %#x before the checkpoint: no POLLIN | POLLRDHUP\n",
 			       names[i], ev[i]);
@@ -94,7 +85,7 @@ int main(int argc, char **argv)
 			fail("%s: %d bytes unread, were %d", names[i], inq(sk[i]), unread[i]);
 			bad = 1;
 		}
-		now = events(sk[i]);
+		now = poll_events(sk[i]);
 		if (now != ev[i]) {
 			fail("%s: poll revents %#x, were %#x", names[i], now, ev[i]);
 			bad = 1;
@@ -121,10 +112,7 @@ int main(int argc, char **argv)
 	}
 	bad |= unix_new_client(lst, &sun, len, SEED + 0x10, SEED + 0x11, 2000);
 	close(lst);
-	if (unlink(path) || rmdir(dirname)) {
-		fail("removing %s", path);
-		bad = 1;
-	}
+	bad |= remove_sockets(dirname, path, NULL);
 	if (!bad)
 		pass();
 	return 0;

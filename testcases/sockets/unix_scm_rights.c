@@ -62,18 +62,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	iov.iov_base = "fds!";
-	iov.iov_len = 4;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = CMSG_SPACE(2 * sizeof(int));
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
-	memcpy(CMSG_DATA(cm), (int[]){ pfd[0], file }, 2 * sizeof(int));
-	if (sendmsg(sk[0], &mh, 0) != 4 || send(sk[0], "tail", 4, 0) != 4) {
+	if (send_fds(sk[0], "fds!", 4, (int[]){ pfd[0], file }, 2, 0) ||
+	    send(sk[0], "tail", 4, 0) != 4) {
 		pr_perror("sendmsg");
 		return 1;
 	}

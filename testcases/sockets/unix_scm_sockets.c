@@ -32,17 +32,7 @@ static const size_t dsizes[] = { 10, 0, 3000 };
 /* Send a message of len bytes carrying fd (SCM_RIGHTS); 0 on success. */
 static int send_fd(int sk, const char *data, size_t len, int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { (void *)data, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(sk, &mh, MSG_DONTWAIT) != (ssize_t)len) {
+	if (send_fds(sk, data, len, &fd, 1, MSG_DONTWAIT)) {
 		pr_perror("send fd %d in '%s'", fd, data);
 		return -1;
 	}

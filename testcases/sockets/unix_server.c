@@ -186,10 +186,7 @@ int main(int argc, char **argv)
 	close(acc);
 	close(pend);
 	close(lst);
-	if (unlink(srv_path) || unlink(cli_path) || rmdir(dirname)) {
-		fail("removing the sockets in %s", dirname);
-		bad = 1;
-	}
+	bad |= remove_sockets(dirname, srv_path, cli_path, NULL);
 	if (!bad)
 		pass();
 	return 0;

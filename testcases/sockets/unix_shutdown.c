@@ -29,15 +29,6 @@ static int gives_epipe(int fd, int i)
 	return 1;
 }
 
-static short events(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT | POLLRDHUP };
-
-	if (poll(&p, 1, 0) < 0)
-		return -1;
-	return p.revents;
-}
-
 int main(int argc, char **argv)
 {
 	struct sockstate was[N];
@@ -67,7 +58,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < N; i++) {
 		sock_record(sk[i], &was[i], "socket");
-		ev[i] = events(sk[i]);
+		ev[i] = poll_events(sk[i]);
 	}
 	if (!(ev[B] & POLLRDHUP) || !(ev[C] & POLLRDHUP) || !(ev[E] & POLLHUP) ||
 	    !(ev[F] & POLLHUP) || (ev[A] & POLLRDHUP) || (ev[D] & POLLRDHUP)) {
@@ -80,7 +71,7 @@ int main(int argc, char **argv)
 	test_waitsig();
 
 	for (i = 0; i < N; i++) {
-		short now = events(sk[i]);
+		short now = poll_events(sk[i]);
 
 		snprintf(what, sizeof(what), "%c", names[i]);
 		bad |= sock_same(sk[i], &was[i], what);
