@@ -3,7 +3,9 @@
 Leaks: processes of the test still alive (or zombies) once its program has exited, mounts
 under the test's directory, and files an engine made in the shared temporary places
 (/tmp, /dev/shm, /run: names starting with "cr_engine" or "criu") that were not there
-before.  Only these, so that tests running in parallel never see each other's work.
+before.  Only these, so that tests running in parallel never see each other's work; CRIU's
+kernel-feature cache (/run/criu.kdat, written through criu.kdat.tmp by any CRIU run, a
+parallel test's too) is no leak.
 
 Running alone: every conformance run holds a shared flock on one lock file of the
 session; a program declared ``exclusive`` takes it exclusively, so no other run of any
@@ -20,6 +22,7 @@ from .errors import ZdtmError
 
 SHARED_DIRS = ("/tmp", "/dev/shm", "/run")
 ENGINE_PREFIXES = ("cr_engine", "criu")
+CACHES = ("criu.kdat",)     # kept by design, made by whichever CRIU run comes first
 GRACE = 2.0     # seconds the children of an exited test get to exit too
 
 
@@ -65,7 +68,8 @@ def _engine_files():
             names = os.listdir(directory)
         except OSError:
             continue
-        out.update(os.path.join(directory, n) for n in names if n.startswith(ENGINE_PREFIXES))
+        out.update(os.path.join(directory, n) for n in names
+                   if n.startswith(ENGINE_PREFIXES) and not n.startswith(CACHES))
     return out
 
 
