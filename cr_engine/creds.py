@@ -14,6 +14,7 @@ import struct
 from kernel.process import prctl
 from kernel.procfs import status as proc_status
 
+from . import namespaces
 from .errors import RestoreError
 
 PR_SET_KEEPCAPS = 8
@@ -47,9 +48,10 @@ def _from_status(status):
                      for name in ("Inh", "Prm", "Eff", "Bnd", "Amb")}}
 
 
-def restore(rem, scratch, tid, creds, own):
+def restore(rem, scratch, tid, creds, own, userns=None):
     """Give thread ``tid`` its dumped credentials (see the module's docstring for the order);
-    ``own``: the restorer's, which the thread starts with."""
+    ``own``: the restorer's, which the thread starts with; ``userns``: the image of the
+    user namespace the thread is in (the dumped ids are ours: set as it numbers them)."""
     def call(what, name, *args):
         got = rem.call(name, *args, check=False)
         if got < 0:
@@ -65,14 +67,20 @@ def restore(rem, scratch, tid, creds, own):
                  cap, 0, 0, 0)
     call("PR_SET_SECUREBITS", "prctl", PR_SET_SECUREBITS,
          creds["securebits"] | SECBIT_KEEP_CAPS, 0, 0, 0)
-    groups = creds["groups"]
-    at = scratch.put(struct.pack(f"{len(groups)}I", *groups)) if groups else 0
-    call("setgroups", "setgroups", len(groups), at)
-    scratch.reset()
-    real, effective, saved, fs = creds["gids"]
+    uids, gids, groups = creds["uids"], creds["gids"], creds["groups"]
+    if userns:
+        uids = [namespaces.inside(userns["uid_map"], i) for i in uids]
+        gids = [namespaces.inside(userns["gid_map"], i) for i in gids]
+        groups = [namespaces.inside(userns["gid_map"], i) for i in groups]
+    # a user namespace that denies setgroups keeps the groups it was made with
+    if not userns or userns["setgroups"] != "deny":
+        at = scratch.put(struct.pack(f"{len(groups)}I", *groups)) if groups else 0
+        call("setgroups", "setgroups", len(groups), at)
+        scratch.reset()
+    real, effective, saved, fs = gids
     call("setresgid", "setresgid", real, effective, saved)
     rem.call("setfsgid", fs)                # returns the previous fsgid, never an error
-    real, effective, saved, fs = creds["uids"]
+    real, effective, saved, fs = uids
     call("setresuid", "setresuid", real, effective, saved)
     rem.call("setfsuid", fs)
     header = scratch.put(struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0))

@@ -172,6 +172,7 @@ def _check_tree(tree):
     me = os.getpid()
     tree.pidns = _root_pidns(tree, own["pid"])
     tree.namespaces = namespaces.own(tree.root)     # carried: the root's, shared by all
+    namespaces.check_owners(tree.root, tree.namespaces, tree.pidns)
     for pid, process in tree.processes.items():
         if process.zombie:
             continue

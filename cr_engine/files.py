@@ -384,14 +384,17 @@ class OpenFiles:
                     out.setdefault(entry["file"], (pid, entry["fd"]))
         return out
 
-    def set_owners(self, files):
-        """File owners name processes and threads: set once they all exist."""
+    def set_owners(self, files, live=None):
+        """File owners name processes, threads and groups: set once they all exist (``live``:
+        dumped pid or tid -> the one it has now, where they differ)."""
+        live = live or {}
         for file_id, desc in files.items():
             owner = desc.get("owner")
             if owner and file_id in self.fds:
                 fd = self.fds[file_id]
                 if owner["pid"]:
-                    fcntl.fcntl(fd, F_SETOWN_EX, struct.pack("ii", owner["type"], owner["pid"]))
+                    who = live.get(owner["pid"], owner["pid"])
+                    fcntl.fcntl(fd, F_SETOWN_EX, struct.pack("ii", owner["type"], who))
                 if owner["signal"]:
                     fcntl.fcntl(fd, F_SETSIG, owner["signal"])
 

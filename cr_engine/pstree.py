@@ -61,13 +61,15 @@ def _ns_ids(pid, threads):
             "tids": tids}
 
 
-def set_tid(entry, tid=None):
+def set_tid(entry, tid=None, own_only=False):
     """The set_tid array that makes ``tid`` (default: the process) again: innermost level
-    first, so [its id in the tree's pid namespace, ours] for a namespace tree."""
+    first, so [its id in the tree's pid namespace, ours] for a namespace tree; ``own_only``:
+    the tree's level alone (ours is the kernel's choice)."""
     tid = entry["pid"] if tid is None else tid
     if "ns" not in entry:
         return [tid]
-    return [entry["ns"]["tids"][str(tid)], tid]
+    inner = entry["ns"]["tids"][str(tid)]
+    return [inner] if own_only else [inner, tid]
 
 
 def plan(pstree):

@@ -20,7 +20,8 @@ import time
 
 from kernel import memory as kmem
 from kernel import ptrace
-from kernel.process import CLONE_NEWPID, CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
+from kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, setns
+from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
 from . import (context, creds, faults, files, locks, memory, namespaces, proc, pstree,
                seccomp, signals, stub, sysv_ipc, timers, tracking)
@@ -110,7 +111,9 @@ class _Restorer:
         self.stats = stats
         self.opened = files.OpenFiles()
         self.own_fds = []
-        self.joined = {}            # namespace kind -> fd of one the root's stub joins
+        self.joined = {}            # namespace kind -> fd of one made for the tree
+        self.userns = None          # the image of the tree's user namespace, if it has one
+        self.live = {}              # dumped pid or tid -> the one it has now, if not the same
         self.service = {}           # pid -> {name: fd in the restorer}
         self.created = []           # pids forked so far (for cleanup)
         self.tracees = {}           # tid -> True while we hold it
@@ -129,12 +132,14 @@ class _Restorer:
                 _wait_pid_free(tid)
         self._check_vdso()
         self.image.ipc.prepare()
-        # namespaces the root's stub joins rather than makes: made now, with what is in
-        # them (the network namespace's sockets)
+        # the tree's namespaces: made now, with what is in them (the network namespace's
+        # sockets), joined by the stubs
         ns_image = img.cores[self.root].get("namespaces", {}) if self.root in img.cores else {}
+        self.joined = namespaces.make(ns_image)
+        self.own_fds += self.joined.values()
+        self.userns = img.ipc.userns = ns_image.get("user")
         if "net" in ns_image:
-            self.joined["net"] = namespaces.new_net(ns_image["net"])
-            self.own_fds.append(self.joined["net"])
+            namespaces.set_up_net(ns_image["net"], self.joined["net"])
         self.opened.open_all(img.files, img.payload, netns=self.joined.get("net"))
         shmem_fds = self._shmem_objects()
         map_fds = {}
@@ -213,34 +218,51 @@ class _Restorer:
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
                                self.service, ready_w, go_r, img.ipc, self.joined)
         # a pid namespace tree: the root is the init of a new one
-        new_ns = CLONE_NEWPID if img.pstree.get("pidns") else 0
-        new_ns |= namespaces.clone_flags(img.cores[self.root].get("namespaces", {}))
-        root_tids = pstree.set_tid(img.procs[self.root])
-        if _single_threaded():
-            pid, _ = fork3(flags=new_ns, set_tid=root_tids)
+        new_pid = CLONE_NEWPID if img.pstree.get("pidns") else 0
+        user = "user" in self.joined
+        root_tids = pstree.set_tid(img.procs[self.root], own_only=user)
+        if _single_threaded() and not user:
+            pid, _ = fork3(flags=new_pid, set_tid=root_tids)
             if pid == 0:
                 stub.start(ctx, self.root)
         else:
-            # fork from a multi-threaded process only through a normal os.fork(): the
-            # single-threaded helper forks the root as our child (CLONE_PARENT)
+            # fork from a multi-threaded process only through a normal os.fork(), and into
+            # the tree's user namespace (which then owns its pid namespace) only from a
+            # process that joined it: a single-threaded helper forks the root as our child
             helper = os.fork()
             if helper == 0:
                 try:
-                    pid, _ = fork3(flags=CLONE_PARENT | new_ns, exit_signal=0,
+                    if user:
+                        setns(self.joined["user"], CLONE_NEWUSER)
+                    pid, _ = fork3(flags=CLONE_PARENT | new_pid, exit_signal=0,
                                    set_tid=root_tids)
                     if pid == 0:
                         stub.start(ctx, self.root)
+                    if user:        # its pid in ours is new
+                        os.write(ready_w, (json.dumps({"pid": self.root, "now": pid}) +
+                                           "\n").encode())
                     os._exit(0)
                 except BaseException as e:      # noqa: BLE001
                     os.write(ready_w, (json.dumps({"pid": self.root, "error": str(e)}) +
                                        "\n").encode())
                     os._exit(1)
             os.waitpid(helper, 0)
-        self.created = list(img.order)
+        self.created = list(img.order) if not user else []
         os.close(ready_w)
         self.own_fds.remove(ready_w)
         alive = [pid for pid in img.order if not img.procs[pid]["zombie"]]
         self.stub_service = self._wait_ready(ready_r, alive)
+        if user:
+            self._find_live()
+
+    def _find_live(self):
+        """Where the tree got new pids in ours: which is which, by the pids of its own pid
+        namespace (the root's we were told)."""
+        img, root = self.image, self.live[self.root]
+        for pid in img.order:
+            if pid != self.root:
+                self.live[pid] = proc.outer_pid(root, img.procs[pid]["ns"]["pid"])
+        self.created = [self.live[pid] for pid in img.order]
 
     def _wait_ready(self, ready_r, alive):
         pending, got, buf = set(alive), {}, b""
@@ -261,6 +283,10 @@ class _Restorer:
                 msg = json.loads(line)
                 if "error" in msg:
                     raise RestoreError(f"pid {msg['pid']}: {msg['error']}", "fork")
+                if "now" in msg:                # the root's pid in ours, a new one
+                    self.live[msg["pid"]] = msg["now"]
+                    self.created = [msg["now"]]     # killing it ends its pid namespace
+                    continue
                 got[msg["pid"]] = msg["service"]
                 pending.discard(msg["pid"])
         return got
@@ -268,6 +294,7 @@ class _Restorer:
     # seize and swap ---------------------------------------------------------------------------
     def seize_all(self):
         for pid in self.image.cores:
+            pid = self.live.get(pid, pid)
             ptrace.seize(pid, RESTORE_OPTIONS)
             self.tracees[pid] = True
             self._stop_in_syscall(pid)
@@ -291,42 +318,43 @@ class _Restorer:
         img = self.image
         core, mm = img.cores[pid], img.mms[pid]
         svc = self.stub_service[pid]
-        regs = get_regs(pid)
+        live = self.live.get(pid, pid)      # ``pid`` names its images
+        regs = get_regs(live)
         ip = regs.rip - len(SYSCALL_INSN)
-        if read_memory(pid, ip, 2) != SYSCALL_INSN:
+        if read_memory(live, ip, 2) != SYSCALL_INSN:
             raise RestoreError(f"stub {pid} is not stopped in a system call", "memory")
-        rem = Remote(pid, ip)
-        set_sigmask(pid, ALL_SIGNALS)
-        region = _free_gap([(v.start, v.end) for v in proc.maps(pid)] +
+        rem = Remote(live, ip)
+        set_sigmask(live, ALL_SIGNALS)
+        region = _free_gap([(v.start, v.end) for v in proc.maps(live)] +
                            [(v["start"], v["end"]) for v in mm["vmas"]], REGION)
         got = rem.call("mmap", region, REGION, kmem.PROT_READ | kmem.PROT_WRITE,
                        kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
         if got != region:
             raise RestoreError(f"cannot map the work area in {pid}", "memory")
-        write_memory(pid, region, GADGET)
+        write_memory(live, region, GADGET)
         rem.call("mprotect", region, kmem.PAGE_SIZE, kmem.PROT_READ | kmem.PROT_EXEC)
         rem.syscall_ip = region
-        scratch = Scratch(pid, region + kmem.PAGE_SIZE, REGION - kmem.PAGE_SIZE)
-        _unregister_rseq(rem, pid)
+        scratch = Scratch(live, region + kmem.PAGE_SIZE, REGION - kmem.PAGE_SIZE)
+        _unregister_rseq(rem, live)
         with self.stats.stage("memory"):
             rem.call("munmap", 0, region)
             rem.call("munmap", region + REGION, TASK_SIZE - region - REGION)
             memory.map_vdso(rem, mm["vmas"], pid)
             memory.restore_vmas(rem, scratch, pid, mm["vmas"], lambda v: _fd_for(svc, v))
             img.ipc.attach(rem, pid, mm["vmas"])
-            loaders = self._loaders(rem, scratch, pid, mm["pagemap"])
+            loaders = self._loaders(rem, scratch, live, mm["pagemap"])
             try:
                 pages = memory.load_pages(loaders, scratch, mm["pagemap"], svc["pages"])
             finally:
                 self._end_loaders(loaders[1:])
             scratch.reset()
             if mm.get("inherited"):     # pages a parent image (a pre-dump) holds
-                pages += tracking.write_inherited(pid, mm["inherited"], img.reader.dir)
+                pages += tracking.write_inherited(pid, mm["inherited"], img.reader.dir, live)
             memory.finish_vmas(rem, mm["vmas"])
             self.stats.add("pages_restored", pages)
             faults.hit(self.fault, "restore:memory")
         with self.stats.stage("state"):
-            self._mm_map(rem, scratch, mm, svc["exe"], pid)
+            self._mm_map(rem, scratch, mm, svc["exe"], live)
             rem.call("personality", core["personality"])
             signals.drain(rem, scratch)
             signals.restore_actions(rem, scratch, core["sigactions"])
@@ -336,26 +364,28 @@ class _Restorer:
                 rem.call("setpgid", 0, entry["ns"]["pgid"] if "ns" in entry else entry["pgid"])
             remotes = self._threads(rem, scratch, pid, core)
             for thread in core["threads"]:
-                self._thread_state(remotes[thread["tid"]], scratch, thread)
-                context.restore_thread(remotes[thread["tid"]], thread["tid"], thread["context"],
-                                       pid == self.root)
+                here = remotes[thread["tid"]]
+                self._thread_state(here, scratch, thread)
+                context.restore_thread(here, here.tid, thread["context"], pid == self.root)
             context.restore_process(rem, core["context"])
-            timers.restore_posix(rem, scratch, core["posix_timers"], pid)   # may name a thread
+            timers.restore_posix(rem, scratch, core["posix_timers"], live,  # may name a thread
+                                 self.live)
             # only a thread itself may queue signals that look sent by the kernel or kill()
-            signals.queue_pending(rem, scratch, pid, pid, core["pending"], shared=True)
+            signals.queue_pending(rem, scratch, live, live, core["pending"], shared=True)
             for thread in core["threads"]:
-                signals.queue_pending(remotes[thread["tid"]], scratch, pid, thread["tid"],
-                                      thread["pending"], shared=False)
+                here = remotes[thread["tid"]]
+                signals.queue_pending(here, scratch, live, here.tid, thread["pending"],
+                                      shared=False)
             for fd in sorted(set(svc.values())):
                 rem.call("close", fd)
             self._locks(rem, scratch, pid, core)
-            self._rlimits(pid, core)        # before the uids change: other users' need more
+            self._rlimits(live, core)        # before the uids change: other users' need more
             # while the threads have CAP_SYS_ADMIN; later calls run with seccomp suspended
             seccomp.restore(remotes, scratch, core, RESTORE_OPTIONS)
             for thread in core["threads"]:
                 if thread["creds"] != self.own_creds:
                     creds.restore(remotes[thread["tid"]], scratch, thread["tid"],
-                                  thread["creds"], self.own_creds)
+                                  thread["creds"], self.own_creds, self.userns)
             context.restore_last(remotes, core["context"],
                                  {t["tid"]: t["context"] for t in core["threads"]})
             faults.hit(self.fault, "restore:state")
@@ -413,29 +443,36 @@ class _Restorer:
             del self.tracees[helper.tid]
 
     def _threads(self, rem, scratch, pid, core):
-        """Create the other threads with their tids; returns tid -> Remote."""
+        """Create the other threads with their tids; returns tid -> Remote (of the tid the
+        thread has now: see _clone_thread)."""
         remotes = {pid: rem}
         for thread in core["threads"]:
             tid = thread["tid"]
-            if tid == pid:
-                continue
-            levels = pstree.set_tid(self.image.procs[pid], tid)
-            tids = scratch.put(struct.pack(f"<{len(levels)}i", *levels))
-            args = CloneArgs(flags=CLONE_THREAD_FLAGS, set_tid=tids, set_tid_size=len(levels))
-            at = scratch.put(bytes(args))
-            got = rem.call("clone3", at, ctypes.sizeof(args), check=False)
-            scratch.reset()
-            if got == levels[0]:
-                got = tid                   # it answers from inside its pid namespace
-            if got != tid:
-                raise RestoreError(f"cannot create thread {tid} of pid {pid} "
-                                   f"({os.strerror(-got) if got < 0 else got})", "state")
-            self.tracees[tid] = True
-            while wait_stop(tid).event != ptrace.EVENT_STOP:
-                ptrace.cont(tid)
-            remotes[tid] = Remote(tid, rem.syscall_ip)
-            set_sigmask(tid, ALL_SIGNALS)
+            if tid != pid:
+                remotes[tid] = self._clone_thread(rem, scratch, pid, tid)
         return remotes
+
+    def _clone_thread(self, rem, scratch, pid, tid):
+        """Thread ``tid`` of ``pid``, made with clone3 set_tid at every level, or at the
+        tree's pid namespace's alone in a user namespace of its own (ours is new: self.live)."""
+        user = self.userns is not None
+        levels = pstree.set_tid(self.image.procs[pid], tid, own_only=user)
+        tids = scratch.put(struct.pack(f"<{len(levels)}i", *levels))
+        args = CloneArgs(flags=CLONE_THREAD_FLAGS, set_tid=tids, set_tid_size=len(levels))
+        at = scratch.put(bytes(args))
+        got = rem.call("clone3", at, ctypes.sizeof(args), check=False)
+        scratch.reset()
+        if got != levels[0]:            # it answers from inside its pid namespace
+            raise RestoreError(f"cannot create thread {tid} of pid {pid} "
+                               f"({os.strerror(-got) if got < 0 else got})", "state")
+        now = proc.outer_tid(rem.tid, got) if user else tid
+        if now != tid:
+            self.live[tid] = now
+        self.tracees[now] = True
+        while wait_stop(now).event != ptrace.EVENT_STOP:
+            ptrace.cont(now)
+        set_sigmask(now, ALL_SIGNALS)
+        return Remote(now, rem.syscall_ip)
 
     def _thread_state(self, rem, scratch, thread):
         rem.call("set_tid_address", thread["tid_address"])
@@ -460,7 +497,7 @@ class _Restorer:
                 locks.take(rem, scratch, entry["fd"], self.image.files[entry["file"]]["locks"],
                            who)
 
-    def _rlimits(self, pid, core):
+    def _rlimits(self, pid, core):       # pid: as we number it
         for name, (soft, hard) in core["rlimits"].items():
             res = context.RLIMITS.get(name)
             if res is None:
@@ -480,17 +517,18 @@ class _Restorer:
         img = self.image
         for pid, core in img.cores.items():
             for thread in core["threads"]:
-                tid = thread["tid"]
+                tid = self.live.get(thread["tid"], thread["tid"])
                 set_regs(tid, restart_in_new_task(UserRegs.from_dict(thread["regs"])))
                 set_xstate(tid, bytes.fromhex(thread["xstate"]))
         for pid, core in img.cores.items():
             for thread in core["threads"]:
-                set_sigmask(thread["tid"], thread["sigmask"])
+                set_sigmask(self.live.get(thread["tid"], thread["tid"]), thread["sigmask"])
         for pid, core in img.cores.items():
             stop = signal.SIGSTOP if img.procs[pid].get("stopped") else 0
             for thread in core["threads"]:
-                ptrace.detach(thread["tid"], stop)
-                self.tracees.pop(thread["tid"], None)
+                tid = self.live.get(thread["tid"], thread["tid"])
+                ptrace.detach(tid, stop)
+                self.tracees.pop(tid, None)
 
     # cleanup ----------------------------------------------------------------------------------
     def close(self):
@@ -542,8 +580,8 @@ def restore(images_dir, *, shell_job=False, fault=None):
         for pid in image.order:
             if pid in image.cores:
                 r.restore_process(pid)
-        r.opened.set_owners(image.files)
-        image.ipc.finish()
+        r.opened.set_owners(image.files, r.live)
+        image.ipc.finish(r.live.get(r.root, r.root))
         stage = "verify"
         with stats.stage("verify-wait"):
             image.verified()
@@ -567,7 +605,8 @@ def restore(images_dir, *, shell_job=False, fault=None):
     r.close()
     stats.total()
     stats.counts["processes"] = len(image.order)
-    return RestoreResult(image.pstree["root"], list(image.order), stats.as_dict())
+    return RestoreResult(r.live.get(r.root, r.root), [r.live.get(p, p) for p in image.order],
+                         stats.as_dict())
 
 
 def _fd_for(svc, vma):

@@ -38,7 +38,7 @@ class StubContext:
         self.service = service        # pid -> {name: fd in the restorer} (pages, exe, maps)
         self.ready_w, self.go_r = ready_w, go_r
         self.ipc = ipc                # sysv_ipc.Objects: those this stub makes
-        self.joined = joined or {}    # namespace kind -> fd the root joins (made for it)
+        self.joined = joined or {}    # namespace kind -> fd of the one made for the tree
 
 
 def start(ctx, pid):
@@ -105,7 +105,8 @@ def _join_group(pgid, timeout=5.0):
 
 
 def _fork(ctx, child, zombies):
-    pid, _ = fork3(set_tid=pstree.set_tid(ctx.procs[child]))
+    # in a user namespace of the tree's own only the tree's pid namespace's level is ours
+    pid, _ = fork3(set_tid=pstree.set_tid(ctx.procs[child], own_only="user" in ctx.joined))
     if pid == 0:
         start(ctx, child)
     if ctx.procs[child]["zombie"]:

@@ -55,7 +55,7 @@ from kernel import ipc
 from kernel import memory as kmem
 from kernel.libc import syscall
 
-from . import memory, proc
+from . import memory, namespaces, proc
 from .errors import ImageError, RestoreError, Unsupported
 
 IMAGE = "ipc.json"
@@ -71,8 +71,7 @@ def dump(tree, writer):
     host's IPC namespace, or all of the tree's own (read from inside it)."""
     own = "ipc" in getattr(tree, "namespaces", {})
     if own:
-        from .namespaces import run_in
-        return run_in(tree.root, "ipc", _dump, tree, writer, True)
+        return namespaces.run_in(tree.root, "ipc", _dump, tree, writer, True)
     return _dump(tree, writer, False)
 
 
@@ -185,6 +184,7 @@ class Objects:
         the maker of objects no other process made, when the tree has its own namespace
         (a new one at restore, where the restorer cannot reach)."""
         self.reader, self.root = reader, root
+        self.userns = None              # the tree's user namespace image: ids set as it sees them
         image = reader.json(IMAGE) if reader.has(IMAGE) else {}
         self.own = image.get("own_ns", False)
         self.same_namespace = (image.get("boot_id"), image.get("ns")) == (
@@ -231,6 +231,10 @@ class Objects:
         for kind, entry in self.objects:
             if self.makers[(kind, entry["id"])] != pid:
                 continue
+            if self.userns:             # the dumped ids are ours
+                entry = dict(entry, **{
+                    key: namespaces.inside(self.userns[f"{key[-3]}id_map"], entry[key])
+                    for key in ("uid", "gid", "cuid", "cgid")})
             created = (kind, entry["id"]) in self.creating
             if created:
                 _create(kind, entry)
@@ -257,11 +261,11 @@ class Objects:
             _remote(rem, pid, v, "munmap", at, size)
             _remote(rem, pid, v, "mprotect", v["start"], length, memory.prot_of(v["perms"]))
 
-    def finish(self):
-        """Mark again the segments that were marked for destruction (now attached)."""
+    def finish(self, root):
+        """Mark again the segments that were marked for destruction (now attached);
+        ``root``: the restored root, as we number it."""
         if self.own:
-            from .namespaces import run_in
-            run_in(self.root, "ipc", self._mark)
+            namespaces.run_in(root, "ipc", self._mark)
         else:
             self._mark()
 

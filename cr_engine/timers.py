@@ -81,7 +81,8 @@ def dump_posix(rem, scratch, pid):
     return sorted(out, key=lambda t: t["id"])
 
 
-def restore_posix(rem, scratch, timers, pid):
+def restore_posix(rem, scratch, timers, pid, live=None):
+    """``live``: dumped tid -> the tid the thread has now, where they differ."""
     if not timers:
         return
     exact = rem.call("prctl", PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON,
@@ -91,7 +92,7 @@ def restore_posix(rem, scratch, timers, pid):
     for timer in timers:
         target = timer["notify_tid"]    # made from inside: its pid namespace's number
         if target:
-            target = proc.ns_tid(pid, target)
+            target = proc.ns_tid(pid, (live or {}).get(target, target))
         event = scratch.put(SIGEVENT.pack(timer["sigev_value"], timer["signal"],
                                           timer["notify"], target))
         while True:

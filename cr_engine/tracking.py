@@ -242,8 +242,10 @@ def parent_pages(parent_dir, pid, mm):
     return sorted(out)
 
 
-def write_inherited(pid, inherited, images_dir):
-    """Copy inherited pages into the restored process ``pid`` (its VMAs mapped writable)."""
+def write_inherited(pid, inherited, images_dir, live=None):
+    """Copy inherited pages into the restored process ``pid`` (its VMAs mapped writable;
+    ``live``: its pid now, when not the dumped one)."""
+    live = pid if live is None else live
     files = {}
     try:
         for start, end, directory, offset in inherited:
@@ -255,7 +257,7 @@ def write_inherited(pid, inherited, images_dir):
             got = os.preadv(files[path], [buf], offset)
             if got != size:
                 raise OSError(0, f"short read of {path} ({got} of {size} bytes)")
-            done = kmem.process_vm_writev(pid, ctypes.addressof(buf), start, size)
+            done = kmem.process_vm_writev(live, ctypes.addressof(buf), start, size)
             if done != size:
                 raise OSError(0, f"short write into pid {pid} ({done} of {size} bytes)")
     finally:

@@ -49,15 +49,17 @@ def _logs(files):
             f"--- {files['launcher_log'].name} ---\n{tail(files['launcher_log'])}")
 
 
-FLAVOR_ENV = {"h": {}, "ns": {"ZDTM_NEWNS": "1"}}   # what testcases/lib makes of them
+# what testcases/lib makes of them
+FLAVOR_ENV = {"h": {}, "ns": {"ZDTM_NEWNS": "1"},
+              "uns": {"ZDTM_NEWNS": "1", "ZDTM_USERNS": "1"}}
 
 
 def start(program, binary, workdir, tracker, flavor="h"):
     """Start ``binary`` (in the namespaces ``flavor`` says) and wait for its pidfile;
-    returns Started with the daemon's pid (in the ns flavor: its namespace's init)."""
+    returns Started with the daemon's pid (in the ns flavors: its namespace's init)."""
     workdir = Path(workdir)
     files = program.files(workdir)
-    env = {k: v for k, v in os.environ.items() if k not in FLAVOR_ENV["ns"]}
+    env = {k: v for k, v in os.environ.items() if k not in FLAVOR_ENV["uns"]}
     env.update(FLAVOR_ENV[flavor])
     with open(files["launcher_log"], "wb") as log:
         launcher = subprocess.Popen(program.argv(binary), cwd=workdir, stdin=subprocess.DEVNULL,

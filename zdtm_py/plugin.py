@@ -59,8 +59,9 @@ def pytest_addoption(parser):
                          "it was, a failed restore nothing behind and the images unchanged")
     group.addoption("--flavor", default="all", metavar="FLAVORS",
                     help="the flavors to run each test in, comma-separated: h (the host's "
-                         "namespaces), ns (new pid, network, IPC and UTS namespaces under "
-                         "an init of their own), or all (default: each a program declares)")
+                         "namespaces), ns (new pid, mount, network, IPC and UTS namespaces "
+                         "under an init of their own), uns (ns, all of them in a new user "
+                         "namespace), or all (default: each a program declares)")
     group.addoption("--pre-dump", type=int, default=0, metavar="N",
                     help="N incremental pre-dumps of the running tree before each dump, "
                          "which then stores only the pages written since")
@@ -72,7 +73,7 @@ def pytest_addoption(parser):
                          "credentials, limits, mounts) before the dump and after the restore")
 
 
-FLAVORS = ("h", "ns")
+FLAVORS = ("h", "ns", "uns")
 
 
 def selected_flavors(config):

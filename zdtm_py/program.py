@@ -19,7 +19,8 @@ class Program:
     ``requires``: probe names (python -m probes --list) the program needs; the test skips
     with the probe's detail when one is not present.
     ``flavors``: the flavors the program supports ("h": the host's namespaces, "ns": new
-    pid, network, IPC and UTS namespaces under an init of their own).
+    pid, mount, network, IPC and UTS namespaces under an init of their own, "uns": ns
+    with all of them in a new user namespace).
     ``known_differences``: ((regex, reason), ...) - lines of the before/after comparison
     (zdtm_py.state) that a known engine gap explains; each must still be seen under the
     bundled engine (a strict expectation, like a strict xfail), and is reported.
@@ -36,7 +37,7 @@ class Program:
     prebuilt: bool = False
     exclusive: bool = False
     requires: tuple = ()
-    flavors: tuple = ("h", "ns")
+    flavors: tuple = ("h", "ns", "uns")
     start_timeout: float = 20.0
     stop_timeout: float = 20.0
 

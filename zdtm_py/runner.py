@@ -130,14 +130,17 @@ class _Cycle:
         self.tracker, self.mode, self.outcome, self.between = tracker, mode, outcome, between
         self.options = dict.fromkeys(program.dump_options, True)
         self.seen_known = set()     # known_differences patterns met so far
+        # in a user namespace of its own the tree keeps only the pids its pid namespace
+        # gives it (state.snapshot)
+        self.own_pids = mode.flavor == "uns"
 
     def _snapshot(self, root):
-        return state.snapshot(root) if self.mode.check_state else None
+        return state.snapshot(root, self.own_pids) if self.mode.check_state else None
 
     def _compare(self, before, root, when):
         if before is None:
             return
-        diff = self._explained(state.differences(before, state.snapshot(root)), when)
+        diff = self._explained(state.differences(before, state.snapshot(root, self.own_pids)), when)
         if diff:
             raise StateChanged(f"{self.program.name}: the tree {when} differs from the tree "
                                f"before the dump:\n  " + "\n  ".join(diff[:40]) +
@@ -260,7 +263,7 @@ class _Cycle:
             pass
         else:
             raise EngineFailed(f"the dump with a fault injected at {point} succeeded")
-        diff = state.differences(before, state.snapshot(root))
+        diff = state.differences(before, state.snapshot(root, self.own_pids))
         if diff:
             raise StateChanged(f"{self.program.name}: a dump that failed at {point} changed "
                                f"the tree:\n  " + "\n  ".join(diff[:40]))

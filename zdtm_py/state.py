@@ -8,6 +8,10 @@ protections and what is mapped; adjacent equal areas merged, since an engine may
 join them), credentials, seccomp mode, rlimits; per tree: the mounts its root sees (roots,
 mount points, options, propagation; ids ignored).  Inode numbers of pipes, sockets and
 anonymous memory are not compared: a restore makes new objects.
+
+Pids are ours by default; ``own_pids`` numbers processes, groups, sessions and threads as
+the tree's own pid namespace does (the uns flavor: an engine restoring a tree in a user
+namespace of its own cannot choose its pids in ours).
 """
 
 import os
@@ -20,7 +24,7 @@ CRED_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "Ca
 _INODE = re.compile(r"^(pipe|socket|anon_inode):\[\d+\]$")
 
 
-def snapshot(root):
+def snapshot(root, own_pids=False):
     """{"processes": {pid: {...}}, "mounts": [...]} of the tree rooted at ``root``."""
     pids = reaper.tree([root])
     processes = {}
@@ -28,7 +32,41 @@ def snapshot(root):
         entry = _process(pid, root, pids)
         if entry is not None:
             processes[pid] = entry
+    if own_pids:
+        processes = _renumbered(processes)
     return {"processes": processes, "mounts": _mounts(root)}
+
+
+def _renumbered(processes):
+    """``processes`` with the pids, groups, sessions and tids of the tree's pid namespace."""
+    inner = {}
+    for pid, entry in processes.items():
+        ids = _ns_ids(pid)
+        if ids is None:
+            continue
+        inner[pid] = ids["NSpid"]
+        entry["pgid"], entry["sid"] = ids["NSpgid"], ids["NSsid"]
+        if "threads" in entry:
+            entry["threads"] = sorted(filter(None, (_ns_ids(f"{pid}/task/{t}", "NSpid")
+                                                    for t in entry["threads"])))
+    out = {}
+    for pid, entry in processes.items():
+        if pid in inner:
+            if entry["parent"] != "outside":
+                entry["parent"] = inner.get(entry["parent"], entry["parent"])
+            out[inner[pid]] = entry
+    return out
+
+
+def _ns_ids(path, key=None):
+    """The last (innermost) NSpid, NSpgid and NSsid of /proc/``path``/status."""
+    try:
+        with open(f"/proc/{path}/status") as f:
+            ids = {k: int(v.split()[-1]) for k, _, v in (line.partition(":") for line in f)
+                   if k in ("NSpid", "NSpgid", "NSsid")}
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return ids.get(key) if key else ids
 
 
 def _process(pid, root, members):

@@ -293,6 +293,11 @@ static void sigterm_handler(int signo)
  * takes): it forwards SIGTERM to the test, reaps whatever ends up its child, and exits as
  * the test did.  The launcher's pidfile names the init.  The mount namespace is a private
  * copy of the launcher's with a /proc of the new pid namespace on top.
+ *
+ * With ZDTM_USERNS=1 as well (the uns flavor) all of them belong to a new user namespace
+ * made in the same clone, whose maps the launcher writes before the init goes on: root is
+ * root (so the test reaches the harness's files) and every other id is shifted by
+ * USERNS_SHIFT, so that an engine which does not translate ids gets them visibly wrong.
  */
 static volatile pid_t ns_test;
 
@@ -337,14 +342,54 @@ static int ns_loopback_up(void)
 	return ret;
 }
 
+#define USERNS_SHIFT 100000
+
+static int write_map(pid_t pid, const char *which)
+{
+	char path[64], map[64];
+	int fd, len, ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, which);
+	len = snprintf(map, sizeof(map), "0 0 1\n1 %d 65535\n", USERNS_SHIFT + 1);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ret = write(fd, map, len) == len ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
 /* In the launcher: the init's pid (>0); in the test: 0; -1 on failure. */
 static pid_t ns_fork(void)
 {
-	pid_t init = syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
-			     CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0);
+	int userns = getenv("ZDTM_USERNS") != NULL, maps[2];
+	pid_t init;
+	char go;
 
+	if (userns && pipe2(maps, O_CLOEXEC))
+		return -1;
+	init = syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC |
+		       CLONE_NEWUTS | (userns ? CLONE_NEWUSER : 0) | SIGCHLD, 0, 0, 0, 0);
+	if (init != 0 && userns) {
+		/* the init waits for its maps: written here, by root of the parent namespace */
+		if (init > 0 && (write_map(init, "uid_map") || write_map(init, "gid_map"))) {
+			perror("zdtm: write the user namespace's maps");
+			kill(init, SIGKILL);
+			init = -1;
+		}
+		close(maps[0]);
+		close(maps[1]);
+	}
 	if (init != 0)
 		return init;
+	if (userns) {
+		close(maps[1]);
+		if (read(maps[0], &go, 1) != 0 || setresgid(0, 0, 0) || setresuid(0, 0, 0)) {
+			perror("zdtm: enter the user namespace");
+			_exit(1);
+		}
+		close(maps[0]);
+	}
 	if (setsid() < 0 || ns_loopback_up() || sethostname("zdtm-ns", 7) ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
