@@ -21,7 +21,7 @@ class Subject:
                                       start_new_session=True)
         self.wait_result("ready")
         self.pid = self.popen.pid
-        if kind == "pidns":             # the subject is the first child, inside the new pidns
+        if kind in ("pidns", "userns", "userns_alone"):     # the subject is the first child
             with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
                 self.pid = int(f.read().split()[0])
 

@@ -156,3 +156,54 @@ def test_a_network_namespace_of_its_own(subject, tmp_path):
     accepted.close()
     assert s.stop(root).startswith("alive ")
     os.waitpid(root, 0)
+
+
+def status_ids(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        return next(line.split()[1:] for line in f if line.startswith(key + ":"))
+
+
+def ns_inode(pid, kind, ioctl=None):
+    if ioctl is None:
+        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+    fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY)
+    try:
+        other = ioctl(fd)
+    finally:
+        os.close(fd)
+    try:
+        return os.fstat(other).st_ino
+    finally:
+        os.close(other)
+
+
+def test_a_user_namespace_of_its_own(subject, tmp_path):
+    """The root is the init of a pid namespace of a user namespace of its own (root mapped
+    to root, the rest shifted by 100000), with a thread, and a child running as uid 1000 of
+    the namespace: the maps, the owner of the pid namespace, the ids as the namespace sees
+    them and the tree's own pids come back; ours are new."""
+    from kernel.namespaces import ns_get_userns
+    s = subject("userns")
+    with open(f"/proc/{s.pid}/task/{s.pid}/children") as f:
+        child = int(f.read().split()[0])
+    assert status_ids(child, "Uid") == ["101000"] * 4
+    cr_engine.dump(s.pid, tmp_path / "img")
+    text = "\n".join(render(cr_engine.show(tmp_path / "img")))
+    assert "user namespace: uid 0->0 x1, 1->100001 x65535" in text
+    restored = cr_engine.restore(tmp_path / "img")
+    root = restored.root_pid
+    with open(f"/proc/{root}/task/{root}/children") as f:
+        child = int(f.read().split()[0])
+    assert nspid(root)[1:] == [1] and nspid(child)[1:] == [2]
+    assert len(os.listdir(f"/proc/{root}/task")) == 2           # the thread too
+    assert ns_inode(root, "user") != ns_inode("self", "user")
+    assert ns_inode(root, "pid", ns_get_userns) == ns_inode(root, "user")
+    with open(f"/proc/{root}/uid_map") as f:
+        assert [line.split() for line in f] == [["0", "0", "1"], ["1", "100001", "65535"]]
+    assert status_ids(child, "Uid") == ["101000"] * 4 and status_ids(child, "Gid")[0] == "101000"
+    assert status_ids(root, "Uid") == ["0"] * 4
+    got = subprocess.run(["nsenter", "-t", str(child), "-U", "-p", "--preserve-credentials",
+                          "cat", f"/proc/{child}/status"], capture_output=True, text=True)
+    assert "Uid:\t1000\t1000\t1000\t1000" in got.stdout
+    assert s.stop(root).startswith("alive ")
+    os.waitpid(root, 0)

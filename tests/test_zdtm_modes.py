@@ -206,16 +206,41 @@ def test_where(zdtm):
     assert result.ret == 4 and "--flavor: unknown xx" in result.stderr.str()
 
 
-# a program telling where it runs: its pid in its namespace, the host name
+def test_the_uns_flavor_adds_a_user_namespace_and_is_checked_by_its_own_pids(suite):
+    suite_file(suite, {"where": WHERE}, """
+def test_where(zdtm):
+    zdtm.run(HERE / "where.c")
+    print("FLAVOR", zdtm.flavor, open(zdtm.workdir / "where.out").read().replace(chr(10), " "))
+""")
+    result = run_suite(suite, "--flavor", "uns", "--iters", "2", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*FLAVOR uns*pid 2 in its namespace, hostname zdtm-ns, "
+                                 "uid map 0 0 1 / 1 100001 65535*PASS*"])
+
+
+# a program telling where it runs: its pid in its namespace, the host name, its uid map
 WHERE = r"""
+#include <stdio.h>
 #include <unistd.h>
 #include "zdtmtst.h"
 int main(int argc, char **argv)
 {
-	char host[64] = "";
+	char host[64] = "", map[128] = "";
+	unsigned a, b, c, d, e, f;
+	FILE *m;
+	int n = 0;
 	test_init(argc, argv);
 	gethostname(host, sizeof(host));
-	test_msg("pid %d in its namespace, hostname %s\n", (int)getpid(), host);
+	m = fopen("/proc/self/uid_map", "r");
+	if (m) {
+		n = fscanf(m, "%u %u %u %u %u %u", &a, &b, &c, &d, &e, &f);
+		fclose(m);
+	}
+	if (n == 6)
+		snprintf(map, sizeof(map), "%u %u %u / %u %u %u", a, b, c, d, e, f);
+	else if (n >= 3)
+		snprintf(map, sizeof(map), "%u %u %u", a, b, c);
+	test_msg("pid %d in its namespace, hostname %s, uid map %s\n", (int)getpid(), host, map);
 	test_daemon();
 	test_waitsig();
 	pass();

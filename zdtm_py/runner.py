@@ -140,7 +140,8 @@ class _Cycle:
     def _compare(self, before, root, when):
         if before is None:
             return
-        diff = self._explained(state.differences(before, state.snapshot(root, self.own_pids)), when)
+        after = state.snapshot(root, self.own_pids)
+        diff = self._explained(state.differences(before, after), when)
         if diff:
             raise StateChanged(f"{self.program.name}: the tree {when} differs from the tree "
                                f"before the dump:\n  " + "\n  ".join(diff[:40]) +
@@ -254,7 +255,7 @@ class _Cycle:
         return root
 
     def _failing_dump(self, root, point):
-        before = state.snapshot(root)
+        before = state.snapshot(root, self.own_pids)
         images = self.workdir / f"fault-{point.replace(':', '-')}"
         images.mkdir()
         try:

@@ -96,6 +96,31 @@ elif kind == "pidns":                   # the subject is the init of a new pid n
     if held == 0:
         while True:
             time.sleep(1)
+elif kind in ("userns", "userns_alone"):  # the subject: a user namespace of its own (root
+    import threading                    # is root, other ids shifted by 100000), in userns:
+    from kernel import namespaces, process  # a pid namespace it is the init of, a thread,
+    go_r, go_w = os.pipe()              # and a child (pid 2) running as uid/gid 1000 there
+    flags = namespaces.CLONE_NEWUSER | (namespaces.CLONE_NEWPID if kind == "userns" else 0)
+    child, _ = process.fork3(flags=flags)
+    if child:
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{child}/{name}", "w") as f:
+                f.write("0 0 1\n1 100001 65535\n")
+        os.close(go_w)
+        os.waitpid(child, 0)
+        os._exit(0)
+    os.close(go_w)
+    os.read(go_r, 1)                    # the maps are written
+    os.close(go_r)
+    os.setsid()
+    held = os.fork()
+    if held == 0:
+        os.setgroups([])
+        os.setresgid(1000, 1000, 1000)
+        os.setresuid(1000, 1000, 1000)
+        while True:
+            time.sleep(1)
+    threading.Thread(target=lambda: time.sleep(3600), daemon=True).start()
 elif kind == "netns":                   # a network namespace with lo up, an extra
     import subprocess                   # address, a TCP connection and a unix socket
     from kernel import namespaces
