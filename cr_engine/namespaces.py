@@ -2,9 +2,8 @@
 (dump._check_tree, pstree): the UTS namespace (host and domain name), the IPC namespace
 (its SysV objects, which sysv_ipc dumps and makes from inside it), a network namespace
 with its loopback device only (up or down, its addresses; the sockets in it are dumped
-and made from inside it), and a mount namespace that is a copy of the dumper's with
-/proc mounts of its own on top (made private or not) - what a container of the tree's
-own pid namespace mounts first.
+and made from inside it), and a mount namespace (mounts: a copy of the dumper's with /proc
+mounts of its own, or a private root).
 
 All of them may belong to a user namespace of the tree's own (a child of the dumper's, with
 its uid and gid maps; every other namespace of the tree, its pid namespace too, owned by it).
@@ -20,25 +19,22 @@ namespace): the tree gets back the pids its own pid namespace gives it, and new 
 ours, as under CRIU.
 """
 
-import collections
 import ctypes
 import json
 import os
 import socket
 import threading
 
-from kernel import mount as kmount
 from kernel import netlink
 from kernel.libc import syscall
 from kernel.namespaces import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUSER,
                                CLONE_NEWUTS, ns_get_parent, ns_get_userns, setns, unshare)
 
+from . import mounts
 from .errors import RestoreError, Unsupported
 
 CARRIED = {"uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "net": CLONE_NEWNET, "mnt": CLONE_NEWNS,
            "user": CLONE_NEWUSER}
-MOUNT_FLAGS = {"ro": kmount.MS_RDONLY, "nosuid": kmount.MS_NOSUID, "nodev": kmount.MS_NODEV,
-               "noexec": kmount.MS_NOEXEC}
 UTSNAME_FIELD = 65              # struct utsname: six fields of 65 bytes
 HOLDER_TIMEOUT = 10.0
 
@@ -105,58 +101,8 @@ def dump(rem, scratch, kinds):
     if "net" in kinds:
         out["net"] = run_in(rem.tid, "net", _net_state, rem.tid)
     if "mnt" in kinds:
-        out["mnt"] = _mnt_state(rem.tid)
+        out["mnt"] = mounts.dump(rem.tid)
     return out
-
-
-Mount = collections.namedtuple("Mount", "point root fstype source options super shared")
-
-
-def _mounts(pid):
-    """The mounts ``pid`` sees, ids and peer groups left out."""
-    out = []
-    with open(f"/proc/{pid}/mountinfo") as f:
-        for line in f:
-            head, _, tail = line.rstrip("\n").partition(" - ")
-            fields, (fstype, source, sup) = head.split(), tail.split(" ", 2)
-            out.append(Mount(fields[4], fields[3], fstype, source, fields[5], sup,
-                             bool(fields[6:])))
-    return out
-
-
-def _mnt_state(pid):
-    """A mount namespace the engine can make again: the dumper's mounts (a copy), plus proc
-    mounts of the tree's own; whether it was made private."""
-    theirs = _mounts(pid)
-    left = collections.Counter(m._replace(shared=False) for m in _mounts("self"))
-    extra = []
-    for m in theirs:
-        key = m._replace(shared=False)
-        if left[key]:
-            left[key] -= 1
-        else:
-            extra.append(m)
-    strange = [m for m in extra if m.fstype != "proc"] + list((+left).keys())
-    if strange:
-        m = strange[0]
-        raise Unsupported(f"unsupported: the mount namespace of pid {pid} is not a copy of "
-                          f"the dumper's with /proc mounts of its own ({m.fstype} "
-                          f"{m.source} at {m.point} {'is missing' if m in left else 'added'})")
-    return {"private": not any(m.shared for m in theirs),
-            "proc": [[m.point, m.options, m.super] for m in extra]}
-
-
-def _mount_procs(image):
-    """In the root's stub (a new pid namespace's init): make the copied mounts private as
-    they were, put the tree's /proc mounts on top."""
-    if image["private"]:
-        kmount.mount(None, "/", None, kmount.MS_REC | kmount.MS_PRIVATE)
-    for point, options, sup in image["proc"]:
-        flags = 0
-        for word in options.split(","):
-            flags |= MOUNT_FLAGS.get(word, 0)
-        data = ",".join(w for w in sup.split(",") if w not in ("rw", "ro")) or None
-        kmount.mount("proc", point, "proc", flags, data)
 
 
 def _net_state(pid):
@@ -280,15 +226,21 @@ def set_up_net(image, fd):
         run_in_fd(fd, "net", up)
 
 
-def enter(image, joined):
+def enter(image, joined, staging=None):
     """In the root's stub, right after its fork: join the namespaces made for it
     (``joined``: kind -> fd; the user namespace it was forked into), set up what they
-    hold."""
+    hold (``staging``: an empty directory of ours to build a private root on)."""
     for kind, fd in joined.items():
         if kind != "user":
             setns(fd, CARRIED[kind])
     if "mnt" in image:
-        _mount_procs(image["mnt"])
+        user = image.get("user")
+
+        def ids(uid, gid):
+            if not user:
+                return uid, gid
+            return inside(user["uid_map"], uid), inside(user["gid_map"], gid)
+        mounts.enter(image["mnt"], staging, ids)
     uts = image.get("uts")
     if uts:
         socket.sethostname(uts["hostname"])
@@ -351,9 +303,7 @@ def describe(image):
     if "ipc" in image:
         lines.append("  ipc namespace of its own (objects: see SysV IPC)")
     if "mnt" in image:
-        mnt = image["mnt"]
-        lines.append(f"  mount namespace: a {'private ' if mnt['private'] else ''}copy of the "
-                     f"dumper's" + "".join(f", proc at {p}" for p, _, _ in mnt["proc"]))
+        lines.append(f"  mount namespace: {mounts.describe(image['mnt'])}")
     net = image.get("net")
     if net:
         addresses = ", ".join(f"{_address(f, a)}/{p}" for f, p, _, a in net["addresses"])

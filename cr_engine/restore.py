@@ -114,6 +114,7 @@ class _Restorer:
         self.joined = {}            # namespace kind -> fd of one made for the tree
         self.userns = None          # the image of the tree's user namespace, if it has one
         self.live = {}              # dumped pid or tid -> the one it has now, if not the same
+        self.staging = None         # the directory a private root is built on, if any
         self.service = {}           # pid -> {name: fd in the restorer}
         self.created = []           # pids forked so far (for cleanup)
         self.tracees = {}           # tid -> True while we hold it
@@ -138,6 +139,10 @@ class _Restorer:
         self.joined = namespaces.make(ns_image)
         self.own_fds += self.joined.values()
         self.userns = img.ipc.userns = ns_image.get("user")
+        if "tree" in ns_image.get("mnt", {}):
+            # a private root is built on a directory no bind takes: the images' (mounted
+            # over only in the tree's new mount namespace)
+            self.staging = img.reader.dir
         if "net" in ns_image:
             namespaces.set_up_net(ns_image["net"], self.joined["net"])
         self.opened.open_all(img.files, img.payload, netns=self.joined.get("net"))
@@ -216,7 +221,8 @@ class _Restorer:
         async_fds = files.OpenFiles.first_fds(img.files, img.cores, img.order,
                                               lambda d: d["flags"] & os.O_ASYNC)
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
-                               self.service, ready_w, go_r, img.ipc, self.joined)
+                               self.service, ready_w, go_r, img.ipc, self.joined,
+                               self.staging)
         # a pid namespace tree: the root is the init of a new one
         new_pid = CLONE_NEWPID if img.pstree.get("pidns") else 0
         user = "user" in self.joined

@@ -29,7 +29,7 @@ class StubContext:
     """What every stub needs, prepared by the restorer before forking (inherited)."""
 
     def __init__(self, procs, steps, cores, file_fds, async_fds, service, ready_w, go_r,
-                 ipc=None, joined=None):
+                 ipc=None, joined=None, staging=None):
         self.procs = procs            # pid -> pstree entry
         self.steps = steps            # pid -> plan steps
         self.cores = cores            # pid -> core image (alive processes)
@@ -39,6 +39,7 @@ class StubContext:
         self.ready_w, self.go_r = ready_w, go_r
         self.ipc = ipc                # sysv_ipc.Objects: those this stub makes
         self.joined = joined or {}    # namespace kind -> fd of the one made for the tree
+        self.staging = staging        # an empty directory to build a private root on
 
 
 def start(ctx, pid):
@@ -55,7 +56,7 @@ def _become(ctx, pid):
     entry, steps = ctx.procs[pid], ctx.steps[pid]
     if pid in ctx.cores and ctx.cores[pid].get("namespaces"):
         # the root's, before any child
-        namespaces.enter(ctx.cores[pid]["namespaces"], ctx.joined)
+        namespaces.enter(ctx.cores[pid]["namespaces"], ctx.joined, ctx.staging)
     if entry.get("comm"):
         prctl(PR_SET_NAME, ctypes.c_char_p(entry["comm"].encode()[:15]))
     default = ctypes.create_string_buffer(32)           # handler 0, flags 0, mask 0

@@ -237,7 +237,7 @@ class Objects:
                     for key in ("uid", "gid", "cuid", "cgid")})
             created = (kind, entry["id"]) in self.creating
             if created:
-                _create(kind, entry)
+                _create(kind, entry, shared=not self.own)
             getattr(self, f"_fill_{kind}")(entry, created)
             _set_perm(kind, entry)
 
@@ -376,11 +376,13 @@ def _describe(kind, obj):
     return what
 
 
-def _create(kind, entry):
-    """Create the object with its dumped id, as its creator uid/gid."""
+def _create(kind, entry, shared):
+    """Create the object with its dumped id, as its creator uid/gid; ``shared``: in a
+    namespace others create in too (ours; a tree's own, made for it, is not, and its files
+    may not hold our lock's)."""
     ident, what = entry["id"], f"SysV {NAMES[kind]} id {entry['id']}"
     try:
-        with id_lock():
+        with id_lock() if shared else contextlib.nullcontext():
             ipc.set_next_id(kind, ident)
             try:
                 with _creator(entry["cuid"], entry["cgid"]):

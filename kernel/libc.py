@@ -14,7 +14,7 @@ NR = {
     "rt_sigaction": 13, "rt_sigprocmask": 14, "ioctl": 16, "mremap": 25, "madvise": 28,
     "getitimer": 36, "getpid": 39, "socket": 41, "connect": 42, "sendmsg": 46, "recvmsg": 47, "clone": 56,
     "fork": 57, "wait4": 61, "kill": 62, "ptrace": 101, "rt_sigqueueinfo": 129,
-    "personality": 135, "prctl": 157, "arch_prctl": 158, "gettid": 186, "tkill": 200,
+    "personality": 135, "pivot_root": 155, "prctl": 157, "arch_prctl": 158, "gettid": 186, "tkill": 200,
     "futex": 202, "sched_setaffinity": 203, "io_setup": 206, "io_destroy": 207,
     "io_getevents": 208, "io_submit": 209, "set_tid_address": 218, "timer_create": 222,
     "timer_settime": 223, "timer_gettime": 224, "timer_delete": 226, "epoll_ctl": 233,

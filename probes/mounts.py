@@ -16,9 +16,9 @@ import errno
 import functools
 import mmap
 import os
-import re
 
 from kernel import caps, mount
+from kernel.procfs import mountinfo
 from kernel.namespaces import CLONE_NEWNS, CLONE_NEWUSER, map_self, ns_get_mntns_id, unshare
 
 from .common import closing_fds
@@ -141,28 +141,6 @@ def in_private_mntns(fn, *args, extra_flags=0, timeout=2.0):
         mount.mount("crbench", WORK, "tmpfs", 0, "mode=0700")
         return fn(*args)
     return in_child(inside, unshare_flags=flags, timeout=timeout)
-
-
-def mountinfo(path="/proc/self/mountinfo"):
-    """The mount table as a list of dicts (fields of proc(5), octal escapes undone)."""
-    out = []
-    with open(path) as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            out.append({
-                "id": int(fields[0]), "parent": int(fields[1]), "dev": fields[2],
-                "root": _unescape(fields[3]), "mount_point": _unescape(fields[4]),
-                "options": fields[5], "optional": fields[6:sep],
-                "fstype": fields[sep + 1], "source": _unescape(fields[sep + 2]),
-                "super_options": fields[sep + 3] if len(fields) > sep + 3 else "",
-            })
-    return out
-
-
-def _unescape(text):
-    """Undo mountinfo's octal escapes (\\040 for a space)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
 def mounts_at(mount_point, table=None):

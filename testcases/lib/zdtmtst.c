@@ -291,8 +291,10 @@ static void sigterm_handler(int signo)
  * With ZDTM_NEWNS=1 in the environment the test runs in new pid, mount, network, IPC and
  * UTS namespaces, under an init of its own (pid 1 there, the root of the tree a checkpoint
  * takes): it forwards SIGTERM to the test, reaps whatever ends up its child, and exits as
- * the test did.  The launcher's pidfile names the init.  The mount namespace is a private
- * copy of the launcher's with a /proc of the new pid namespace on top.
+ * the test did.  The launcher's pidfile names the init.  The test sees a private root: a
+ * tmpfs holding the launcher's /usr, /etc and /tmp (bound, with what is mounted below them),
+ * its /bin, /lib... links, a /proc of the new pid namespace, and a /dev of its own (a
+ * tmpfs with the launcher's null, zero, full, random and urandom bound in), all private.
  *
  * With ZDTM_USERNS=1 as well (the uns flavor) all of them belong to a new user namespace
  * made in the same clone, whose maps the launcher writes before the init goes on: root is
@@ -359,6 +361,70 @@ static int write_map(pid_t pid, const char *which)
 	return ret;
 }
 
+static const char *const root_binds[] = { "usr", "etc", "tmp" };
+static const char *const root_links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
+static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
+
+/* The private root, built under DIR/ns-root (DIR: our cwd) and pivoted into. */
+static int ns_private_root(void)
+{
+	char cwd[PATH_MAX], root[PATH_MAX + 16], path[2 * PATH_MAX], link[PATH_MAX];
+	struct stat st;
+	unsigned i;
+	ssize_t len;
+	int fd;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -1;
+	snprintf(root, sizeof(root), "%s/ns-root", cwd);
+	if ((mkdir(root, 0755) && errno != EEXIST) ||
+	    mount("tmpfs", root, "tmpfs", 0, "mode=755"))
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(root_binds); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, root_binds[i]);
+		snprintf(link, sizeof(link), "/%s", root_binds[i]);
+		if (mkdir(path, 0755) || mount(link, path, NULL, MS_BIND | MS_REC, NULL))
+			return -1;
+	}
+	for (i = 0; i < ARRAY_SIZE(root_links); i++) {
+		snprintf(path, sizeof(path), "/%s", root_links[i]);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len < 0)
+			continue;		/* absent, or a directory: not on this layout */
+		link[len] = 0;
+		snprintf(path, sizeof(path), "%s/%s", root, root_links[i]);
+		if (symlink(link, path))
+			return -1;
+	}
+	snprintf(path, sizeof(path), "%s/proc", root);
+	if (mkdir(path, 0555) ||
+	    mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+		return -1;
+	snprintf(path, sizeof(path), "%s/dev", root);
+	if (mkdir(path, 0755) || mount("tmpfs", path, "tmpfs", MS_NOSUID, "mode=755"))
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(dev_nodes); i++) {
+		snprintf(path, sizeof(path), "%s/dev/%s", root, dev_nodes[i]);
+		snprintf(link, sizeof(link), "/dev/%s", dev_nodes[i]);
+		if (stat(link, &st))
+			continue;
+		fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0)
+			return -1;
+		close(fd);
+		if (mount(link, path, NULL, MS_BIND, NULL))
+			return -1;
+	}
+	snprintf(path, sizeof(path), "%s/.old", root);
+	if (mkdir(path, 0700) || chdir(root) || syscall(SYS_pivot_root, ".", ".old") ||
+	    umount2("/.old", MNT_DETACH) || rmdir("/.old") || chdir(cwd))
+		return -1;
+	/* the recursive bind of /tmp copied the new root as it was then: not ours to keep */
+	umount2("ns-root", MNT_DETACH);
+	rmdir("ns-root");
+	return 0;
+}
+
 /* In the launcher: the init's pid (>0); in the test: 0; -1 on failure. */
 static pid_t ns_fork(void)
 {
@@ -391,8 +457,7 @@ static pid_t ns_fork(void)
 		close(maps[0]);
 	}
 	if (setsid() < 0 || ns_loopback_up() || sethostname("zdtm-ns", 7) ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) || ns_private_root()) {
 		perror("zdtm: set up the namespaces");
 		_exit(1);
 	}
