@@ -183,6 +183,9 @@ class FileTable:
             if not link.startswith("/"):
                 raise Unsupported(f"unsupported: {link} ({what})")
             kind = "reg" if stat.S_ISREG(mode) else "dir"
+            if not _same_file(link, st):        # reopened by this path: the same file
+                raise Unsupported(f"unsupported: {link} ({what}) is not that file at that "
+                                  f"path for the dumper (a mount of the tree's own)")
             return {"type": kind, "path": link, "flags": flags, "pos": pos,
                     "size": st.st_size, "inode": st.st_ino,
                     "dev": [os.major(st.st_dev), os.minor(st.st_dev)]}
@@ -406,3 +409,11 @@ class OpenFiles:
                 pass
         self.fds, self.keepalive = {}, []
         self.inodes.close()
+
+
+def _same_file(path, st):
+    try:
+        here = os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (st.st_dev, st.st_ino)

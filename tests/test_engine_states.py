@@ -12,6 +12,8 @@ import pytest
 
 import cr_engine
 from cr_engine.show import render
+from kernel.namespaces import ns_get_userns
+from kernel.procfs import mountinfo
 from cr_engine import seccomp
 from cr_engine.remote import wait_stop
 from kernel import ptrace
@@ -182,7 +184,6 @@ def test_a_user_namespace_of_its_own(subject, tmp_path):
     to root, the rest shifted by 100000), with a thread, and a child running as uid 1000 of
     the namespace: the maps, the owner of the pid namespace, the ids as the namespace sees
     them and the tree's own pids come back; ours are new."""
-    from kernel.namespaces import ns_get_userns
     s = subject("userns")
     with open(f"/proc/{s.pid}/task/{s.pid}/children") as f:
         child = int(f.read().split()[0])
@@ -207,3 +208,39 @@ def test_a_user_namespace_of_its_own(subject, tmp_path):
     assert "Uid:\t1000\t1000\t1000\t1000" in got.stdout
     assert s.stop(root).startswith("alive ")
     os.waitpid(root, 0)
+
+
+def mount_lines(pid):
+    """mountinfo of ``pid`` without ids and peer groups."""
+    return sorted((m["root"], m["mount_point"], m["options"], m["fstype"], m["source"],
+                   m["super_options"]) for m in mountinfo(f"/proc/{pid}/mountinfo"))
+
+
+def test_a_private_root(subject, tmp_path):
+    """A tree pivoted into a tmpfs of its own holding a file (mode and owner), a link, a
+    read-only bind of /usr, a proc and a bind of /dev/null on a file: all of it again,
+    built in a new mount namespace; the cwd in it kept."""
+    s = subject("private_root")
+    before = mount_lines(s.pid)
+    cr_engine.dump(s.pid, tmp_path / "img")
+    text = "\n".join(render(cr_engine.show(tmp_path / "img")))
+    assert ("mount namespace: a private root: /: tmpfs (6 entries); /usr: bind of /usr; "
+            "/null: bind of /dev/null; /proc: proc") in text
+    restored = cr_engine.restore(tmp_path / "img")
+    root = restored.root_pid
+    assert mount_lines(root) == before
+    st = os.lstat(f"/proc/{root}/root/data/hello.txt")
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o640, 1234, 5678)
+    with open(f"/proc/{root}/root/hello") as f:
+        assert f.read() == "kept in the tree's own tmpfs\n"
+    assert os.readlink(f"/proc/{root}/cwd") == "/data"
+    assert os.listdir(tmp_path / "img")             # where the root was built: as it was
+    assert s.stop(root).startswith("alive ")
+    os.waitpid(root, 0)
+
+
+def test_a_private_root_that_propagates_is_refused(subject, tmp_path):
+    s = subject("private_root_shared")
+    with pytest.raises(cr_engine.Unsupported, match="propagates .shared:"):
+        cr_engine.dump(s.pid, tmp_path / "img")
+    assert s.stop().startswith("alive ")

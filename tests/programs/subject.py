@@ -121,6 +121,38 @@ elif kind in ("userns", "userns_alone"):  # the subject: a user namespace of its
         while True:
             time.sleep(1)
     threading.Thread(target=lambda: time.sleep(3600), daemon=True).start()
+elif kind in ("private_root", "private_root_shared"):  # pivoted into a tmpfs of its own:
+    from kernel import mount, namespaces  # /usr bound, a file, a link, a mount point file
+    from kernel.libc import syscall       # bound to /dev/null; _shared: / propagates
+    namespaces.unshare(namespaces.CLONE_NEWNS)
+    mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
+    new_root = os.path.abspath("root")
+    os.mkdir(new_root)
+    mount.mount("tmpfs", new_root, "tmpfs", mount.MS_NOSUID, "mode=711")
+    os.mkdir(f"{new_root}/usr")
+    mount.mount("/usr", f"{new_root}/usr", None, mount.MS_BIND)
+    mount.mount(None, f"{new_root}/usr", None,
+                mount.MS_REMOUNT | mount.MS_BIND | mount.MS_RDONLY | mount.MS_NODEV)
+    os.mkdir(f"{new_root}/data", 0o750)
+    with open(f"{new_root}/data/hello.txt", "w") as f:
+        f.write("kept in the tree's own tmpfs\n")
+    os.chmod(f"{new_root}/data/hello.txt", 0o640)
+    os.chown(f"{new_root}/data/hello.txt", 1234, 5678)
+    os.symlink("data/hello.txt", f"{new_root}/hello")
+    open(f"{new_root}/null", "w").close()
+    mount.mount("/dev/null", f"{new_root}/null", None, mount.MS_BIND)
+    os.mkdir(f"{new_root}/proc")
+    mount.mount("proc", f"{new_root}/proc", "proc", mount.MS_NOSUID | mount.MS_NODEV)
+    os.mkdir(f"{new_root}/old")
+    os.chdir(new_root)
+    syscall("pivot_root", b".", b"old")
+    mount.umount2("/old", mount.MNT_DETACH)
+    os.rmdir("/old")
+    os.chdir("/data")
+    if kind == "private_root_shared":
+        mount.mount(None, "/", None, mount.MS_SHARED)
+    held = [os.open("/null", os.O_WRONLY), os.open("/usr", os.O_RDONLY)]
+    result = f"/proc/{os.getppid()}/root{result}"   # the result file as seen from here
 elif kind == "netns":                   # a network namespace with lo up, an extra
     import subprocess                   # address, a TCP connection and a unix socket
     from kernel import namespaces
