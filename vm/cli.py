@@ -1,0 +1,77 @@
+"""`python -m vm`: run a command under a kernel (`run`), the probes and the suite across
+kernels (`matrix`), the kernels at hand (`kernels`)."""
+
+import argparse
+import json
+import sys
+
+from . import kernels, qemu
+
+
+def _progress(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def _stream(data):
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def cmd_run(args):
+    if not args.command:
+        raise SystemExit("vm run: no command (put it after --)")
+    kernel = kernels.get(args.kernel, args.modules, progress=_progress)
+    out = qemu.run(kernel, args.command, timeout=args.timeout, boot_timeout=args.boot_timeout,
+                   memory=args.memory, cpus=args.cpus, share=args.share, accel=args.accel,
+                   logs=args.logs, stream=None if args.json else _stream,
+                   progress=_progress)
+    if args.json:
+        print(json.dumps(out.as_dict(), indent=1))
+    else:
+        _say(out)
+    return out.code
+
+
+def _say(out):
+    timing = ""
+    if out.total_seconds is not None:
+        boot = f"boot {out.boot_seconds:.1f} s, " if out.boot_seconds else ""
+        command = f"command {out.command_seconds:.1f} s, " if out.command_seconds else ""
+        timing = f" ({boot}{command}total {out.total_seconds:.1f} s)"
+    what = {"ok": "exit 0", "failed": f"exit {out.exit_code}",
+            "timeout": "timed out", "boot-timeout": "the command never started",
+            "panic": "kernel panic", "crashed": "the VM ended with no result"}[out.status]
+    _progress(f"vm: {out.kernel} ({out.release}, {out.accel}): {what}{timing}")
+    for line in out.warnings:
+        _progress(f"vm: kernel warning: {line}")
+    if out.console:
+        _progress(f"vm: console: {out.console}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m vm", description=__doc__)
+    sub = parser.add_subparsers(dest="verb", required=True)
+    run = sub.add_parser("run", help="run a command under a kernel")
+    run.add_argument("--kernel", default="6.1",
+                     help=f"{', '.join(kernels.SUITES)}, {kernels.HOST}, or an image path")
+    run.add_argument("--modules", help="lib/modules/RELEASE of an image given by path")
+    run.add_argument("--timeout", type=float, default=600.0, help="seconds for the command")
+    run.add_argument("--boot-timeout", type=float, default=60.0,
+                     help="seconds until the command starts")
+    run.add_argument("--memory", default="2G")
+    run.add_argument("--cpus", type=int, default=2)
+    run.add_argument("--accel", choices=("kvm", "tcg"), help="default: kvm where it works")
+    run.add_argument("--share", help="a host directory the guest may write (same path)")
+    run.add_argument("--logs", help="a directory to keep the guest's console.log in")
+    run.add_argument("--json", action="store_true", help="the outcome as JSON, output in it")
+    run.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.verb == "run":
+        if args.command[:1] == ["--"]:
+            args.command = args.command[1:]
+        try:
+            return cmd_run(args)
+        except kernels.KernelError as e:
+            _progress(f"vm: {e}")
+            return 126
+    return 2
