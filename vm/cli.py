@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from . import kernels, qemu
+from . import kernels, matrix, qemu
 
 
 def _progress(text):
@@ -65,7 +65,43 @@ def main(argv=None):
     run.add_argument("--logs", help="a directory to keep the guest's console.log in")
     run.add_argument("--json", action="store_true", help="the outcome as JSON, output in it")
     run.add_argument("command", nargs=argparse.REMAINDER)
+    grid = sub.add_parser("matrix", help="the probes and the suite under each kernel")
+    grid.add_argument("--kernels", default=",".join(matrix.DEFAULT_KERNELS),
+                      help="comma-separated (default: %(default)s)")
+    grid.add_argument("--out", default="vm-matrix", help="the report's directory")
+    grid.add_argument("--no-suite", action="store_true", help="the probes only")
+    grid.add_argument("--timeout", type=float, default=3600.0,
+                      help="seconds for the suite under one kernel")
+    grid.add_argument("--memory", default="3G")
+    grid.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                      help="after --: what pytest runs (default: testcases)")
+    listing = sub.add_parser("kernels", help="fetch (if needed) and list the kernels")
+    listing.add_argument("names", nargs="*", default=list(kernels.SUITES))
     args = parser.parse_args(argv)
+    if args.verb == "kernels":
+        try:
+            for name in args.names:
+                k = kernels.get(name, progress=_progress)
+                print(f"{k.name:6} {k.release:28} {k.image or '(the running kernel)'}")
+        except kernels.KernelError as e:
+            _progress(f"vm: {e}")
+            return 126
+        return 0
+    if args.verb == "matrix":
+        pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else \
+            args.pytest_args
+        try:
+            data = matrix.run([k for k in args.kernels.split(",") if k], pytest_args,
+                              args.out, suite=not args.no_suite, timeout=args.timeout,
+                              memory=args.memory, progress=_progress)
+        except kernels.KernelError as e:
+            _progress(f"vm: {e}")
+            return 126
+        _progress(f"vm matrix: {args.out}/matrix.md, matrix.html, matrix.json")
+        print(open(f"{args.out}/matrix.md").read())
+        bad = [r for r in data["kernels"] if (r.get("probes") or {}).get("status") != "ok"
+               or (r.get("suite") or {}).get("status", "ok") not in ("ok", "failed")]
+        return 1 if bad else 0
     if args.verb == "run":
         if args.command[:1] == ["--"]:
             args.command = args.command[1:]

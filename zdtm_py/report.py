@@ -46,7 +46,9 @@ within a version; keys always present, null where there is nothing to measure)::
     ],
     "tests": [                                     # zdtm tests only, sorted by id
       {"id": "testcases/sockets/test_sockets.py::test_sockets[udp]", "area": "sockets",
-       "flavor": "h", "engine": "builtin", "result": "passed", "iterations": 1,
+       "flavor": "h", "engine": "builtin", "result": "passed",
+       "reason": null,                             # why, when not passed (first line)
+       "iterations": 1,
        "dump_ms": [3.1], "restore_ms": [5.2],      # per iteration
        "dump_ms_total": 3.1, "restore_ms_total": 5.2,
        "steps_ms": {"build": 0.4, "start": 2.0, "stop": 1.1},   # other zdtm_*_seconds
@@ -108,6 +110,7 @@ class PhaseReports:
     categories: list = field(default_factory=list)   # pytest's category of each phase
     properties: list = field(default_factory=list)   # the latest report's user_properties
     duration: float = 0.0
+    reasons: dict = field(default_factory=dict)      # category -> why (its first phase's)
 
 
 def entry_area(entry):
@@ -124,6 +127,25 @@ def area_of(nodeid):
         if dirs[i] == "testcases":
             return dirs[i + 1]
     return dirs[-1] if dirs else PurePosixPath(parts[-1]).stem
+
+
+REASON_CHARS = 300
+
+
+def reason_of(report):
+    """Why a phase did not simply pass: a skip's reason, an expected failure's, or the
+    first line of a failure's message; None for a pass."""
+    if hasattr(report, "wasxfail"):
+        why = report.wasxfail
+    elif report.skipped and isinstance(report.longrepr, tuple):
+        why = report.longrepr[2].removeprefix("Skipped: ")
+    elif report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        why = crash.message if crash is not None else str(report.longrepr)
+    else:
+        return None
+    why = str(why).strip().splitlines()[0] if str(why).strip() else ""
+    return why[:REASON_CHARS] or None
 
 
 def result_of(categories):
@@ -168,6 +190,7 @@ def json_row(entry):
         "flavor": last_value(properties, "zdtm_flavor", DEFAULT_FLAVOR),
         "engine": last_value(properties, "zdtm_engine"),
         "result": result_of(entry.categories),
+        "reason": entry.reasons.get(result_of(entry.categories)),
         "iterations": len(dumps),
         "dump_ms": dumps,
         "restore_ms": restores,
@@ -345,6 +368,9 @@ class RunReport:
         category = self.config.hook.pytest_report_teststatus(report=report, config=self.config)[0]
         entry.categories.append(category)
         entry.duration += report.duration
+        why = reason_of(report)
+        if why and category not in entry.reasons:
+            entry.reasons[category] = why
         if report.user_properties:   # each phase's report holds all of them so far
             entry.properties = [tuple(pair) for pair in report.user_properties]
 
