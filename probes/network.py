@@ -82,6 +82,8 @@ def _gate(name):
     modular, loaded, builtin = _loaded_and_builtin()
     if not modular:
         return True, "kernel without module support"
+    if os.environ.get("CRBENCH_PROBES_LOAD_MODULES") == "1":    # a throwaway guest (vm/)
+        return True, f"{name} may be loaded (CRBENCH_PROBES_LOAD_MODULES=1)"
     try:
         with open("/proc/sys/kernel/modules_disabled") as f:
             if f.read().strip() == "1":

@@ -141,20 +141,33 @@ $B mount -t tmpfs -o mode=1777 tmp /newroot/tmp
 $B mount -t bpf bpf /newroot/sys/fs/bpf 2>/dev/null
 $B mount -t tracefs tracefs /newroot/sys/kernel/tracing 2>/dev/null
 $B mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
-if [ -s /share ]; then
-	SHARE=$($B cat /share)
+if [ -s /share-path ]; then         # (a mount source naming a file here is a loop mount)
+	SHARE=$($B cat /share-path)
 	$B mkdir -p /newroot$SHARE
-	$B mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 share /newroot$SHARE
+	$B mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 crbench_share /newroot$SHARE
+fi
+if [ -s /modules-at ]; then         # the kernel's modules, for modprobe in there
+	AT=$($B cat /modules-at)
+	$B mkdir -p /newroot/lib/modules/$($B uname -r)
+	$B mount --bind /newroot$AT /newroot/lib/modules/$($B uname -r)
 fi
 $B ip link set lo up 2>/dev/null
 $B hostname crbench-vm
 $B cp /command.sh /newroot/run/crbench-command
+$B cp /finish.sh /newroot/run/crbench-init
+# the overlay becomes the root (not a chroot: a chrooted process may not make user
+# namespaces); busybox there finishes the run as pid 1
+exec $B switch_root /newroot /bin/busybox sh /run/crbench-init
+""".replace("@START@", START).replace("@EXIT@", EXIT)
+
+# pid 1 in the guest's final root: runs the command, says how it ended, powers off
+FINISH = r"""OUT=/dev/ttyS1
 echo "@START@" > $OUT
-$B chroot /newroot /bin/sh /run/crbench-command > $OUT 2>&1 < /dev/null
+/bin/sh /run/crbench-command > $OUT 2>&1 < /dev/null
 rc=$?
 echo "@EXIT@ $rc" > $OUT
-$B sync
-$B poweroff -f
+/bin/busybox sync
+/bin/busybox poweroff -f
 """.replace("@START@", START).replace("@EXIT@", EXIT)
 
 
@@ -168,9 +181,10 @@ def _quote(text):
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-def build(kernel_modules, argv, cwd, env, share=None):
+def build(kernel_modules, argv, cwd, env, share=None, modules_at=None):
     """The initramfs (bytes) that runs ``argv`` in ``cwd`` with ``env`` (the guest's whole
-    environment); ``share``: a host directory mounted writable at the same path."""
+    environment); ``share``: a host directory mounted writable at the same path;
+    ``modules_at``: the host's path of the kernel's lib/modules/RELEASE."""
     cpio = Cpio()
     for d in ("bin", "dev", "proc", "sys", "modules"):
         cpio.directory(d)
@@ -181,6 +195,8 @@ def build(kernel_modules, argv, cwd, env, share=None):
         cpio.file(f"modules/{name}.ko", data)
     cpio.file("modules.order", "".join(f"{n}\n" for n, _ in kernel_modules).encode())
     cpio.file("init", INIT.encode(), 0o755)
-    cpio.file("share", (str(share) if share else "").encode())
+    cpio.file("finish.sh", FINISH.encode(), 0o755)
+    cpio.file("modules-at", (str(modules_at) if modules_at else "").encode())
+    cpio.file("share-path", (str(share) if share else "").encode())
     cpio.file("command.sh", _command_script(argv, cwd, env).encode(), 0o755)
     return cpio.finish()

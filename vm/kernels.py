@@ -124,11 +124,17 @@ def _unpacked(bzimage, target):
 
 
 def _modules_of(root, release):
-    for base in ("deb/lib/modules", "deb/usr/lib/modules"):
-        path = root / base / release
-        if path.is_dir():
-            return path
-    return None
+    """The kernel's lib/modules/RELEASE, with the modules.dep the package leaves to its
+    postinst made (for modprobe in the guest)."""
+    deb = root / "deb"
+    if not (deb / "lib").exists() and (deb / "usr" / "lib").is_dir():
+        (deb / "lib").symlink_to("usr/lib")             # trixie's are under usr/lib only
+    path = deb / "lib" / "modules" / release
+    if not path.is_dir():
+        return None
+    if not (path / "modules.dep").exists():
+        _run(["depmod", "-b", str(deb), release], f"depmod {release}")
+    return path.resolve()
 
 
 class _Apt:

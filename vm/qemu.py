@@ -69,8 +69,10 @@ class Outcome:
         return out
 
 
-def guest_env(extra=None):
+def guest_env(extra=None, guest=True):
     env = {k: v for k, v in os.environ.items() if k in KEEP_ENV or k.startswith("CRBENCH_")}
+    if guest:           # a throwaway kernel: the probes may have modules loaded
+        env["CRBENCH_PROBES_LOAD_MODULES"] = "1"
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     env.setdefault("HOME", "/root")
     env["TERM"] = "dumb"
@@ -84,7 +86,7 @@ def run(kernel, argv, *, cwd=None, env=None, timeout=600.0, boot_timeout=60.0, m
     it comes; ``logs``: a directory to keep console.log in (default: a temp dir, removed);
     ``share``: a host directory the guest may write (mounted at the same path)."""
     cwd = str(cwd or os.getcwd())
-    env = guest_env(env)
+    env = guest_env(env, guest=not kernel.is_host)
     if kernel.is_host:
         return _on_host(kernel, argv, cwd, env, timeout, stream)
     accel = accel or detect_accel(kernel, progress=progress)
@@ -138,7 +140,7 @@ def command_line(kernel, initrd, console, output, *, memory, cpus, share, accel)
     else:
         argv += ["-accel", "tcg,thread=multi", "-cpu", "max"]
     if share:
-        argv += ["-virtfs", f"local,path={share},mount_tag=share,security_model=none"]
+        argv += ["-virtfs", f"local,path={share},mount_tag=crbench_share,security_model=none"]
     return argv
 
 
@@ -146,7 +148,8 @@ def _in_guest(kernel, argv, cwd, env, timeout, boot_timeout, memory, cpus, share
               work, logs, stream):
     start = time.monotonic()
     initrd = work / "initrd.cpio"
-    initrd.write_bytes(initramfs.build(_modules(kernel), argv, cwd, env, share))
+    initrd.write_bytes(initramfs.build(_modules(kernel), argv, cwd, env, share,
+                                       kernel.modules))
     console, output = work / "console.log", work / "output.log"
     qemu = subprocess.Popen(command_line(kernel, initrd, console, output, memory=memory,
                                          cpus=cpus, share=share, accel=accel),

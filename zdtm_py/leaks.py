@@ -5,7 +5,7 @@ under the test's directory, and files an engine made in the shared temporary pla
 (/tmp, /dev/shm, /run: names starting with "cr_engine" or "criu") that were not there
 before.  Only these, so that tests running in parallel never see each other's work; CRIU's
 kernel-feature cache (/run/criu.kdat, written through criu.kdat.tmp by any CRIU run, a
-parallel test's too) is no leak.
+parallel test's too) and the engine's SysV id lock file are no leaks.
 
 Running alone: every conformance run holds a shared flock on one lock file of the
 session; a program declared ``exclusive`` takes it exclusively, so no other run of any
@@ -22,7 +22,9 @@ from .errors import ZdtmError
 
 SHARED_DIRS = ("/tmp", "/dev/shm", "/run")
 ENGINE_PREFIXES = ("cr_engine", "criu")
-CACHES = ("criu.kdat",)     # kept by design, made by whichever CRIU run comes first
+# kept by design, made by whichever run comes first: CRIU's kernel-feature cache, the
+# engine's lock for choosing SysV ids (cr_engine.sysv_ipc.LOCK)
+CACHES = ("criu.kdat", "cr_engine-sysv-ipc.lock")
 GRACE = 2.0     # seconds the children of an exited test get to exit too
 
 
