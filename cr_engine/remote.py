@@ -64,6 +64,12 @@ def _describe_exit(status):
     return f"status {status:#x}"
 
 
+# signals of a faulting instruction, and how often one may come back before the injected
+# call is given up on (a suppressed fault is raised again by the same instruction)
+FAULTS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE)
+FAULT_LOOP = 50
+
+
 def wait_stop(tid):
     try:
         _, status = os.waitpid(tid, WALL)
@@ -169,11 +175,19 @@ class Remote:
         return result
 
     def _wait_syscall_stop(self):
+        faults = 0
         while True:
             stop = wait_stop(self.tid)
             if stop.is_syscall:
                 return
             if stop.is_signal_delivery:     # suppressed here, accounted for by the caller
+                if stop.sig in FAULTS:      # suppressed, it comes back at once: never ends
+                    faults += 1
+                    if faults > FAULT_LOOP:
+                        rip = get_regs(self.tid).rip
+                        raise TraceeGone(f"thread {self.tid} faults with "
+                                         f"{signal.Signals(stop.sig).name} at {rip:#x} "
+                                         f"over and over in an injected system call")
                 self.caught_signals.append(get_siginfo(self.tid))
             # an event stop (a pending PTRACE_INTERRUPT, a group stop, a clone event): go on
             ptrace.resume_syscall(self.tid)

@@ -7,6 +7,7 @@ suite's `linux-image-amd64` metapackage through a private apt state (its own sou
 lists and archives under the cache), so the host's apt configuration is never touched.
 """
 
+import fcntl
 import lzma
 import os
 import re
@@ -67,6 +68,15 @@ def _release_of_image(path):
 
 
 def _debian(series, progress):
+    """Fetched and unpacked once; concurrent callers (parallel tests) wait for the first."""
+    top = cache_dir() / "kernels"
+    top.mkdir(parents=True, exist_ok=True)
+    with open(top / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _debian_locked(series, progress)
+
+
+def _debian_locked(series, progress):
     root = cache_dir() / "kernels" / series
     done = root / "release"
     if done.exists():
