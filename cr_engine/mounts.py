@@ -17,6 +17,7 @@ Propagation other than private (shared, slave) is issue 10's.
 """
 
 import collections
+import errno
 import os
 import stat
 
@@ -217,7 +218,7 @@ def _build_tree(tree, staging, ids):
             elif m["kind"] == "proc":
                 kmount.mount("proc", target, "proc", flags, _data(m["data"]))
             else:
-                kmount.mount(m["from"], target, None, kmount.MS_BIND)
+                _bind(m["from"], target)
                 if flags != BIND_DEFAULT:
                     kmount.mount(None, target, None,
                                  kmount.MS_REMOUNT | kmount.MS_BIND | flags)
@@ -230,6 +231,18 @@ def _build_tree(tree, staging, ids):
     os.chdir("/")
     kmount.umount2("/" + OLD_ROOT, kmount.MNT_DETACH)
     os.rmdir("/" + OLD_ROOT)
+
+
+def _bind(source, target):
+    """A bind mount; in a user namespace a kernel before 6.x may refuse a plain one of a
+    path on a mount with locked children anywhere (EINVAL): then a recursive one, which
+    brings along what is mounted below the source (nothing, for a bind that had nothing)."""
+    try:
+        kmount.mount(source, target, None, kmount.MS_BIND)
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise
+        kmount.mount(source, target, None, kmount.MS_BIND | kmount.MS_REC)
 
 
 def _fill(top, files, ids):
