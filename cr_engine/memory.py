@@ -41,7 +41,6 @@ LOAD_MAX = 16 << 20                 # bytes per injected preadv
 _MADVISE = {"dd": 16, "dc": 10, "hg": 14, "nh": 15, "wf": 18, "sr": 2, "rr": 1}
 MAP_GROWSDOWN, MAP_NORESERVE = 0x100, 0x4000
 PR_SET_VMA, PR_SET_VMA_ANON_NAME = 0x53564D41, 0
-ARCH_MAP_VDSO_64 = 0x2003
 PAGE_IS_FILE, PAGE_IS_PRESENT = kmem.PAGE_CATEGORIES["FILE"], kmem.PAGE_CATEGORIES["PRESENT"]
 PAGE_IS_SWAPPED, PAGE_IS_PFNZERO = (kmem.PAGE_CATEGORIES["SWAPPED"],
                                      kmem.PAGE_CATEGORIES["PFNZERO"])
@@ -381,16 +380,40 @@ def finish_vmas(rem, vmas):
                 rem.call("madvise", start, length, _MADVISE[flag], check=False)
 
 
-def map_vdso(rem, vmas, pid):
-    """Put the kernel's vdso (and its vvar pages) at the dumped address."""
-    special = [v for v in vmas if v["kind"] == "vdso"]
-    if not special:
-        return
-    start = min(v["start"] for v in special)
-    got = rem.call("arch_prctl", ARCH_MAP_VDSO_64, start, check=False)
-    if got < 0:
-        raise RestoreError(f"cannot map the vdso at {start:#x} in pid {pid} ({_err(got)})",
-                           "memory")
+def move_vdso(rem, vmas, pid, here):
+    """Put the kernel's vdso and its vvar pages (``here``: [(start, end, name)] of the
+    stub's, left mapped) at the dumped addresses with mremap, which the kernel follows
+    (vdso_mremap); without a dumped vdso they go.  (Unmapping them and asking for a new
+    vdso with ARCH_MAP_VDSO_64 leaves a 5.10 task unable to enter the kernel again.)"""
+    dumped = {v["name"]: v for v in vmas if v["kind"] == "vdso"}
+    for start, end, name in here:
+        want = dumped.get(name)
+        if want is None:
+            rem.call("munmap", start, end - start)
+            continue
+        if want["end"] - want["start"] != end - start:
+            raise RestoreError(f"the {name} of pid {pid} was {want['end'] - want['start']} "
+                               f"bytes, this kernel's is {end - start}", "memory")
+        if start == want["start"]:
+            continue
+        # a place that overlaps where one of them is now: first anywhere else
+        overlaps = any(s < want["end"] and want["start"] < e for s, e, _ in here)
+        if overlaps:
+            at = rem.call("mremap", start, end - start, end - start, kmem.MREMAP_MAYMOVE,
+                          check=False)
+            if at < 0:
+                raise RestoreError(f"cannot move the {name} of pid {pid} ({_err(at)})",
+                                   "memory")
+            start = at
+        got = rem.call("mremap", start, end - start, end - start,
+                       kmem.MREMAP_MAYMOVE | kmem.MREMAP_FIXED, want["start"], check=False)
+        if got != want["start"]:
+            raise RestoreError(f"cannot move the {name} of pid {pid} to {want['start']:#x} "
+                               f"({_err(got)})", "memory")
+    missing = set(dumped) - {name for _, _, name in here}
+    if missing:
+        raise RestoreError(f"pid {pid} had {', '.join(sorted(missing))}, this kernel has "
+                           f"none", "memory")
 
 
 def _err(result):

@@ -185,9 +185,11 @@ class Remote:
                     faults += 1
                     if faults > FAULT_LOOP:
                         rip = get_regs(self.tid).rip
+                        code, addr = struct.unpack_from("<8xi4xQ", get_siginfo(self.tid))
                         raise TraceeGone(f"thread {self.tid} faults with "
-                                         f"{signal.Signals(stop.sig).name} at {rip:#x} "
-                                         f"over and over in an injected system call")
+                                         f"{signal.Signals(stop.sig).name} (code {code}, "
+                                         f"address {addr:#x}) at {rip:#x} over and over "
+                                         f"in an injected system call")
                 self.caught_signals.append(get_siginfo(self.tid))
             # an event stop (a pending PTRACE_INTERRUPT, a group stop, a clone event): go on
             ptrace.resume_syscall(self.tid)

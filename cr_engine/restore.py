@@ -343,9 +343,17 @@ class _Restorer:
         scratch = Scratch(live, region + kmem.PAGE_SIZE, REGION - kmem.PAGE_SIZE)
         _unregister_rseq(rem, live)
         with self.stats.stage("memory"):
-            rem.call("munmap", 0, region)
-            rem.call("munmap", region + REGION, TASK_SIZE - region - REGION)
-            memory.map_vdso(rem, mm["vmas"], pid)
+            # everything of the stub goes but the work area and its vdso, moved into place
+            vdso = [(v.start, v.end, v.name) for v in proc.maps(live)
+                    if v.name in memory.VDSO_NAMES]
+            keep = sorted([(region, region + REGION)] + [(a, b) for a, b, _ in vdso])
+            at = 0
+            for start, end in keep:
+                if start > at:
+                    rem.call("munmap", at, start - at)
+                at = max(at, end)
+            rem.call("munmap", at, TASK_SIZE - at)
+            memory.move_vdso(rem, mm["vmas"], pid, vdso)
             memory.restore_vmas(rem, scratch, pid, mm["vmas"], lambda v: _fd_for(svc, v))
             img.ipc.attach(rem, pid, mm["vmas"])
             loaders = self._loaders(rem, scratch, live, mm["pagemap"])

@@ -138,7 +138,7 @@ def command_line(kernel, initrd, console, output, *, memory, cpus, share, accel)
     if accel == "kvm":
         argv += ["-accel", "kvm", "-cpu", "host"]
     else:
-        argv += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        argv += ["-accel", "tcg,thread=multi", "-cpu", os.environ.get("CRBENCH_VM_CPU", "max")]
     if share:
         argv += ["-virtfs", f"local,path={share},mount_tag=crbench_share,security_model=none"]
     return argv
