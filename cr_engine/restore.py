@@ -653,13 +653,35 @@ def _free_gap(intervals, size, low=1 << 32):
     return at
 
 
+RSEQ_SIG = 0x53053053                # glibc's on x86
+RSEQ_FLAG_UNREGISTER = 1
+
+
 def _unregister_rseq(rem, pid):
+    """The stub's rseq area is about to be unmapped: a registration left would have the
+    kernel fault on the way back to user space (SIGSEGV, SI_KERNEL).  Where ptrace cannot
+    tell it (before 5.13), it is glibc's: the stub's thread pointer plus __rseq_offset (the
+    stub is a fork of ours, same glibc)."""
     try:
         _, conf = ptrace.get_rseq_configuration(pid)
+        where = (conf.rseq_abi_pointer, conf.rseq_abi_size, conf.signature)
     except OSError:
-        return
-    if conf.rseq_abi_pointer:
-        rem.call("rseq", conf.rseq_abi_pointer, conf.rseq_abi_size, 1, conf.signature)
+        where = _glibc_rseq(get_regs(pid).fs_base)
+    if where and where[0]:
+        rem.call("rseq", where[0], where[1], RSEQ_FLAG_UNREGISTER, where[2], check=False)
+
+
+def _glibc_rseq(thread_pointer):
+    """(area, size, signature) of glibc's rseq registration of a thread, or None."""
+    libc = ctypes.CDLL(None)
+    try:
+        offset = ctypes.c_long.in_dll(libc, "__rseq_offset").value
+        size = ctypes.c_uint.in_dll(libc, "__rseq_size").value
+    except ValueError:                  # glibc < 2.35: it registers none
+        return None
+    if not size:                        # rseq off (glibc.pthread.rseq=0)
+        return None
+    return thread_pointer + offset, 32, RSEQ_SIG    # glibc registers sizeof(struct rseq)
 
 
 def _wait_pid_free(pid, timeout=ZOMBIE_WAIT):
