@@ -11,7 +11,11 @@ import time
 import pytest
 
 import cr_engine
+from cr_engine.regs import get_regs
+from cr_engine.remote import wait_stop
+from cr_engine.restore import _glibc_rseq
 from cr_engine.show import render
+from kernel import ptrace
 from kernel.namespaces import ns_get_userns
 from kernel.procfs import mountinfo
 from cr_engine import seccomp
@@ -244,3 +248,24 @@ def test_a_private_root_that_propagates_is_refused(subject, tmp_path):
     with pytest.raises(cr_engine.Unsupported, match="propagates .shared:"):
         cr_engine.dump(s.pid, tmp_path / "img")
     assert s.stop().startswith("alive ")
+
+
+def test_the_rseq_area_found_without_ptrace_is_the_one_ptrace_reports():
+    """Before 5.13 ptrace cannot tell a task's rseq area: the restorer computes the stub's
+    from glibc's __rseq_offset and its thread pointer (it must unregister it before
+    unmapping it).  Here both ways must agree, on a fork of ours as a stub is."""
+    child = os.fork()
+    if child == 0:
+        time.sleep(60)
+        os._exit(0)
+    try:
+        ptrace.seize(child, 0)
+        ptrace.interrupt(child)
+        wait_stop(child)
+        _, conf = ptrace.get_rseq_configuration(child)
+        found = _glibc_rseq(get_regs(child).fs_base)
+        assert found is not None and conf.rseq_abi_pointer
+        assert (found[0], found[2]) == (conf.rseq_abi_pointer, conf.signature)
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
