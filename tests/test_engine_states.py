@@ -1,5 +1,6 @@
 """Process states the engine must carry as they are: a stopped (SIGSTOP) task stays stopped,
-after a --leave-running dump and after a restore; seccomp filter chains come back exactly."""
+after a --leave-running dump and after a restore; seccomp filter chains come back exactly;
+namespaces of the tree's own (pid, uts, net, user) and a private root come back."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import time
 import pytest
 
 import cr_engine
+from cr_engine import seccomp
 from cr_engine.regs import get_regs
 from cr_engine.remote import wait_stop
 from cr_engine.restore import _glibc_rseq
@@ -18,9 +20,6 @@ from cr_engine.show import render
 from kernel import ptrace
 from kernel.namespaces import ns_get_userns
 from kernel.procfs import mountinfo
-from cr_engine import seccomp
-from cr_engine.remote import wait_stop
-from kernel import ptrace
 from kernel.process import SECCOMP_FILTER_FLAG_LOG, pidfd_getfd, pidfd_open
 
 from .engine_subjects import Subject, status
