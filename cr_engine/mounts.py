@@ -217,6 +217,8 @@ def _build_tree(tree, staging, ids):
                 _fill(target, m["files"], ids)
             elif m["kind"] == "proc":
                 kmount.mount("proc", target, "proc", flags, _data(m["data"]))
+            elif _already(m["from"], target):
+                continue            # a recursive bind above brought it along, locked
             else:
                 _bind(m["from"], target)
                 if flags != BIND_DEFAULT:
@@ -234,15 +236,34 @@ def _build_tree(tree, staging, ids):
 
 
 def _bind(source, target):
-    """A bind mount; in a user namespace a kernel before 6.x may refuse a plain one of a
-    path on a mount with locked children anywhere (EINVAL): then a recursive one, which
-    brings along what is mounted below the source (nothing, for a bind that had nothing)."""
+    """A bind mount; in a user namespace an older kernel may refuse a plain one of a path
+    on a mount with locked children anywhere (EINVAL): then a recursive one, and what it
+    brought along from below the source is unmounted again where it may be (the locked
+    ones stay; the tree's own entry for one of them is then skipped: _already)."""
     try:
         kmount.mount(source, target, None, kmount.MS_BIND)
+        return
     except OSError as e:
         if e.errno != errno.EINVAL:
             raise
-        kmount.mount(source, target, None, kmount.MS_BIND | kmount.MS_REC)
+    kmount.mount(source, target, None, kmount.MS_BIND | kmount.MS_REC)
+    below = [m["mount_point"] for m in mountinfo()
+             if m["mount_point"].startswith(target.rstrip("/") + "/")]
+    for point in sorted(below, key=len, reverse=True):
+        try:
+            kmount.umount2(point, kmount.MNT_DETACH)
+        except OSError:
+            pass
+
+
+def _already(source, target):
+    """Whether ``target`` is already a mount point showing ``source``."""
+    try:
+        here, there, parent = os.stat(target), os.stat(source), os.stat(target + "/..")
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino) and \
+        here.st_dev != parent.st_dev
 
 
 def _fill(top, files, ids):
