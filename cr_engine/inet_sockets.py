@@ -29,6 +29,7 @@ sender's address (or a stand-in bound to it) before any socket connects.
 """
 
 import array
+import errno
 import fcntl
 import os
 import select
@@ -189,8 +190,13 @@ def _read_connection(sock, what):
     tcp["recv_size"] = _ioctl(sock, SIOCINQ)
     tcp["send_size"], tcp["unsent"] = _ioctl(sock, SIOCOUTQ), _ioctl(sock, SIOCOUTQNSD)
     data = b""
-    peek_off = sock.getsockopt(socket.SOL_SOCKET, sockets.SO_PEEK_OFF)
-    if peek_off >= 0:                   # TCP honours SO_PEEK_OFF since 6.9: read from 0
+    try:                                # TCP honours SO_PEEK_OFF since 6.9: read from 0
+        peek_off = sock.getsockopt(socket.SOL_SOCKET, sockets.SO_PEEK_OFF)
+    except OSError as e:                # before, it has none (EOPNOTSUPP): peeks start at 0
+        if e.errno != errno.EOPNOTSUPP:
+            raise
+        peek_off = -1
+    if peek_off >= 0:
         sock.setsockopt(socket.SOL_SOCKET, sockets.SO_PEEK_OFF, -1)
     try:
         for queue, size in ((TCP_RECV_QUEUE, tcp["recv_size"]), (TCP_SEND_QUEUE, tcp["send_size"])):
