@@ -34,13 +34,16 @@ def test_a_command_runs_with_its_output_and_status(kernel):
     assert got.warnings == []
 
 
-def test_the_guest_sees_the_hosts_root_writable_only_in_its_overlay(kernel):
+def test_the_guest_sees_the_hosts_root_writable_only_in_its_overlay(kernel, tmp_path):
     readme = os.path.join(TOP, "README.md")
     first = open(readme).readline()
+    hidden = tmp_path / "not-in-the-guest"          # /tmp is the guest's own (but our cwd)
+    hidden.touch()
     got = qemu.run(kernel, ["sh", "-c", f"head -1 {readme}; echo changed > {readme}; "
-                                        f"cat {readme}; ls /tmp | wc -l"], cwd=TOP)
+                                        f"cat {readme}; test -e {hidden} || echo hidden"],
+                   cwd=TOP)
     assert got.status == "ok"
-    assert got.output.decode() == first + "changed\n0\n"      # /tmp: the guest's own
+    assert got.output.decode() == first + "changed\nhidden\n"
     assert open(readme).readline() == first
 
 

@@ -141,6 +141,12 @@ $B mount -t tmpfs -o mode=1777 tmp /newroot/tmp
 $B mount -t bpf bpf /newroot/sys/fs/bpf 2>/dev/null
 $B mount -t tracefs tracefs /newroot/sys/kernel/tracing 2>/dev/null
 $B mount -t debugfs debugfs /newroot/sys/kernel/debug 2>/dev/null
+CWD=$($B cat /cwd-path)
+case "$CWD" in /tmp/*)              # under the guest's own /tmp: the host's, writable
+	$B mkdir -p /rw/cwd-upper /rw/cwd-work /newroot$CWD
+	$B mount -t overlay -o lowerdir=/lower$CWD,upperdir=/rw/cwd-upper,workdir=/rw/cwd-work \
+		overlay /newroot$CWD;;
+esac
 if [ -s /share-path ]; then         # (a mount source naming a file here is a loop mount)
 	SHARE=$($B cat /share-path)
 	$B mkdir -p /newroot$SHARE
@@ -198,5 +204,6 @@ def build(kernel_modules, argv, cwd, env, share=None, modules_at=None):
     cpio.file("finish.sh", FINISH.encode(), 0o755)
     cpio.file("modules-at", (str(modules_at) if modules_at else "").encode())
     cpio.file("share-path", (str(share) if share else "").encode())
+    cpio.file("cwd-path", str(cwd).encode())
     cpio.file("command.sh", _command_script(argv, cwd, env).encode(), 0o755)
     return cpio.finish()
