@@ -121,12 +121,14 @@ static inline ssize_t read_whole(const char *path, char *buf, size_t size)
  */
 static inline int wait_in_syscall(pid_t pid, pid_t tid, long nr, int timeout_ms)
 {
-	char path[64], buf[256];
+	char path[64], buf[256], *end;
 	int waited;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
 	for (waited = 0; waited <= timeout_ms; waited += 5) {
-		if (read_whole(path, buf, sizeof(buf)) > 0 && strtol(buf, NULL, 10) == nr)
+		/* a number: "running" would read as 0, which is read()'s */
+		if (read_whole(path, buf, sizeof(buf)) > 0 && strtol(buf, &end, 10) == nr &&
+		    end != buf)
 			return 0;
 		sleep_ms(5);
 	}
