@@ -128,3 +128,21 @@ def test_the_report_renders_probes_and_tests_with_reasons():
     assert "| `t1` | failed | passed |" in md and "- `t1` on a: state differs" in md
     page = report.html(data)
     assert "title='state differs'" in page and "class='same'" in page
+
+
+@pytest.mark.parametrize("series", ["5.10", "6.12"])
+def test_the_other_debian_kernels_run_a_command_and_say_its_status(series):
+    got = vm("run", "--kernel", series, "--json", "--", "sh", "-c", "uname -r; exit 5",
+             timeout=600)
+    out = json.loads(got.stdout)
+    assert got.returncode == 5 and out["status"] == "failed"
+    assert out["output"].strip() == out["release"] and out["release"].startswith(series + ".")
+    assert os.path.exists(out["console"])               # kept under the cache's runs/
+
+
+def test_a_kernel_image_by_path_and_a_whole_run_timeout(kernel):
+    got = vm("run", "--kernel", str(kernel.image), "--modules", str(kernel.modules), "--json",
+             "--", "uname", "-r")
+    assert got.returncode == 0 and json.loads(got.stdout)["output"].strip() == kernel.release
+    late = vm("run", "--kernel", "6.1", "--total-timeout", "4", "--", "sleep", "60")
+    assert late.returncode == 124 and "timed out" in late.stderr

@@ -22,6 +22,7 @@ def cmd_run(args):
         raise SystemExit("vm run: no command (put it after --)")
     kernel = kernels.get(args.kernel, args.modules, progress=_progress)
     out = qemu.run(kernel, args.command, timeout=args.timeout, boot_timeout=args.boot_timeout,
+                   total_timeout=args.total_timeout,
                    memory=args.memory, cpus=args.cpus, share=args.share, accel=args.accel,
                    logs=args.logs, stream=None if args.json else _stream,
                    progress=_progress)
@@ -58,11 +59,14 @@ def main(argv=None):
     run.add_argument("--timeout", type=float, default=600.0, help="seconds for the command")
     run.add_argument("--boot-timeout", type=float, default=60.0,
                      help="seconds until the command starts")
+    run.add_argument("--total-timeout", type=float,
+                     help="seconds for the whole run (default: the two above)")
     run.add_argument("--memory", default="2G")
     run.add_argument("--cpus", type=int, default=2)
     run.add_argument("--accel", choices=("kvm", "tcg"), help="default: kvm where it works")
     run.add_argument("--share", help="a host directory the guest may write (same path)")
-    run.add_argument("--logs", help="a directory to keep the guest's console.log in")
+    run.add_argument("--logs", help="a directory to keep the guest's console.log in "
+                     "(default: a new one under ~/.cache/crbench/vm/runs)")
     run.add_argument("--json", action="store_true", help="the outcome as JSON, output in it")
     run.add_argument("command", nargs=argparse.REMAINDER)
     grid = sub.add_parser("matrix", help="the probes and the suite under each kernel")

@@ -34,6 +34,7 @@ EXIT_CODES = {"timeout": 124, "boot-timeout": 124, "panic": 125, "crashed": 126}
 KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "CI", "PYTHONPATH",
             "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "XDG_CACHE_HOME", "VIRTUAL_ENV")
 POLL = 0.02
+RUNS_KEPT = 50                  # consoles of the last runs kept in the cache
 MACHINE = os.environ.get("CRBENCH_VM_MACHINE", "q35")
 # qboot (in Debian's qemu-system-data) boots a -kernel in milliseconds, SeaBIOS in seconds
 FIRMWARE = ["-bios", "/usr/share/qemu/qboot.rom"] if os.path.exists(
@@ -80,20 +81,23 @@ def guest_env(extra=None, guest=True):
     return env
 
 
-def run(kernel, argv, *, cwd=None, env=None, timeout=600.0, boot_timeout=60.0, memory="2G",
-        cpus=2, share=None, accel=None, logs=None, stream=None, progress=None):
+def run(kernel, argv, *, cwd=None, env=None, timeout=600.0, boot_timeout=60.0,
+        total_timeout=None, memory="2G", cpus=2, share=None, accel=None, logs=None,
+        stream=None, progress=None):
     """Run ``argv`` under ``kernel`` (a kernels.Kernel); ``stream(bytes)`` gets the output as
-    it comes; ``logs``: a directory to keep console.log in (default: a temp dir, removed);
-    ``share``: a host directory the guest may write (mounted at the same path)."""
+    it comes; ``logs``: a directory to keep console.log in (default: a new one under the
+    cache's runs/, the last RUNS_KEPT kept); ``share``: a host directory the guest may
+    write (mounted at the same path); ``total_timeout``: for the whole run, boot included."""
     cwd = str(cwd or os.getcwd())
     env = guest_env(env, guest=not kernel.is_host)
     if kernel.is_host:
         return _on_host(kernel, argv, cwd, env, timeout, stream)
     accel = accel or detect_accel(kernel, progress=progress)
     work = Path(tempfile.mkdtemp(prefix="crbench-vm-"))
+    limits = (timeout, boot_timeout, total_timeout or timeout + boot_timeout)
     try:
-        return _in_guest(kernel, argv, cwd, env, timeout, boot_timeout, memory, cpus, share,
-                         accel, work, Path(logs) if logs else None, stream)
+        return _in_guest(kernel, argv, cwd, env, limits, memory, cpus, share, accel, work,
+                         Path(logs) if logs else _run_dir(), stream)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -144,8 +148,18 @@ def command_line(kernel, initrd, console, output, *, memory, cpus, share, accel)
     return argv
 
 
-def _in_guest(kernel, argv, cwd, env, timeout, boot_timeout, memory, cpus, share, accel,
-              work, logs, stream):
+def _run_dir():
+    """A new directory for a run's console under the cache; older runs' go."""
+    runs = kernels.cache_dir() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    for old in sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)[:-RUNS_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=runs))
+
+
+def _in_guest(kernel, argv, cwd, env, limits, memory, cpus, share, accel, work, logs,
+              stream):
+    timeout, boot_timeout, total_timeout = limits
     start = time.monotonic()
     initrd = work / "initrd.cpio"
     initrd.write_bytes(initramfs.build(_modules(kernel), argv, cwd, env, share,
@@ -175,8 +189,9 @@ def _in_guest(kernel, argv, cwd, env, timeout, boot_timeout, memory, cpus, share
         now = time.monotonic()
         if started is None and now - start > boot_timeout:
             status = "boot-timeout"
-        elif started is not None and ended is None and now - started > timeout:
-            status = "timeout"
+        elif started is not None and ended is None and now - started > timeout or \
+                now - start > total_timeout:
+            status = "timeout" if started is not None else "boot-timeout"
         if status:
             qemu.kill()
             qemu.wait()
