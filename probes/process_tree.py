@@ -386,6 +386,9 @@ def pidfd_send_signal():
         return attempt(process.pidfd_send_signal, call.value, 0)
 
 
+UNKNOWN_PIDFD_IOCTL = 0xFF7E     # _IO(PIDFS_IOCTL_MAGIC, 0x7e): defined by no kernel
+
+
 def _judge_get_info(seen):
     if seen["errno"] == 0:
         if seen["pid"] == seen["self"]:
@@ -395,6 +398,9 @@ def _judge_get_info(seen):
         return undecided(f"PIDFD_GET_INFO answered pid {seen['pid']}, we are {seen['self']}")
     if seen["errno"] in (ENOTTY, ENOSYS):
         return absent(f"PIDFD_GET_INFO -> {errname(seen['errno'])}")
+    if seen["errno"] == seen.get("unknown"):     # 6.11-6.12: EINVAL to any with an argument
+        return absent(f"PIDFD_GET_INFO -> {errname(seen['errno'])}, as an unknown pidfd "
+                      f"ioctl does")
     return undecided(f"PIDFD_GET_INFO -> {errname(seen['errno'])}")
 
 
@@ -404,7 +410,8 @@ def _judge_get_info(seen):
                  ({"errno": 0, "pid": 11, "self": 10, "ppid": 1, "mask": 7, "cgroupid": 1},
                   None),
                  ({"errno": ENOTTY}, False), ({"errno": ENOSYS}, False),
-                 ({"errno": EINVAL}, None)])
+                 ({"errno": EINVAL, "unknown": EINVAL}, False),
+                 ({"errno": EINVAL, "unknown": ENOTTY}, None), ({"errno": EINVAL}, None)])
 def pidfd_get_info():
     """PIDFD_GET_INFO ioctl: pid, ppid, credentials, cgroup id (and exit status) of a pidfd."""
     with closing_fds() as fds:
@@ -413,9 +420,13 @@ def pidfd_get_info():
             return {"errno": call.errno}
         fds.append(call.value)
         mask = process.PIDFD_INFO_PID | process.PIDFD_INFO_CREDS | process.PIDFD_INFO_CGROUPID
-        call = attempt(process.pidfd_get_info, call.value, mask)
+        pidfd = call.value
+        call = attempt(process.pidfd_get_info, pidfd, mask)
         if not call.ok:
-            return {"errno": call.errno}
+            # what the pidfd says to an ioctl nobody defined, given an argument as this one
+            # is (6.11-6.12 refuse any with one: EINVAL), to tell "unknown" apart
+            return {"errno": call.errno, "unknown": attempt(
+                fcntl.ioctl, pidfd, UNKNOWN_PIDFD_IOCTL, bytearray(64)).errno}
         info = call.value
         return {"errno": 0, "pid": info.pid, "self": os.getpid(), "ppid": info.ppid,
                 "mask": info.mask, "cgroupid": info.cgroupid}
