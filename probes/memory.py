@@ -404,7 +404,7 @@ def _judge_uffd_wp(seen):
                        "(uffd-wp); cleared again on unprotect")
     if not seen["bit_protected"] and not seen["bit_unprotected"]:
         # registering, protecting and unprotecting all worked: the mode is there; only
-        # the pagemap does not show it (its uffd-wp bit came later, 5.13)
+        # the pagemap does not show it (its uffd-wp bit came in a later kernel)
         return present("WP mode registered, protect and unprotect accepted; the pagemap has "
                        "no uffd-wp bit to show it")
     return undecided(f"pagemap uffd-wp bit protected={seen['bit_protected']} "
