@@ -86,7 +86,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         _check_tree(tree)
         tree_image = pstree.image(tree, shell_job)
         table = files.FileTable(shell_job, tcp_established,
-                                netns=tree.root if "net" in tree.namespaces else None)
+                                netns=tree.root if "net" in tree.namespaces else None,
+                                own_mounts="mnt" in tree.namespaces)
         shmem_done = set()
         for process in tree.processes.values():
             if process.zombie:

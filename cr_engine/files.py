@@ -36,8 +36,11 @@ _ACCESS = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 class FileTable:
     """Collects the fds of a tree while it is frozen."""
 
-    def __init__(self, shell_job, tcp_established=False, netns=None):
+    def __init__(self, shell_job, tcp_established=False, netns=None, own_mounts=False):
         self.shell_job = shell_job
+        # the tree has mounts of its own: a file it holds may not be where the restorer,
+        # which reopens it by path, would look
+        self.own_mounts = own_mounts
         self.tcp_established = tcp_established  # carry TCP connections to outside peers
         self.netns = netns          # pid whose network namespace the tree's sockets are in
         self.files = {}             # id -> description image
@@ -183,7 +186,7 @@ class FileTable:
             if not link.startswith("/"):
                 raise Unsupported(f"unsupported: {link} ({what})")
             kind = "reg" if stat.S_ISREG(mode) else "dir"
-            if not _same_file(link, st):        # reopened by this path: the same file
+            if self.own_mounts and not _same_file(link, st):
                 raise Unsupported(f"unsupported: {link} ({what}) is not that file at that "
                                   f"path for the dumper (a mount of the tree's own)")
             return {"type": kind, "path": link, "flags": flags, "pos": pos,

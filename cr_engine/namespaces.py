@@ -28,7 +28,8 @@ import threading
 from kernel import netlink
 from kernel.libc import syscall
 from kernel.namespaces import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUSER,
-                               CLONE_NEWUTS, ns_get_parent, ns_get_userns, setns, unshare)
+                               CLONE_NEWUTS, ns_get_parent, ns_get_userns, related_ino,
+                               setns, unshare)
 
 from . import mounts
 from .errors import RestoreError, Unsupported
@@ -54,34 +55,18 @@ def check_owners(root, kinds, pidns):
     or a namespace of the tree (its pid namespace too, when ``pidns``) owned by another
     user namespace than the tree's (ours when it has none of its own)."""
     owner = os.stat(f"/proc/{root}/ns/user" if "user" in kinds else "/proc/self/ns/user")
+    ours = os.stat("/proc/self/ns/user").st_ino
     if "user" in kinds:
         if not pidns:
             raise Unsupported(f"unsupported: pid {root} has a user namespace of its own but "
                               f"not a pid namespace whose init it is")
-        parent = _related(f"/proc/{root}/ns/user", ns_get_parent)
-        if parent != _ino("/proc/self/ns/user"):
+        if related_ino(f"/proc/{root}/ns/user", ns_get_parent) != ours:
             raise Unsupported(f"unsupported: the user namespace of pid {root} is nested "
                               f"deeper than one level below the dumper's")
     for kind in [k for k in kinds if k != "user"] + (["pid"] if pidns else []):
-        if _related(f"/proc/{root}/ns/{kind}", ns_get_userns) != owner.st_ino:
+        if related_ino(f"/proc/{root}/ns/{kind}", ns_get_userns) != owner.st_ino:
             raise Unsupported(f"unsupported: the {kind} namespace of pid {root} belongs to "
                               f"another user namespace than the tree's")
-
-
-def _related(path, ioctl):
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        other = ioctl(fd)
-    finally:
-        os.close(fd)
-    try:
-        return os.fstat(other).st_ino
-    finally:
-        os.close(other)
-
-
-def _ino(path):
-    return os.stat(path).st_ino
 
 
 def dump(rem, scratch, kinds):

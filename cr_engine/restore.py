@@ -9,6 +9,7 @@ as they were.
 """
 
 import ctypes
+import functools
 import json
 import resource
 import os
@@ -673,15 +674,22 @@ def _unregister_rseq(rem, pid):
 
 def _glibc_rseq(thread_pointer):
     """(area, size, signature) of glibc's rseq registration of a thread, or None."""
+    offset = _glibc_rseq_offset()
+    if offset is None:
+        return None
+    return thread_pointer + offset, 32, RSEQ_SIG    # glibc registers sizeof(struct rseq)
+
+
+@functools.cache
+def _glibc_rseq_offset():
+    """glibc's __rseq_offset, or None where it registers no rseq area."""
     libc = ctypes.CDLL(None)
     try:
         offset = ctypes.c_long.in_dll(libc, "__rseq_offset").value
         size = ctypes.c_uint.in_dll(libc, "__rseq_size").value
     except ValueError:                  # glibc < 2.35: it registers none
         return None
-    if not size:                        # rseq off (glibc.pthread.rseq=0)
-        return None
-    return thread_pointer + offset, 32, RSEQ_SIG    # glibc registers sizeof(struct rseq)
+    return offset if size else None     # 0: rseq off (glibc.pthread.rseq=0)
 
 
 def _wait_pid_free(pid, timeout=ZOMBIE_WAIT):

@@ -233,8 +233,9 @@ class Objects:
                 continue
             if self.userns:             # the dumped ids are ours
                 entry = dict(entry, **{
-                    key: namespaces.inside(self.userns[f"{key[-3]}id_map"], entry[key])
-                    for key in ("uid", "gid", "cuid", "cgid")})
+                    key: namespaces.inside(self.userns[which], entry[key])
+                    for key, which in (("uid", "uid_map"), ("cuid", "uid_map"),
+                                       ("gid", "gid_map"), ("cgid", "gid_map"))})
             created = (kind, entry["id"]) in self.creating
             if created:
                 _create(kind, entry, shared=not self.own)

@@ -83,6 +83,20 @@ def ns_get_parent(fd):
     return ioctl(fd, NS_GET_PARENT)
 
 
+def related_ino(path, ioctl):
+    """The inode number of the namespace that ``ioctl`` (ns_get_userns, ns_get_parent)
+    relates the one at ``path`` (a /proc/PID/ns link) to."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        other = ioctl(fd)
+    finally:
+        os.close(fd)
+    try:
+        return os.fstat(other).st_ino
+    finally:
+        os.close(other)
+
+
 def ns_get_owner_uid(fd):
     uid = ctypes.c_uint32()
     ioctl(fd, NS_GET_OWNER_UID, ctypes.byref(uid))

@@ -18,7 +18,7 @@ from cr_engine.remote import wait_stop
 from cr_engine.restore import _glibc_rseq
 from cr_engine.show import render
 from kernel import ptrace
-from kernel.namespaces import ns_get_userns
+from kernel.namespaces import ns_get_userns, related_ino
 from kernel.procfs import mountinfo
 from kernel.process import SECCOMP_FILTER_FLAG_LOG, pidfd_getfd, pidfd_open
 
@@ -169,17 +169,8 @@ def status_ids(pid, key):
 
 
 def ns_inode(pid, kind, ioctl=None):
-    if ioctl is None:
-        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
-    fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY)
-    try:
-        other = ioctl(fd)
-    finally:
-        os.close(fd)
-    try:
-        return os.fstat(other).st_ino
-    finally:
-        os.close(other)
+    path = f"/proc/{pid}/ns/{kind}"
+    return os.stat(path).st_ino if ioctl is None else related_ino(path, ioctl)
 
 
 def test_a_user_namespace_of_its_own(subject, tmp_path):

@@ -13,6 +13,7 @@ so; the guest boots with panic=-1 and QEMU with -no-reboot, so it ends at once),
 reported, but for an allowlist of emulation noise.
 """
 
+import functools
 import json
 import os
 import re
@@ -162,41 +163,40 @@ def _in_guest(kernel, argv, cwd, env, limits, memory, cpus, share, accel, work, 
     timeout, boot_timeout, total_timeout = limits
     start = time.monotonic()
     initrd = work / "initrd.cpio"
-    initrd.write_bytes(initramfs.build(_modules(kernel), argv, cwd, env, share,
+    initrd.write_bytes(initramfs.build(_modules(kernel.modules), argv, cwd, env, share,
                                        kernel.modules))
     console, output = work / "console.log", work / "output.log"
+    output.touch()
     qemu = subprocess.Popen(command_line(kernel, initrd, console, output, memory=memory,
                                          cpus=cpus, share=share, accel=accel),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     out = Outcome(kernel.name, kernel.release, "crashed", accel=accel)
-    buf, pos, started, ended = b"", 0, None, None
-    status = None
-    while True:
-        gone = qemu.poll() is not None
-        new = _read_from(output, pos)
-        pos += len(new)
-        buf, shown = _scan(buf + new, out)
-        if started is None and out.boot_seconds is not None:
-            started = time.monotonic()
-            out.boot_seconds = started - start
-        if stream and shown:
-            stream(shown)
-        if out.exit_code is not None and ended is None:
-            ended = time.monotonic()
-        if gone:
-            break
-        now = time.monotonic()
-        if started is None and now - start > boot_timeout:
-            status = "boot-timeout"
-        elif started is not None and ended is None and now - started > timeout or \
-                now - start > total_timeout:
-            status = "timeout" if started is not None else "boot-timeout"
-        if status:
-            qemu.kill()
-            qemu.wait()
-            break
-        time.sleep(POLL)
+    buf, started, ended, status = b"", None, None, None
+    with open(output, "rb") as tail:        # made above, read as QEMU appends
+        while True:
+            gone = qemu.poll() is not None
+            buf, shown, saw_start = _scan(buf + tail.read(), out, started is not None)
+            now = time.monotonic()
+            if saw_start:
+                started, out.boot_seconds = now, now - start
+            if stream and shown:
+                stream(shown)
+            if out.exit_code is not None and ended is None:
+                ended = now
+            if gone:
+                break
+            if started is None and now - start > boot_timeout:
+                status = "boot-timeout"
+            elif started is not None and ended is None and now - started > timeout:
+                status = "timeout"
+            elif now - start > total_timeout:
+                status = "timeout" if started is not None else "boot-timeout"
+            if status:
+                qemu.kill()
+                qemu.wait()
+                break
+            time.sleep(POLL)
     qemu_err = qemu.stderr.read().decode(errors="replace").strip()
     out.total_seconds = time.monotonic() - start
     if started is not None:
@@ -214,48 +214,33 @@ def _in_guest(kernel, argv, cwd, env, limits, memory, cpus, share, accel, work, 
         out.status = "crashed"
         if qemu_err:
             out.warnings.append(f"qemu: {qemu_err}")
-    if logs:
+    if logs and console.exists():
         logs.mkdir(parents=True, exist_ok=True)
-        shutil.copy(console, logs / "console.log") if console.exists() else None
+        shutil.copy(console, logs / "console.log")
         out.console = str(logs / "console.log")
     return out
 
 
-def _read_from(path, pos):
-    try:
-        with open(path, "rb") as f:
-            f.seek(pos)
-            return f.read()
-    except FileNotFoundError:
-        return b""
-
-
-def _scan(buf, out):
-    """Find /init's markers in ``buf``: returns (what to keep for later, what to show)."""
-    shown = []
+def _scan(buf, out, running):
+    """Find /init's markers in ``buf`` (``running``: the command's start was seen before);
+    returns (what to keep for later, the command's output in it, whether it started)."""
+    shown, started = [], False
     while b"\n" in buf:
         line, buf = buf.split(b"\n", 1)
         text = line.rstrip(b"\r").decode(errors="replace")
         if text == initramfs.START:
-            out.boot_seconds = out.boot_seconds or 0.0
-            continue
-        if text.startswith(initramfs.EXIT + " "):
+            running = started = True
+        elif text.startswith(initramfs.EXIT + " "):
             out.exit_code = int(text.split()[1])
-            continue
-        if out.boot_seconds is not None:
+        elif running:
             out.output += line + b"\n"
             shown.append(line + b"\n")
-    return buf, b"".join(shown)
+    return buf, b"".join(shown), started
 
 
-_modules_cache = {}
-
-
-def _modules(kernel):
-    key = str(kernel.modules)
-    if key not in _modules_cache:
-        _modules_cache[key] = initramfs.modules(kernel.modules)
-    return _modules_cache[key]
+@functools.cache
+def _modules(directory):
+    return initramfs.modules(directory)
 
 
 # acceleration ------------------------------------------------------------------------------
