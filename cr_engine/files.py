@@ -18,7 +18,7 @@ from kernel import fdinfo
 from kernel.libc import syscall
 from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
-from . import anon_files, carried_files, locks, namespaces, sockets
+from . import anon_files, carried_files, epoll, locks, namespaces, sockets
 from .errors import RestoreError, Unsupported
 
 MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
@@ -44,7 +44,7 @@ class FileTable:
         self.tcp_established = tcp_established  # carry TCP connections to outside peers
         self.netns = netns          # pid whose network namespace the tree's sockets are in
         self.files = {}             # id -> description image
-        self.by_look = {}           # (dev, ino, pos, flags) -> [(pid, fd, id)] in kcmp order
+        self.by_inode = {}          # (st_dev, ino) -> [(pid, fd, id)] in kcmp order
         self.payloads = {}          # id -> bytes to store beside (pipe data, file content)
         self.pidfds = {}
         self.pipes_carried = set()  # inodes of the pipes and FIFOs whose data is taken
@@ -77,9 +77,9 @@ class FileTable:
         if posix and (pid, st.st_dev, st.st_ino) in self.posix_seen:
             posix = []
         self.posix_seen.add((pid, st.st_dev, st.st_ino))
-        look = (st.st_dev, st.st_ino, pos, flags & ~O_CLOEXEC)
-        bucket = self.by_look.setdefault(look, [])
-        file_id, at = _find_description(bucket, pid, fd)
+        bucket = self.by_inode.setdefault((st.st_dev, st.st_ino), [])
+        file_id, at = _find_description(
+            bucket, lambda other_pid, other_fd: kcmp(pid, other_pid, KCMP_FILE, fd, other_fd))
         if file_id is not None:
             return file_id, bool(flags & O_CLOEXEC), posix
         content = None
@@ -133,6 +133,13 @@ class FileTable:
         else:
             desc["content_of"] = first
 
+    def find(self, dev, ino, order_of):
+        """(pid, fd, id) of a description of the tree on inode ``ino`` of ``dev`` that
+        ``order_of`` (as for _find_description) finds, or None."""
+        bucket = self.by_inode.get((dev, ino), [])
+        file_id, at = _find_description(bucket, order_of)
+        return bucket[at] if file_id is not None else None
+
     def dup(self, pid, fd):
         """A copy in this process of ``fd`` of ``pid`` (the same file description)."""
         if pid not in self.pidfds:
@@ -148,7 +155,7 @@ class FileTable:
     def finish(self):
         """What needs every fd of the tree seen: a socket's peer must be among them, TCP
         connections are locked and read together."""
-        for kind in ("unix", "inet"):
+        for kind in ("unix", "inet", "epoll"):     # epoll last: targets may be in flight
             if kind in self.kinds:
                 self.kinds[kind].finish(self)
 
@@ -214,6 +221,8 @@ class FileTable:
         anon = link[len("anon_inode:"):].strip("[]") if link.startswith("anon_inode:") else None
         if anon in anon_files.KINDS:
             return anon_files.describe(anon, info, flags, what)
+        if anon == epoll.KIND:
+            return epoll.describe(self, pid, fd, info, flags)
         if anon:
             raise Unsupported(f"unsupported: {anon} ({what})")
         raise Unsupported(f"unsupported: {link} ({what})")
@@ -249,15 +258,16 @@ class FileTable:
             os.close(reader)
 
 
-def _find_description(bucket, pid, fd):
-    """(id, index) of the description of ``fd`` in a kcmp-ordered bucket, or (None, where it
-    goes): a binary search, since all anon-inode fds (eventfds, timerfds, ...) and all fds of
-    one device look alike."""
+def _find_description(bucket, order_of):
+    """(id, index) of a file description in a kcmp-ordered bucket, or (None, where it goes):
+    a binary search, since all anon-inode fds (eventfds, timerfds, ...) share one inode.
+    ``order_of(pid, fd)``: kcmp's answer for the file sought against that fd's (0 the same,
+    1 before it, 2 after it)."""
     lo, hi = 0, len(bucket)
     while lo < hi:
         mid = (lo + hi) // 2
         other_pid, other_fd, file_id = bucket[mid]
-        order = kcmp(pid, other_pid, KCMP_FILE, fd, other_fd)
+        order = order_of(other_pid, other_fd)
         if order == 0:
             return file_id, mid
         if order == 1:
@@ -266,7 +276,7 @@ def _find_description(bucket, pid, fd):
             lo = mid + 1
         else:                               # unordered (kernel without it): compare them all
             for i, (other_pid, other_fd, file_id) in enumerate(bucket):
-                if kcmp(pid, other_pid, KCMP_FILE, fd, other_fd) == 0:
+                if order_of(other_pid, other_fd) == 0:
                     return file_id, i
             return None, len(bucket)
     return None, lo
@@ -299,6 +309,7 @@ class OpenFiles:
         self._netns = netns
         self._unsent = namespaces.run_in_fd(netns, "net", sockets.restore_all, files,
                                             payload, self.fds)
+        epoll.restore_items(files, self.fds)    # once every target is open
 
     def go_live(self, files):
         """Once the tree is restored: sockets held back (TCP in repair mode) start."""
@@ -327,6 +338,8 @@ class OpenFiles:
             return os.open(desc["path"], desc["flags"] & ~_OPEN_IGNORED | O_CLOEXEC)
         if kind in anon_files.KINDS:
             return anon_files.create(desc)
+        if kind == "epoll":
+            return epoll.create(desc)
         if kind in ("memfd", "unlinked"):
             return self.inodes.open(desc, lambda: payload(desc.get("content_of", file_id)))
         if kind == "tty":

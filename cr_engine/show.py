@@ -158,6 +158,10 @@ def _file_summary(d):
     if kind == "inet":
         from .inet_sockets import summary
         return summary(d)
+    if kind == "epoll":
+        return "items " + (", ".join(f"{i['tfd']}->{i['target']} {i['events']:#x} "
+                                     f"data {i['data']:#x}{' ready' if i.get('ready') else ''}"
+                                     for i in d["items"]) or "none")
     return d.get("path") or f"{kind}:[{d.get('inode')}]"
 
 

@@ -13,6 +13,32 @@ import struct
 
 from .libc import IO, IOR, IOW, check, ioctl, libc, syscall
 
+# --- epoll -------------------------------------------------------------------
+EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
+EPOLLEXCLUSIVE, EPOLLWAKEUP, EPOLLONESHOT, EPOLLET = 1 << 28, 1 << 29, 1 << 30, 1 << 31
+# the bits an item keeps once its one shot has fired (the kernel's EP_PRIVATE_BITS)
+EPOLL_PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE
+_EPOLL_EVENT = struct.Struct("=IQ")     # struct epoll_event is packed on x86-64
+
+
+def epoll_create1(flags=os.O_CLOEXEC):
+    return syscall("epoll_create1", flags)
+
+
+def epoll_ctl(epfd, op, fd, events=0, data=0):
+    """epoll_ctl(2) with a 64-bit data word (select.epoll only stores the fd there)."""
+    event = ctypes.create_string_buffer(_EPOLL_EVENT.pack(events, data), _EPOLL_EVENT.size)
+    return syscall("epoll_ctl", epfd, op, fd, event)
+
+
+def epoll_wait(epfd, maxevents, timeout=0):
+    """[(events, data)] of one epoll_wait(2) call."""
+    size = _EPOLL_EVENT.size
+    buf = ctypes.create_string_buffer(size * max(maxevents, 1))
+    count = syscall("epoll_wait", epfd, buf, max(maxevents, 1), timeout)
+    return [_EPOLL_EVENT.unpack_from(buf, i * size) for i in range(count)]
+
+
 # --- signalfd ----------------------------------------------------------------
 SFD_CLOEXEC = os.O_CLOEXEC
 SFD_NONBLOCK = os.O_NONBLOCK

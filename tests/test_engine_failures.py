@@ -41,6 +41,7 @@ def assert_untouched(s, before):
     ("unix_pending_data", "unsupported: data sent on a unix connection that @cr-subject-"),
     ("pidns_nested", "unsupported: a nested pid namespace"),
     ("userns_alone", "has a user namespace of its own but not a pid namespace whose init"),
+    ("epoll_outside", "watches a file (fd number"),
 ])
 def test_dump_of_unsupported_object_fails_and_tree_runs_on(subject, tmp_path, kind, what):
     s = subject(kind)

@@ -40,7 +40,7 @@ def _say(out):
         command = f"command {out.command_seconds:.1f} s, " if out.command_seconds else ""
         timing = f" ({boot}{command}total {out.total_seconds:.1f} s)"
     what = {"ok": "exit 0", "failed": f"exit {out.exit_code}",
-            "timeout": "timed out", "boot-timeout": "the command never started",
+            "timeout": "timed out", "boot-timeout": "timed out before the command started",
             "panic": "kernel panic", "crashed": "the VM ended with no result"}[out.status]
     _progress(f"vm: {out.kernel} ({out.release}, {out.accel}): {what}{timing}")
     for line in out.warnings:

@@ -180,6 +180,23 @@ elif kind == "pidns_nested":            # a child of the subject in a pid namesp
     if held == 0:
         while True:
             time.sleep(1)
+elif kind == "epoll_outside":           # an epoll whose target only a process outside the
+    import select                       # tree holds (an orphan, gone when the subject is)
+    held, (r, w) = select.epoll(), os.pipe()
+    held.register(r, select.EPOLLIN)
+    me = os.getpid()
+    if os.fork() == 0:
+        if os.fork() == 0:
+            held.close()
+            while True:
+                try:
+                    os.kill(me, 0)
+                except ProcessLookupError:
+                    os._exit(0)
+                time.sleep(0.02)
+        os._exit(0)
+    os.wait()
+    os.close(r)
 elif kind == "seccomp":                 # filter chains per thread; prctl() kills the process
     import threading
     from kernel import process

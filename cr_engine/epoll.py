@@ -1,0 +1,191 @@
+"""epoll instances: their items (target file, the fd number it was added under, events, data)
+and which edge-triggered items still sit on the ready list.
+
+Dump: fdinfo lists each item's fd number, mask, data and the target's inode, but the fd number
+may have been closed, moved or reused since; the target file is found among the tree's file
+descriptions (and the files in flight in its unix sockets) by kcmp(KCMP_EPOLL_TFD), a binary
+search in the kcmp-ordered descriptions on that inode.  A target open nowhere in the tree
+(held by a process outside it) fails the dump.  The ready list is not in fdinfo: an
+epoll_wait through a copy of the epoll fd shows which items are on it; that takes the
+edge-triggered and one-shot ones off, so they are put back at once (deleted and added again:
+an item added while its file is ready goes on the list), and the tree finds them as it left
+them (the order of the list may change).
+
+Restore: epolls are made before the tree is forked, like every file; items are added inside
+out (an epoll watched by another gets its items first), each under its own fd number: a
+forked helper puts each target at that number and calls epoll_ctl there, since a later
+EPOLL_CTL_MOD/DEL by the process names the item by (file, number).  An edge-triggered item
+that had been reported (off the list) while its file stayed ready is added first and taken
+off the list by one epoll_wait before the others are added.
+
+Limit: when several edge-triggered items share one data word and only some were on the
+list, all of them come back on it (a spurious event rather than a lost one).
+"""
+
+import fcntl
+import os
+
+from kernel import fdinfo
+from kernel.fds import (EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_PRIVATE_BITS, EPOLLET,
+                        EPOLLONESHOT, epoll_create1, epoll_ctl, epoll_wait)
+from kernel.process import kcmp_epoll_tfd
+
+from .errors import RestoreError, Unsupported
+
+KIND = "eventpoll"
+# kcmp(KCMP_EPOLL_TFD) orders the candidate against the target: swapped, the order of the
+# target against the candidate
+_TARGET_ORDER = {0: 0, 1: 2, 2: 1, 3: 3}
+DRAIN = "drain"
+
+
+def describe(table, pid, fd, info, flags):
+    """The image of an epoll; its targets are found once every fd of the tree is seen."""
+    seen = {}
+    items = []
+    for entry in fdinfo.entries(info, "tfd"):
+        tfd = int(entry["tfd"])
+        sdev = int(entry["sdev"], 16)               # the kernel's dev_t: major << 20 | minor
+        items.append({"tfd": tfd, "events": int(entry["events"], 16),
+                      "data": int(entry["data"], 16), "toff": seen.get(tfd, 0),
+                      "dev": os.makedev(sdev >> 20, sdev & 0xFFFFF),
+                      "inode": int(entry["ino"], 16)})
+        seen[tfd] = seen.get(tfd, 0) + 1            # the nth item under one number: its toff
+    desc = {"type": "epoll", "flags": flags, "items": items}
+    table.kinds.setdefault("epoll", EpollDump()).epolls.append((pid, fd, desc))
+    return desc
+
+
+def _edge(item):
+    """An armed edge-triggered or one-shot item: the ones epoll_wait takes off the list."""
+    return item["events"] & (EPOLLET | EPOLLONESHOT) and item["events"] & ~EPOLL_PRIVATE_BITS
+
+
+class EpollDump:
+    """The epolls of a dump, resolved when the file table is complete."""
+
+    def __init__(self):
+        self.epolls = []            # (pid, fd, description)
+
+    def finish(self, table):
+        for pid, fd, desc in self.epolls:
+            targets = [self._target(table, pid, fd, item) for item in desc["items"]]
+            if any(_edge(item) for item in desc["items"]):
+                self._ready_list(table, pid, fd, desc["items"], targets)
+            for item, (_, _, file_id) in zip(desc["items"], targets):
+                item["target"] = file_id
+                for key in ("toff", "dev", "inode"):
+                    del item[key]
+
+    @staticmethod
+    def _target(table, pid, fd, item):
+        def order_of(other_pid, other_fd):
+            return _TARGET_ORDER[kcmp_epoll_tfd(other_pid, pid, other_fd, fd, item["tfd"],
+                                                item["toff"])]
+        found = table.find(item["dev"], item["inode"], order_of)
+        if found is None:
+            raise Unsupported(f"unsupported: epoll fd {fd} of pid {pid} watches a file "
+                              f"(fd number {item['tfd']}, inode {item['inode']}) that no "
+                              f"process of the tree holds")
+        return found
+
+    @staticmethod
+    def _ready_list(table, pid, fd, items, targets):
+        """Mark the edge-triggered items on the ready list ("ready") and put back those the
+        look took off."""
+        dup = table.dup(pid, fd)
+        try:
+            returned = {}
+            for _, data in epoll_wait(dup, len(items)):
+                returned[data] = returned.get(data, 0) + 1
+            taken = []
+            for item, (target_pid, target_fd, _) in zip(items, targets):
+                if _edge(item) and returned.get(item["data"]):
+                    item["ready"] = True
+                    taken.append((item, table.dup(target_pid, target_fd)))
+            try:
+                run_at_numbers(dup, [(EPOLL_CTL_DEL, fd_, item) for item, fd_ in taken] +
+                               [(EPOLL_CTL_ADD, fd_, item) for item, fd_ in taken])
+            finally:
+                for _, target in taken:
+                    os.close(target)
+        finally:
+            os.close(dup)
+
+    def close(self, final):
+        self.epolls = []
+
+
+def create(desc):
+    """A new epoll, close-on-exec (the fd table sets its own flags); items come later."""
+    fd = epoll_create1(os.O_CLOEXEC)
+    fcntl.fcntl(fd, fcntl.F_SETFL, desc["flags"] & os.O_NONBLOCK)
+    return fd
+
+
+def restore_items(files, fds):
+    """Add every epoll's items, inner epolls first (see the module's docstring)."""
+    done = set()
+
+    def restore(file_id):
+        if file_id in done:
+            return
+        done.add(file_id)
+        items = files[file_id]["items"]
+        for item in items:
+            if files[item["target"]]["type"] == "epoll":
+                restore(item["target"])
+        # reported edge-triggered items whose file is ready: added, then taken off the list
+        quiet = [i for i in items if _edge(i) and i["events"] & EPOLLET and not i.get("ready")]
+        rest = [i for i in items if i not in quiet]
+        ops = [(EPOLL_CTL_ADD, fds[i["target"]], i) for i in quiet]
+        if quiet:
+            ops.append((DRAIN, len(quiet), None))
+        ops += [(EPOLL_CTL_ADD, fds[i["target"]], i) for i in rest]
+        try:
+            run_at_numbers(fds[file_id], ops)
+        except OSError as e:
+            raise RestoreError(f"epoll {file_id}: {e}", "files") from None
+
+    for file_id, desc in files.items():
+        if desc["type"] == "epoll":
+            restore(file_id)
+
+
+def run_at_numbers(epfd, ops):
+    """Run epoll_ctl ``ops`` [(op, target fd, item)] on ``epfd`` in a forked child in which
+    each target is first put at its item's fd number; (DRAIN, n, None) is an epoll_wait of
+    up to n events.  OSError (with the child's message) when one fails."""
+    if not ops:
+        return
+    top = max([item["tfd"] for _, _, item in ops if item] + [epfd] +
+              [fd for op, fd, _ in ops if op != DRAIN]) + 1
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:                                        # the child: syscalls only, then _exit
+        status = 0
+        try:
+            os.close(r)
+            # above every number used, so that moving one target in place clobbers nothing
+            moved = {fd: os.dup2(fd, top + i, inheritable=False)
+                     for i, fd in enumerate({fd for op, fd, _ in ops if op != DRAIN} | {epfd})}
+            for op, fd, item in ops:
+                if op == DRAIN:
+                    epoll_wait(moved[epfd], fd)
+                    continue
+                os.dup2(moved[fd], item["tfd"], inheritable=False)
+                events = item["events"] if op != EPOLL_CTL_DEL else 0
+                epoll_ctl(moved[epfd], op, item["tfd"], events, item["data"])
+        except OSError as e:
+            os.write(w, f"{e.strerror} (errno {e.errno})".encode())
+            status = 1
+        except BaseException as e:                      # noqa: BLE001 - reported, then _exit
+            os.write(w, repr(e).encode())
+            status = 1
+        os._exit(status)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        message = f.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if status:
+        raise OSError(f"epoll_ctl: {message or f'helper ended with status {status:#x}'}")
