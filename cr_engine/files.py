@@ -18,7 +18,7 @@ from kernel import fdinfo
 from kernel.libc import syscall
 from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
-from . import anon_files, carried_files, epoll, locks, namespaces, sockets
+from . import anon_files, bpf_maps, carried_files, epoll, locks, namespaces, sockets
 from .errors import RestoreError, Unsupported
 
 MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
@@ -119,9 +119,16 @@ class FileTable:
             return self.carried[key]
         desc, content = carried_files.describe(carried_files.kind_of(vma.name), vma.name,
                                                path, st, os.O_RDWR, 0)
+        file_id = self.add_description(desc)
+        self._carry_once(file_id, desc, content)
+        return file_id
+
+    def add_description(self, desc, payload=None):
+        """A description no fd of the tree holds (a mapped file, an inner BPF map)."""
         file_id = f"{desc['type']}-{len(self.files)}"
         self.files[file_id] = desc
-        self._carry_once(file_id, desc, content)
+        if payload:
+            self.payloads[file_id] = payload
         return file_id
 
     def _carry_once(self, file_id, desc, content):
@@ -155,7 +162,7 @@ class FileTable:
     def finish(self):
         """What needs every fd of the tree seen: a socket's peer must be among them, TCP
         connections are locked and read together."""
-        for kind in ("unix", "inet", "epoll"):     # epoll last: targets may be in flight
+        for kind in ("unix", "inet", "bpf", "epoll"):  # epoll last: targets may be in flight
             if kind in self.kinds:
                 self.kinds[kind].finish(self)
 
@@ -223,6 +230,9 @@ class FileTable:
             return anon_files.describe(anon, info, flags, what)
         if anon == epoll.KIND:
             return epoll.describe(self, pid, fd, info, flags)
+        if anon == bpf_maps.KIND:
+            return self.kinds.setdefault("bpf", bpf_maps.BpfDump()).describe(
+                self, pid, fd, flags, what)
         if anon:
             raise Unsupported(f"unsupported: {anon} ({what})")
         raise Unsupported(f"unsupported: {link} ({what})")
@@ -290,12 +300,15 @@ class OpenFiles:
         self.fds = {}
         self.keepalive = []         # fds that hold FIFOs and pipes open while stubs take them
         self.inodes = carried_files.Inodes()
+        self.maps = None
         self._unsent, self._netns = {}, None
 
     def open_all(self, files, payload, netns=None):
         self._pipes = {}
         self._packet_pipes = {d["inode"] for d in files.values()
                               if d["type"] == "pipe" and d["flags"] & os.O_DIRECT}
+        self.maps = bpf_maps.Maps(files, payload)
+        self.maps.check_pins()
         for file_id, desc in files.items():
             if desc["type"] in sockets.KINDS:
                 continue
@@ -315,6 +328,7 @@ class OpenFiles:
         """Once the tree is restored: sockets held back (TCP in repair mode) start."""
         namespaces.run_in_fd(self._netns, "net", sockets.go_live, files, self.fds,
                              self._unsent)
+        self.maps.pin_all()
 
     def _open(self, file_id, desc, payload):
         kind = desc["type"]
@@ -340,6 +354,8 @@ class OpenFiles:
             return anon_files.create(desc)
         if kind == "epoll":
             return epoll.create(desc)
+        if kind == "bpf-map":
+            return self.maps.open(desc)
         if kind in ("memfd", "unlinked"):
             return self.inodes.open(desc, lambda: payload(desc.get("content_of", file_id)))
         if kind == "tty":
@@ -425,6 +441,8 @@ class OpenFiles:
                 pass
         self.fds, self.keepalive = {}, []
         self.inodes.close()
+        if self.maps:
+            self.maps.close()
 
 
 def _same_file(path, st):

@@ -158,6 +158,17 @@ def _file_summary(d):
     if kind == "inet":
         from .inet_sockets import summary
         return summary(d)
+    if kind == "bpf-map":
+        m = d.get("map")
+        if m is None:
+            return f"map {d['map_id']} (described above)"
+        extra = "".join(f" {word}" for word, on in (
+            ("frozen", m["frozen"]), ("not held", d.get("held") is False),
+            (f"btf {m.get('btf_size')} bytes", m.get("btf_size")),
+            (f"pinned {' '.join(m.get('pins', ()))}", m.get("pins"))) if on)
+        return (f"map {d['map_id']} {m['map_type']} {m['name']!r} key {m['key_size']} value "
+                f"{m['value_size']} max {m['max_entries']} flags {m['map_flags']:#x} "
+                f"entries {m.get('entries', 0)}{extra}")
     if kind == "epoll":
         return "items " + (", ".join(f"{i['tfd']}->{i['target']} {i['events']:#x} "
                                      f"data {i['data']:#x}{' ready' if i.get('ready') else ''}"

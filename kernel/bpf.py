@@ -122,6 +122,14 @@ def map_lookup(map_fd, key: bytes, value_size, flags=0):
     return v.raw[:value_size]
 
 
+def map_lookup_and_delete(map_fd, value_size, key: bytes = b""):
+    """BPF_MAP_LOOKUP_AND_DELETE_ELEM: pop a queue's or stack's next value (no key)."""
+    k = ctypes.create_string_buffer(key, len(key)) if key else None
+    v = ctypes.create_string_buffer(max(value_size, 1))
+    bpf(MAP_LOOKUP_AND_DELETE_ELEM, _ELEM.pack(map_fd, 0, _addr(k), _addr(v), 0))
+    return v.raw[:value_size]
+
+
 def map_get_next_key(map_fd, key, key_size):
     """BPF_MAP_GET_NEXT_KEY after ``key`` (None: the first key); ENOENT at the end."""
     k = ctypes.create_string_buffer(key, len(key)) if key is not None else None
@@ -140,24 +148,35 @@ def map_update_batch(map_fd, keys: bytes, values: bytes, count, elem_flags=0):
     return struct.unpack_from("<I", buf, 32)[0]
 
 
-def map_lookup_batch(map_fd, key_size, value_size, count):
-    """One BPF_MAP_LOOKUP_BATCH from the start; return (count read, keys, values).
+def map_lookup_batch(map_fd, key_size, value_size, count, in_batch=None):
+    """One BPF_MAP_LOOKUP_BATCH; return (count read, keys, values).  ``in_batch``: where
+    the previous call stopped (its ``out_batch`` bytes); None: from the start.
 
     ENOENT with a count means the map ended inside this batch, so it is
     returned as a result, not raised.
     """
+    return map_lookup_batch_from(map_fd, key_size, value_size, count, in_batch)[:3]
+
+
+def map_lookup_batch_from(map_fd, key_size, value_size, count, in_batch=None):
+    """map_lookup_batch, plus (out_batch, whether the map ended) to go on from."""
     keys = ctypes.create_string_buffer(max(key_size, 1) * count)
     values = ctypes.create_string_buffer(max(value_size, 1) * count)
-    out_batch = ctypes.create_string_buffer(max(key_size, 8))
-    attr = _BATCH.pack(0, _addr(out_batch), _addr(keys), _addr(values), count, map_fd, 0, 0)
+    token = max(key_size, 8)                    # a bucket index (hash) or a key (array)
+    out_batch = ctypes.create_string_buffer(token)
+    start = ctypes.create_string_buffer(in_batch, token) if in_batch is not None else None
+    attr = _BATCH.pack(_addr(start), _addr(out_batch), _addr(keys), _addr(values), count,
+                       map_fd, 0, 0)
     buf = ctypes.create_string_buffer(attr, len(attr))
+    ended = False
     try:
         syscall("bpf", MAP_LOOKUP_BATCH, buf, len(attr))
     except OSError as e:
         if e.errno != 2:  # ENOENT: end of map reached
             raise
+        ended = True
     done = struct.unpack_from("<I", buf, 32)[0]
-    return done, keys.raw[:done * key_size], values.raw[:done * value_size]
+    return done, keys.raw[:done * key_size], values.raw[:done * value_size], out_batch.raw, ended
 
 
 def map_freeze(map_fd):
@@ -182,6 +201,26 @@ def _next_id(cmd, start_id):
 
 def map_get_fd_by_id(map_id, open_flags=0):
     return bpf(MAP_GET_FD_BY_ID, struct.pack("<III", map_id, 0, open_flags))
+
+
+def prog_get_fd_by_id(prog_id):
+    return bpf(PROG_GET_FD_BY_ID, struct.pack("<III", prog_id, 0, 0))
+
+
+# struct bpf_prog_info: nr_map_ids at 52, map_ids (a user pointer) at 56, name at 64
+_PROG_INFO_SIZE = 80
+
+
+def prog_map_ids(prog_fd):
+    """(name, [ids of the maps a loaded program uses])."""
+    first = obj_get_info_by_fd(prog_fd, _PROG_INFO_SIZE)
+    count = struct.unpack_from("<I", first, 52)[0]
+    ids = (ctypes.c_uint32 * max(count, 1))()
+    init = bytearray(_PROG_INFO_SIZE)
+    struct.pack_into("<IQ", init, 52, count, ctypes.addressof(ids))
+    info = obj_get_info_by_fd(prog_fd, _PROG_INFO_SIZE, bytes(init))
+    name = struct.unpack_from("16s", info, 64)[0].rstrip(b"\0").decode(errors="replace")
+    return name, list(ids)[:min(count, struct.unpack_from("<I", info, 52)[0])]
 
 
 def btf_get_fd_by_id(btf_id):
