@@ -42,6 +42,9 @@ def assert_untouched(s, before):
     ("pidns_nested", "unsupported: a nested pid namespace"),
     ("userns_alone", "has a user namespace of its own but not a pid namespace whose init"),
     ("epoll_outside", "watches a file (fd number"),
+    ("bpf_bloom", "(bloom_filter ''; fd "),
+    ("bpf_prog_array", "holds 1 entries: its entries are BPF programs"),
+    ("bpf_used_by_prog", "is used by loaded BPF program"),
 ])
 def test_dump_of_unsupported_object_fails_and_tree_runs_on(subject, tmp_path, kind, what):
     s = subject(kind)

@@ -197,6 +197,25 @@ elif kind == "epoll_outside":           # an epoll whose target only a process o
         os._exit(0)
     os.wait()
     os.close(r)
+elif kind.startswith("bpf_"):            # BPF maps the engine refuses
+    from kernel import bpf
+    T = bpf.MAP_TYPES
+    if kind == "bpf_bloom":
+        held = bpf.map_create(T["bloom_filter"], 0, 4, 16, map_extra=3)
+        bpf.map_update(held, b"", b"abcd")
+    else:
+        held = bpf.map_create(T["prog_array" if kind == "bpf_prog_array" else "hash"], 4, 4, 4)
+        # r1 = the map (ld_imm64 BPF_PSEUDO_MAP_FD); r0 = 0; exit
+        insns = (bpf.insn(0x18, 1, 1, 0, held) + bpf.insn(0) +
+                 bpf.RETURN_ZERO) if kind == "bpf_used_by_prog" else bpf.RETURN_ZERO
+        prog = bpf.prog_load(bpf.PROG_TYPE_SOCKET_FILTER, insns)
+        if kind == "bpf_prog_array":          # the array alone holds the program
+            bpf.map_update(held, b"\0\0\0\0", prog.to_bytes(4, "little"))
+        else:                                 # a socket holds the program, which uses the map
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, 50, prog)        # SO_ATTACH_BPF
+            held = [held, sock]
+        os.close(prog)
 elif kind == "seccomp":                 # filter chains per thread; prctl() kills the process
     import threading
     from kernel import process
