@@ -29,6 +29,7 @@ import os
 import struct
 
 from kernel import bpf, fdinfo
+from kernel import memory as kmem
 from kernel.procfs import mountinfo
 
 from .errors import RestoreError, Unsupported
@@ -100,8 +101,7 @@ class BpfDump:
             if info["id"] in self.owners:
                 return desc
             self.owners[info["id"]] = (pid, fd)
-            frozen = fdinfo.read(fd, pid).get("frozen") == "1"
-            record, payload = self._record(dup, info, frozen, what)
+            record, payload = self._record(dup, info, _frozen(dup), what)
             desc["map"] = record
             if payload:
                 desc["payload"] = payload
@@ -186,6 +186,63 @@ class BpfDump:
                                       f"{e.strerror}") from None
         return ids
 
+    def mapping(self, table, pid, vma):
+        """The id of a description of the map mapped at ``vma``.  /proc cannot open a
+        mapping of an anon inode, so the map is found by the page frame its first page
+        is (BPF maps map their pages when mmapped): the tree's maps first, then every map
+        of the system; a map no fd holds gets a description of its own."""
+        with open(f"/proc/{pid}/pagemap", "rb", buffering=0) as f:
+            frame = _frame(kmem.pagemap_entry(f.fileno(), vma.start))
+        if frame is None:
+            raise Unsupported(f"unsupported: BPF map mapped at {vma.start:#x} of pid {pid} "
+                              f"with its first page not present")
+        found = self._mapped(table, frame, vma.offset)
+        if isinstance(found, str):
+            return found
+        fd = found
+        try:
+            info = bpf.map_info(fd)
+            self.owners[info["id"]] = (pid, f"mapped at {vma.start:#x}")
+            record, payload = self._record(fd, info, _frozen(fd), f"mapped at {vma.start:#x} "
+                                           f"in pid {pid}")
+        finally:
+            os.close(fd)
+        return table.add_description({"type": "bpf-map", "flags": os.O_RDWR,
+                                      "map_id": info["id"], "map": record, "held": False},
+                                     payload)
+
+    def _mapped(self, table, frame, offset):
+        """The description id of the tree's map whose page at ``offset`` is ``frame``, or
+        an fd of such a map found among all maps, or Unsupported."""
+        for file_id, desc in table.files.items():
+            if (desc["type"] == "bpf-map" and "map" in desc and
+                    _mappable(desc["map"]["map_type"], desc["map"]["map_flags"])):
+                pid, fd = self.owners[desc["map_id"]]
+                fd = table.dup(pid, fd) if pid != os.getpid() else os.dup(fd)
+                try:
+                    if _frame_at(fd, offset) == frame:
+                        return file_id
+                finally:
+                    os.close(fd)
+        map_id = 0
+        while True:
+            try:
+                map_id = bpf.map_get_next_id(map_id)
+                fd = bpf.map_get_fd_by_id(map_id)
+            except OSError as e:
+                if e.errno == errno.ENOENT:
+                    raise Unsupported(f"unsupported: a BPF map mapping (page frame {frame:#x}) "
+                                      f"that matches no map") from None
+                continue
+            try:
+                info = bpf.map_info(fd)
+                if (_mappable(TYPE_NAMES.get(info["type"]), info["map_flags"]) and
+                        _frame_at(fd, offset) == frame):
+                    return fd
+            except OSError:
+                pass
+            os.close(fd)
+
     def finish(self, table):
         """Inner maps no fd holds become descriptions of their own; then refusals that need
         every map: ones a loaded program uses; then pins."""
@@ -193,7 +250,7 @@ class BpfDump:
             if map_id in self.owners:
                 continue
             self.owners[map_id] = (os.getpid(), fd)
-            record, payload = self._record(fd, bpf.map_info(fd), False, "inner map")
+            record, payload = self._record(fd, bpf.map_info(fd), _frozen(fd), "inner map")
             table.add_description({"type": "bpf-map", "flags": os.O_RDWR, "map_id": map_id,
                                    "map": record, "held": False}, payload)
         if self.owners:
@@ -207,6 +264,32 @@ class BpfDump:
         for fd in self.inner.values():
             os.close(fd)
         self.inner = {}
+
+
+def _mappable(type_name, flags):
+    return type_name in RINGS or bool(flags & bpf.F_MMAPABLE)
+
+
+def _frame(entry):
+    """The page frame number of a present page's pagemap entry (root sees them)."""
+    return entry & ((1 << 55) - 1) if entry >> 63 & 1 else None
+
+
+def _frame_at(fd, offset):
+    """The page frame of the page at ``offset`` of a map, mapped here for a moment."""
+    try:
+        addr = kmem.mmap(PAGE, kmem.PROT_READ, kmem.MAP_SHARED, fd, offset)
+    except OSError:
+        return None
+    try:
+        with open("/proc/self/pagemap", "rb", buffering=0) as f:
+            return _frame(kmem.pagemap_entry(f.fileno(), addr))
+    finally:
+        kmem.munmap(addr, PAGE)
+
+
+def _frozen(fd):
+    return fdinfo.read(fd).get("frozen") == "1"
 
 
 def _numa_node(what):

@@ -231,6 +231,9 @@ def _collect(process, table, injected, own_namespaces):
                 for tid in process.threads}
     seccomp.suspend_all(statuses, SEIZE_OPTIONS)     # before the first injected call
     fds = table.dump_process(pid)
+    for vma, image in zip(smaps, vmas):
+        if image["kind"] == "bpf-map":          # after the fds: the map is likely among them
+            image["file"] = table.map_mapping(pid, vma)
     state = injected[pid] = _Injected(process, smaps)
     rem, scratch = state.main, state.scratch
     core = {

@@ -131,6 +131,10 @@ class FileTable:
             self.payloads[file_id] = payload
         return file_id
 
+    def map_mapping(self, pid, vma):
+        """The id of a description of the BPF map mapped at ``vma``."""
+        return self.kinds.setdefault("bpf", bpf_maps.BpfDump()).mapping(self, pid, vma)
+
     def _carry_once(self, file_id, desc, content):
         """An inode's content is stored with its first description; later ones point to it."""
         key = (tuple(desc["dev"]), desc["inode"])

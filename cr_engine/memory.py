@@ -53,8 +53,9 @@ def prot_of(perms):
 
 
 def classify(pid, vma):
-    """The kind of a VMA: vdso, skip, anon, file, shmem, sysv (a SysV shm attach) or carried
-    (a memfd or an unlinked file, whose content the images carry); Unsupported for the rest."""
+    """The kind of a VMA: vdso, skip, anon, file, shmem, sysv (a SysV shm attach), carried
+    (a memfd or an unlinked file, whose content the images carry) or bpf-map (mapped from a
+    BPF map's fd); Unsupported for the rest."""
     name = vma.name
     if name in VDSO_NAMES:
         return "vdso"
@@ -72,6 +73,8 @@ def classify(pid, vma):
             raise Unsupported(f"unsupported: SysV shared memory on huge pages {name} mapped "
                               f"at {vma.start:#x} of pid {pid}")
         return "sysv"                   # attached again by sysv_ipc
+    if name == "anon_inode:bpf-map":
+        return "bpf-map"                # an mmapable array's or a ring buffer's pages
     if name.startswith("/") and carried_files.kind_of(name):
         return "carried"
     if name.startswith("/"):

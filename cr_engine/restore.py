@@ -164,7 +164,7 @@ class _Restorer:
                     svc[key] = map_fds[key]
                 elif vma["kind"] == "shmem":
                     svc[f"shmem:{vma['shmem']}"] = shmem_fds[str(vma["shmem"])]
-                elif vma["kind"] == "carried":
+                elif vma["kind"] in ("carried", "bpf-map"):
                     svc[f"carried:{vma['file']}"] = self.opened.fds[vma["file"]]
 
     def _own(self, fd):
@@ -627,7 +627,7 @@ def restore(images_dir, *, shell_job=False, fault=None):
 def _fd_for(svc, vma):
     if vma["kind"] == "shmem":
         return svc[f"shmem:{vma['shmem']}"]
-    if vma["kind"] == "carried":
+    if vma["kind"] in ("carried", "bpf-map"):
         return svc[f"carried:{vma['file']}"]
     return svc[_map_key(vma)]
 
