@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import reaper
+from . import build, reaper
 from .errors import ProgramFailed, StartFailed
 
 TAIL_LINES = 25
@@ -50,6 +50,9 @@ def _logs(files):
 
 
 # what testcases/lib makes of them
+# Python test programs speak the protocol through the C library built as a shared object
+PYTHON_LIB = build.LIB_DIR / "python" / "zdtmtst_py.c"
+PYTHON_LIB_ENV = "ZDTM_LIB"
 FLAVOR_ENV = {"h": {}, "ns": {"ZDTM_NEWNS": "1"},
               "uns": {"ZDTM_NEWNS": "1", "ZDTM_USERNS": "1"}}
 
@@ -61,6 +64,8 @@ def start(program, binary, workdir, tracker, flavor="h"):
     files = program.files(workdir)
     env = {k: v for k, v in os.environ.items() if k not in FLAVOR_ENV["uns"]}
     env.update(FLAVOR_ENV[flavor])
+    if program.interpreted:             # the protocol library, for testcases/lib/zdtmtst.py
+        env[PYTHON_LIB_ENV] = str(build.build(PYTHON_LIB, cflags=("-shared", "-fPIC")))
     with open(files["launcher_log"], "wb") as log:
         launcher = subprocess.Popen(program.argv(binary), cwd=workdir, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT, close_fds=True,

@@ -51,6 +51,12 @@ class Program:
             object.__setattr__(self, name, tuple(value))
 
     @property
+    def interpreted(self):
+        """A Python program (its #! line runs it; testcases/lib/zdtmtst.py speaks the
+        protocol for it)."""
+        return self.source.suffix == ".py"
+
+    @property
     def name(self):
         return self.source.name if self.prebuilt else self.source.stem
 

@@ -97,7 +97,7 @@ def run_one(program, engine, workdir, tracker, *, mode=Mode(), outcome=None, bui
     outcome = outcome or Outcome(program, engine.name, workdir)
     outcome.flavor = mode.flavor
 
-    if program.prebuilt:
+    if program.prebuilt or program.interpreted:
         binary, outcome.seconds["build"] = program.source, 0.0
     else:
         binary, outcome.seconds["build"] = _timed(
