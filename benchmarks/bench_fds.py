@@ -83,16 +83,24 @@ def table(results):
     lines = [f"{'case':<44}{'ours':>10}{'CRIU 4.1.1':>12}"]
     for case, r in results["cases"].items():
         for key, label in (("dump_s", "dump"), ("restore_s", "restore")):
-            ours = f"{statistics.median(r['ours'][key]) * 1000:.1f}"
-            criu = f"{statistics.median(r['criu'][key]) * 1000:.1f}" if "criu" in r else \
-                "failed" if "criu_error" in r else "-"
-            what = f"{results['fds']} fds, {case}: {label}, median ms"
-            lines.append(f"{what:<44}{ours:>10}{criu:>12}")
+            lines.append(row(f"{results['fds']} fds, {case}: {label}, median ms", r, key))
         if "criu_error" in r:
-            first = next((x for x in r["criu_error"].splitlines() if "Error" in x),
-                         r["criu_error"].splitlines()[0])
-            lines.append(f"  CRIU, {case}: {first.strip()[:150]}")
+            lines.append(criu_error_line(case, r))
     return lines
+
+
+def row(what, r, key, width=44):
+    """One line of a side-by-side table: our median and CRIU's, in ms."""
+    ours = f"{statistics.median(r['ours'][key]) * 1000:.1f}"
+    criu = f"{statistics.median(r['criu'][key]) * 1000:.1f}" if "criu" in r else \
+        "failed" if "criu_error" in r else "-"
+    return f"{what:<{width}}{ours:>10}{criu:>12}"
+
+
+def criu_error_line(case, r):
+    first = next((x for x in r["criu_error"].splitlines() if "Error" in x),
+                 r["criu_error"].splitlines()[0])
+    return f"  CRIU, {case}: {first.strip()[:150]}"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""How long do dump and restore take for a process holding a big BPF hash map, or an epoll
+watching many files?  Ours next to CRIU 4.1.1 in the same run.
+
+    python benchmarks/bench_bpf_epoll.py [--entries 1000000] [--targets 10000] [--runs 5]
+                                         [--no-criu] [--json]
+
+The program (programs/bpf_epoll.c) makes either a BPF hash map of ENTRIES u32 -> u64 entries
+or an epoll watching TARGETS eventfds (every third one readable); after the restore it checks
+every map entry, or the epoll's ready set and item count.  Dump and restore are timed end to
+end (ours through the Python API, CRIU through its CLI); medians of RUNS runs, the engines
+alternating, as bench_fds.py does.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(TOP, "benchmarks"))
+
+import bench_engine                                  # noqa: E402
+import bench_fds                                     # noqa: E402
+from kernel.process import PR_SET_CHILD_SUBREAPER, prctl  # noqa: E402
+from zdtm_py.build import build                      # noqa: E402
+
+PROGRAM = os.path.join(TOP, "benchmarks", "programs", "bpf_epoll.c")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--entries", type=int, default=1_000_000)
+    p.add_argument("--targets", type=int, default=10_000)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--no-criu", action="store_true")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    binary, evict = str(build(PROGRAM)), str(build(bench_engine.EVICT))
+    use_criu = not args.no_criu and bench_engine.criu_available()
+    results = {"cases": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-bpf-epoll-") as workdir:
+        for case, mode, size in ((f"BPF hash map, {args.entries} entries", "hash", args.entries),
+                                 (f"epoll, {args.targets} targets", "epoll", args.targets)):
+            tools = argparse.Namespace(binary=binary, evict=evict, warm=None,
+                                       args=lambda n, mode=mode: [mode, str(n)], criu_flags="")
+            results["cases"][case] = bench_fds.run_case(
+                tools, argparse.Namespace(runs=args.runs, fds=size), use_criu, workdir)
+            results["cases"][case]["size"] = size
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        print("\n".join(table(results)))
+    return 0
+
+
+def table(results):
+    lines = [f"{'case':<46}{'ours':>10}{'CRIU 4.1.1':>12}"]
+    for case, r in results["cases"].items():
+        for key, label in (("dump_s", "dump"), ("restore_s", "restore")):
+            lines.append(bench_fds.row(f"{case}: {label}, median ms", r, key, width=46))
+        if "criu_error" in r:
+            lines.append(bench_fds.criu_error_line(case, r))
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
