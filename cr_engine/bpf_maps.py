@@ -243,6 +243,16 @@ class BpfDump:
                 pass
             os.close(fd)
 
+    @staticmethod
+    def describe_btf(table, pid, fd, flags):
+        """A BTF object an fd holds: its bytes (loaded again, once per distinct blob)."""
+        dup = table.dup(pid, fd)
+        try:
+            blob = bpf.btf_info(dup)[1]
+        finally:
+            os.close(dup)
+        return {"type": "btf", "flags": flags, "size": len(blob), "payload": blob}
+
     def finish(self, table):
         """Inner maps no fd holds become descriptions of their own; then refusals that need
         every map: ones a loaded program uses; then pins."""
@@ -509,6 +519,11 @@ class Maps:
             btf_value_type_id=record.get("btf_value_type_id", 0),
             map_extra=record["map_extra"])
 
+    def open_btf(self, blob):
+        """A new description of the BTF object loaded from ``blob`` (maps with the same
+        BTF share it)."""
+        return bpf.btf_get_fd_by_id(bpf.btf_info(self._btf(blob))[0])
+
     def _btf(self, blob):
         """One BTF object per distinct blob (the maps of one program share theirs)."""
         digest = hashlib.sha256(blob).digest()
@@ -558,7 +573,7 @@ class Maps:
         """Put every pin on the new map: pinned beside, then renamed over the old pin."""
         for map_id, (_, record) in self.records.items():
             for path in record.get("pins", ()):
-                temporary = f"{path}.cr_engine-{os.getpid()}"
+                temporary = f"{path}-cr_engine-{os.getpid()}"      # bpffs refuses dots
                 bpf.obj_pin(self.fds[map_id], temporary)
                 os.rename(temporary, path)
 

@@ -234,6 +234,8 @@ class FileTable:
             return anon_files.describe(anon, info, flags, what)
         if anon == epoll.KIND:
             return epoll.describe(self, pid, fd, info, flags)
+        if anon == "btf":
+            return bpf_maps.BpfDump.describe_btf(self, pid, fd, flags)
         if anon == bpf_maps.KIND:
             return self.kinds.setdefault("bpf", bpf_maps.BpfDump()).describe(
                 self, pid, fd, flags, what)
@@ -360,6 +362,8 @@ class OpenFiles:
             return epoll.create(desc)
         if kind == "bpf-map":
             return self.maps.open(desc)
+        if kind == "btf":
+            return self.maps.open_btf(payload(file_id))
         if kind in ("memfd", "unlinked"):
             return self.inodes.open(desc, lambda: payload(desc.get("content_of", file_id)))
         if kind == "tty":
