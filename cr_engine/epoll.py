@@ -33,6 +33,10 @@ from kernel.process import kcmp_epoll_tfd
 from .errors import RestoreError, Unsupported
 
 KIND = "eventpoll"
+# a signalfd is polled on the sighand of the process that adds it to an epoll: such items
+# are added by the restored process itself (stub.py), the others by the restorer
+BY_OWNER = ("signalfd",)
+ALL_EVENTS = 0x3FFF                     # EPOLLIN ... EPOLLRDHUP
 # kcmp(KCMP_EPOLL_TFD) orders the candidate against the target: swapped, the order of the
 # target against the candidate
 _TARGET_ORDER = {0: 0, 1: 2, 2: 1, 3: 3}
@@ -54,6 +58,11 @@ def describe(table, pid, fd, info, flags):
     desc = {"type": "epoll", "flags": flags, "items": items}
     table.kinds.setdefault("epoll", EpollDump()).epolls.append((pid, fd, desc))
     return desc
+
+
+def _fired(item):
+    """A one-shot item that fired: only the private bits are left of its mask."""
+    return item["events"] & EPOLLONESHOT and not item["events"] & ~EPOLL_PRIVATE_BITS
 
 
 def _edge(item):
@@ -131,14 +140,19 @@ def restore_items(files, fds):
         if file_id in done:
             return
         done.add(file_id)
-        items = files[file_id]["items"]
+        items = [i for i in files[file_id]["items"] if files[i["target"]]["type"] not in
+                 BY_OWNER]
         for item in items:
             if files[item["target"]]["type"] == "epoll":
                 restore(item["target"])
-        # reported edge-triggered items whose file is ready: added, then taken off the list
-        quiet = [i for i in items if _edge(i) and i["events"] & EPOLLET and not i.get("ready")]
+        # reported edge-triggered items whose file is ready, and fired one-shot items (an
+        # add arms every item for EPOLLERR|EPOLLHUP at least: armed for every event, they
+        # fire at once where their file is ready for any): added, then one epoll_wait
+        quiet = [i for i in items if (_edge(i) and i["events"] & EPOLLET and
+                                      not i.get("ready")) or _fired(i)]
         rest = [i for i in items if i not in quiet]
-        ops = [(EPOLL_CTL_ADD, fds[i["target"]], i) for i in quiet]
+        ops = [(EPOLL_CTL_ADD, fds[i["target"]],
+                dict(i, events=i["events"] | ALL_EVENTS) if _fired(i) else i) for i in quiet]
         if quiet:
             ops.append((DRAIN, len(quiet), None))
         ops += [(EPOLL_CTL_ADD, fds[i["target"]], i) for i in rest]
@@ -150,6 +164,47 @@ def restore_items(files, fds):
     for file_id, desc in files.items():
         if desc["type"] == "epoll":
             restore(file_id)
+
+
+def owned_items(files, cores, order):
+    """pid -> [(epoll id, item)] of the items the restored process adds itself (BY_OWNER):
+    in the first process holding the epoll."""
+    def wanted(desc):
+        return desc["type"] == "epoll" and any(files[i["target"]]["type"] in BY_OWNER
+                                               for i in desc["items"])
+    from .files import OpenFiles
+    out = {}
+    for file_id, (pid, _) in OpenFiles.first_fds(files, cores, order, wanted).items():
+        out.setdefault(pid, []).extend(
+            (file_id, i) for i in files[file_id]["items"]
+            if files[i["target"]]["type"] in BY_OWNER)
+    return out
+
+
+def add_here(items, fd_of):
+    """In a restored process, before its fd table is laid out: add ``items`` [(epoll id,
+    item)] to their epolls, each target put at its item's number for the call and whatever
+    was there put back (``fd_of``: description id -> fd here)."""
+    for epoll_id, item in items:
+        epfd, target, tfd = fd_of[epoll_id], fd_of[item["target"]], item["tfd"]
+        high = max(epfd, target, tfd) + 1
+        epfd = fcntl.fcntl(epfd, fcntl.F_DUPFD_CLOEXEC, high)
+        try:
+            inheritable = os.get_inheritable(tfd)
+            saved = fcntl.fcntl(tfd, fcntl.F_DUPFD_CLOEXEC, high)
+        except OSError:
+            saved = None                        # nothing at that number
+        try:
+            if target != tfd:
+                os.dup2(target, tfd, inheritable=False)
+            epoll_ctl(epfd, EPOLL_CTL_ADD, tfd, item["events"], item["data"])
+        finally:
+            if saved is None:
+                os.close(tfd)
+            else:
+                os.dup2(saved, tfd, inheritable=inheritable)
+                os.close(saved)
+            os.close(epfd)
 
 
 def run_at_numbers(epfd, ops):

@@ -24,7 +24,7 @@ from kernel import ptrace
 from kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, setns
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
-from . import (context, creds, faults, files, locks, memory, namespaces, proc, pstree,
+from . import (context, creds, epoll, faults, files, locks, memory, namespaces, proc, pstree,
                seccomp, signals, stub, sysv_ipc, timers, tracking)
 from .errors import CRError, ImageError, RestoreError
 from .images import FD_DATA, ImageReader
@@ -223,7 +223,7 @@ class _Restorer:
                                               lambda d: d["flags"] & os.O_ASYNC)
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
                                self.service, ready_w, go_r, img.ipc, self.joined,
-                               self.staging)
+                               self.staging, epoll.owned_items(img.files, img.cores, img.order))
         # a pid namespace tree: the root is the init of a new one
         new_pid = CLONE_NEWPID if img.pstree.get("pidns") else 0
         user = "user" in self.joined

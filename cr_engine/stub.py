@@ -19,7 +19,7 @@ import time
 from kernel.libc import syscall
 from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, prctl, waitid
 
-from . import namespaces, pstree
+from . import epoll, namespaces, pstree
 from .pstree import exit_like
 
 PR_SET_NAME = 15
@@ -29,7 +29,7 @@ class StubContext:
     """What every stub needs, prepared by the restorer before forking (inherited)."""
 
     def __init__(self, procs, steps, cores, file_fds, async_fds, service, ready_w, go_r,
-                 ipc=None, joined=None, staging=None):
+                 ipc=None, joined=None, staging=None, epoll_items=None):
         self.procs = procs            # pid -> pstree entry
         self.steps = steps            # pid -> plan steps
         self.cores = cores            # pid -> core image (alive processes)
@@ -40,6 +40,7 @@ class StubContext:
         self.ipc = ipc                # sysv_ipc.Objects: those this stub makes
         self.joined = joined or {}    # namespace kind -> fd of the one made for the tree
         self.staging = staging        # an empty directory to build a private root on
+        self.epoll_items = epoll_items or {}  # pid -> epoll items it adds itself
 
 
 def start(ctx, pid):
@@ -118,6 +119,7 @@ def _place_fds(ctx, pid):
     """dup2 the inherited descriptions onto the dumped fd numbers; close everything else but
     the service fds the restorer will use from inside (returned: name -> fd here)."""
     core = ctx.cores[pid]
+    epoll.add_here(ctx.epoll_items.get(pid, ()), ctx.file_fds)   # every description still here
     targets = {e["fd"]: (ctx.file_fds[e["file"]], e["cloexec"]) for e in core["fds"]}
     service = dict(ctx.service[pid])
     service["ready"], service["go"] = ctx.ready_w, ctx.go_r
