@@ -42,10 +42,11 @@ def compiler_identity(cc=CC):
 
 
 def _inputs(sources, lib_dir):
-    """Every file the build reads: the sources, the library, headers next to both."""
+    """Every file the build reads: the sources, the library, headers next to both and in
+    the suite's other folders (a program may include one of theirs: "../fds/fdinfo.h")."""
     files = list(sources) + sorted(lib_dir.glob("*.c"))
     for folder in dict.fromkeys([lib_dir] + [s.parent for s in sources]):
-        files += sorted(folder.glob("*.h"))
+        files += sorted(folder.glob("*.h")) + sorted(folder.parent.glob("*/*.h"))
     return list(dict.fromkeys(files))
 
 
