@@ -67,9 +67,9 @@ _BATCH = 4096                   # elements per BPF_MAP_LOOKUP_BATCH / UPDATE_BAT
 
 @functools.cache
 def _batch_works(type_name):
-    """What the probe saw: BPF_MAP_LOOKUP_BATCH on a map of this type, on this kernel."""
-    from probes.bpf_maps import exercise_map
-    return exercise_map(type_name)["batch"] == 0
+    """What the probe sees: BPF_MAP_LOOKUP_BATCH on a map of this type, on this kernel."""
+    from probes.bpf_maps import batch_lookup_works
+    return batch_lookup_works(type_name)
 
 
 @functools.cache
@@ -418,6 +418,7 @@ def _refuse_used_by_programs(owners):
 def _pins(owners):
     """map id -> {path} of the pins of these maps in the bpf file systems their holders see,
     kept only where the dumper sees the same file at the same path."""
+    from .files import same_file             # files imports this module
     out, namespaces = {}, set()
     for pid, _ in owners.values():
         pid = pid if pid != os.getpid() else "self"
@@ -435,7 +436,7 @@ def _pins(owners):
                     map_id = _pinned_map_id(path)
                     if map_id in owners:
                         ours = path[len(f"/proc/{pid}/root"):] or "/"
-                        if not _same_file(path, ours):
+                        if not same_file(ours, os.stat(path)):
                             raise Unsupported(f"unsupported: BPF map {map_id} pinned at "
                                               f"{ours} of pid {pid}, which is another file "
                                               f"for the dumper")
@@ -454,14 +455,6 @@ def _pinned_map_id(path):
         return None                             # a program or a link
     finally:
         os.close(fd)
-
-
-def _same_file(a, b):
-    try:
-        sa, sb = os.stat(a), os.stat(b)
-    except OSError:
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 # Restore --------------------------------------------------------------------------------------

@@ -204,7 +204,7 @@ class FileTable:
             if not link.startswith("/"):
                 raise Unsupported(f"unsupported: {link} ({what})")
             kind = "reg" if stat.S_ISREG(mode) else "dir"
-            if self.own_mounts and not _same_file(link, st):
+            if self.own_mounts and not same_file(link, st):
                 raise Unsupported(f"unsupported: {link} ({what}) is not that file at that "
                                   f"path for the dumper (a mount of the tree's own)")
             return {"type": kind, "path": link, "flags": flags, "pos": pos,
@@ -453,7 +453,8 @@ class OpenFiles:
             self.maps.close()
 
 
-def _same_file(path, st):
+def same_file(path, st):
+    """Whether ``path`` is, for this process, the file ``st`` describes."""
     try:
         here = os.stat(path)
     except OSError:

@@ -13,7 +13,7 @@
 #include <linux/btf.h>
 #include <sys/syscall.h>
 
-#include "helpers.h"
+#include "../fds/fdinfo.h"
 
 /* Everything the tests put in is derived from this. */
 #define BPF_SEED 0x5eed0bf5c0ffee11ull
@@ -296,37 +296,12 @@ static inline size_t value_bytes(const struct map_spec *s, int ncpus)
 				      : s->value_size;
 }
 
-/*
- * The value of the line "KEY<spaces or tab>VALUE" of fd's fdinfo (KEY
- * includes its colon, e.g. "frozen:"), copied without the line end; 0 when
- * found, -1 when not.
- */
-static inline int fdinfo_value(int fd, const char *key, char *out, size_t size)
-{
-	char path[64], buf[4096], *line, *save = NULL;
-	size_t klen = strlen(key);
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if (read_whole(path, buf, sizeof(buf)) < 0)
-		return -1;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, key, klen))
-			continue;
-		line += klen;
-		while (*line == ' ' || *line == '\t')
-			line++;
-		snprintf(out, size, "%s", line);
-		return 0;
-	}
-	return -1;
-}
-
 /* An fdinfo field read as a number (base 0: "0x.." hex, "0.." octal); -1 when absent. */
 static inline long long fdinfo_number(int fd, const char *key)
 {
 	char val[64];
 
-	if (fdinfo_value(fd, key, val, sizeof(val)))
+	if (fdinfo_field(fd, key, val, sizeof(val)))
 		return -1;
 	return strtoll(val, NULL, 0);
 }

@@ -12,11 +12,10 @@ HERE = Path(__file__).parent
 
 def _bcc_missing():
     """Why bcc cannot compile here, or None."""
-    try:
-        import bcc  # noqa: F401 - Debian's python3-bpfcc, in the venv's system site packages
-    except ImportError as e:
-        return f"bcc is not importable ({e}): ./crbench setup installs python3-bpfcc"
+    import importlib.util
     import sys
+    if importlib.util.find_spec("bcc") is None:     # Debian's python3-bpfcc
+        return "bcc is not importable: ./crbench setup installs python3-bpfcc"
     sys.path.insert(0, str(HERE))
     from bcc_headers import kernel_source
     try:
