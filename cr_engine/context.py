@@ -11,16 +11,16 @@ unset: its parent is the restorer, whose exit would deliver it.
 import os
 import resource
 
+from kernel.process import (PR_GET_CHILD_SUBREAPER, PR_GET_PDEATHSIG, PR_SET_CHILD_SUBREAPER,
+                            PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG)
+
 from . import proc
 from .errors import RestoreError
 
 RLIMITS = {name: getattr(resource, name) for name in dir(resource)
            if name.startswith("RLIMIT_") and name != "RLIMIT_NLIMITS"}
 RLIMITS.setdefault("RLIMIT_LOCKS", 10)      # Linux has it; Python's resource module does not
-PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
-PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
-PR_SET_NO_NEW_PRIVS = 38
 
 
 def dump_rlimits(pid):

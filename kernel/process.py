@@ -177,6 +177,7 @@ def kcmp_epoll_tfd(pid1, pid2, fd, efd, tfd, toff=0):
 
 
 # prctl ------------------------------------------------------------------------
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
 PR_SET_SECCOMP = 22
 PR_SET_MM = 35
 PR_SET_MM_BRK, PR_SET_MM_EXE_FILE, PR_SET_MM_MAP, PR_SET_MM_MAP_SIZE = 7, 13, 14, 15

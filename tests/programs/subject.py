@@ -13,6 +13,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 kind, result = sys.argv[1], sys.argv[2]
 kind, _, argument = kind.partition(":")
 held = None
+
+
+def die_with_parent():
+    """A child the test does not know of goes when the subject is killed (else, in a pid
+    namespace or a user namespace of the subject's, it outlives every test)."""
+    from kernel.process import PR_SET_PDEATHSIG, prctl
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 if kind == "packet_socket":          # a kind the engine does not carry
     held = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
 elif kind == "unix_pending_data":      # a client's data in a connection not accepted yet
@@ -118,6 +127,7 @@ elif kind in ("userns", "userns_alone"):  # the subject: a user namespace of its
         os.setgroups([])
         os.setresgid(1000, 1000, 1000)
         os.setresuid(1000, 1000, 1000)
+        die_with_parent()                   # after the uid change, which clears it
         while True:
             time.sleep(1)
     threading.Thread(target=lambda: time.sleep(3600), daemon=True).start()
@@ -178,6 +188,7 @@ elif kind == "pidns_nested":            # a child of the subject in a pid namesp
     namespaces.unshare(namespaces.CLONE_NEWPID)
     held = os.fork()
     if held == 0:
+        die_with_parent()
         while True:
             time.sleep(1)
 elif kind == "epoll_outside":           # an epoll whose target only a process outside the
