@@ -13,7 +13,7 @@ from kernel import ptrace
 
 from . import proc
 from .errors import DumpError
-from .regs import get_regs, restart_in_place, set_regs
+from .regs import get_regs, set_regs
 from .remote import SEIZE_OPTIONS, TraceeGone, get_siginfo, set_sigmask, wait_stop
 
 ALL_SIGNALS = (1 << 64) - 1
@@ -134,8 +134,8 @@ class FrozenTree:
                 try:
                     sig = signal.SIGSTOP if thread.group_stopped else 0
                     if thread.regs is not None:
-                        if thread.touched:
-                            set_regs(thread.tid, restart_in_place(thread.regs))
+                        if thread.touched:        # the kernel restarts its syscall (regs.py)
+                            set_regs(thread.tid, thread.regs)
                         elif thread.taken_signals:
                             # still in its signal-delivery stop: let the kernel deliver it
                             sig = int.from_bytes(thread.taken_signals[0][:4], "little")

@@ -67,34 +67,31 @@ def interrupted_syscall(regs):
     return None
 
 
-def restart_in_place(regs):
-    """What the kernel itself does on resume with no signal handler to run: the regs that
-    re-enter the interrupted syscall.  Valid only in the same task (restart_syscall(2)
-    relies on the task's restart block)."""
-    out = regs.copy()
-    hit = interrupted_syscall(regs)
-    if hit:
-        nr, err = hit
-        out.rax = NR["restart_syscall"] if err == ERESTART_RESTARTBLOCK else nr
-        out.rip -= len(SYSCALL_INSN)
-    out.orig_rax = (1 << 64) - 1
-    return out
-
-
+# How an interrupted system call goes on.  A tracee let go from any ptrace stop passes the
+# kernel's signal path on its way out (ptrace_detach and PTRACE_CONT wake it with
+# TIF_SIGPENDING), and that path reads the registers: orig_rax >= 0 and rax -ERESTART*
+# mean "in a syscall that was interrupted", so the kernel itself either enters it again or,
+# when a signal with a handler comes first, makes it fail with EINTR (-ERESTARTNOHAND,
+# -ERESTARTSYS without SA_RESTART) - exactly as for a task nobody stopped.  Rewinding rip
+# to the syscall instruction instead would enter the syscall again after such a handler: a
+# pause() would sleep through the very signal it waits for.
 _SLEEPS_WITH_REMAINDER = {NR["nanosleep"]: ("rdi", "rsi"), NR["clock_nanosleep"]: ("rdx", "r10")}
 TIMER_ABSTIME = 1
 
 
 def restart_in_new_task(regs):
-    """The regs that resume an interrupted syscall in a restored task, which has no restart
-    block: the syscall is entered again.  A relative sleep that stored its remaining time
-    (nanosleep's ``rem``) sleeps what was left; anything else starts over with its own
-    arguments (waits may wait longer, never return early)."""
-    out = restart_in_place(regs)
+    """The regs that resume an interrupted syscall in a restored task.  The kernel restarts
+    it (see above), but -ERESTART_RESTARTBLOCK would go through restart_syscall(2) and the
+    new task's restart block, which holds nothing: such a syscall is entered again with its
+    own arguments instead (-ERESTARTNOHAND, which is also what the kernel makes of it when
+    a handler runs).  A relative sleep that stored its remaining time (nanosleep's ``rem``)
+    sleeps what was left; anything else starts over (waits may wait longer, never return
+    early)."""
+    out = regs.copy()
     hit = interrupted_syscall(regs)
     if hit and hit[1] == ERESTART_RESTARTBLOCK:
         nr = hit[0]
-        out.rax = nr
+        out.rax = (-ERESTARTNOHAND) & ((1 << 64) - 1)
         if nr in _SLEEPS_WITH_REMAINDER:
             req, rem = _SLEEPS_WITH_REMAINDER[nr]
             relative = nr == NR["nanosleep"] or not regs.rsi & TIMER_ABSTIME

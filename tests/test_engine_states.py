@@ -65,6 +65,28 @@ def test_stopped_task_is_restored_stopped(stopped, tmp_path):
     os.waitpid(restored.root_pid, 0)
 
 
+def test_a_signal_met_first_by_the_restored_task_ends_the_pause_it_was_dumped_in(tmp_path,
+                                                                             zdtm_subreaper):
+    # SIGTERM queued while the restored task is still stopped is the first thing it meets:
+    # pause() must return EINTR, as for a task nobody stopped, and not be entered again
+    # after the handler (the task would sleep through the signal it waits for)
+    s = Subject("pause", str(tmp_path))
+    try:
+        os.kill(s.pid, signal.SIGSTOP)
+        wait_state(s.pid, "T")
+        cr_engine.dump(s.pid, tmp_path / "img")
+        s.kill()
+        root = cr_engine.restore(tmp_path / "img").root_pid
+        wait_state(root, "T")
+        os.remove(s.result)
+        os.kill(root, signal.SIGTERM)
+        os.kill(root, signal.SIGCONT)
+        assert s.wait_result("alive", timeout=10) == "alive 1"
+        os.waitpid(root, 0)
+    finally:
+        s.kill()
+
+
 def seccomp_chains(pid):
     """tid -> the thread's seccomp filters (flags and code, oldest first), read with ptrace."""
     out = {}
