@@ -6,14 +6,14 @@ description of a map names it by its kernel id; the first carries the map, so a 
 several processes or twice by one stays one map.  Contents are read with
 BPF_MAP_LOOKUP_BATCH where the probe ``bpf_map_<type>`` saw it work, else key by key;
 per-CPU maps give every possible CPU's value; queues and stacks are popped and pushed back
-in the same order (they have no other read); maps of maps are read as inner map ids, and
-inner maps no fd holds are dumped as descriptions of their own.  Ring buffers carry their
-size; one holding unconsumed data fails the dump (see README).  Pins of the tree's maps in
-bpf file systems the dumper sees at the same paths are recorded.
+in the same order (they have no other read; a frozen one by a program, bpf_progs); maps of
+maps are read as inner map ids, and inner maps no fd holds are dumped as descriptions of
+their own.  Ring buffers carry their unconsumed records, read through a mapping of our own.
+Pins of the tree's maps in bpf file systems the dumper sees at the same paths are recorded.
 
-Restore: maps are created once, inner maps first, filled (batch where the probe allows),
-then frozen if they were; every description is a BPF_MAP_GET_FD_BY_ID of the new map with
-its access mode.  Pins are replaced last, when the tree is restored: pinned under a temporary
+Restore: maps are created once, inner maps first, filled (batch where the probe allows;
+ring records at their old offsets, a kernel ring's by a program), then frozen if they were;
+every description is a BPF_MAP_GET_FD_BY_ID of the new map with its access mode.  Pins are replaced last, when the tree is restored: pinned under a temporary
 name and renamed over the old pin.
 
 Refused with a reason (the tree keeps running): types whose entries are kernel objects the
@@ -32,6 +32,7 @@ from kernel import bpf, fdinfo
 from kernel import memory as kmem
 from kernel.procfs import mountinfo
 
+from . import bpf_progs
 from .errors import RestoreError, Unsupported
 
 KIND = "bpf-map"
@@ -138,8 +139,7 @@ class BpfDump:
             record.update(btf_size=len(btf), btf_key_type_id=info["btf_key_type_id"],
                           btf_value_type_id=info["btf_value_type_id"])
         if type_name in RINGS:
-            _ring_empty(fd, record, what)
-            return record, btf
+            return record, btf + _ring_contents(fd, record, what)
         keys, values, count = self._contents(fd, record, frozen, what)
         if count and type_name in EMPTY_ONLY:
             raise Unsupported(f"unsupported: {what} holds {count} entries: "
@@ -157,7 +157,7 @@ class BpfDump:
         """(packed keys, packed values, count); empty array slots are left out."""
         type_name = record["map_type"]
         if type_name in QUEUES:
-            return b"", *_pop_all(fd, record, frozen, what)
+            return b"", *_pop_all(fd, record, frozen)
         key_size, value_size = record["key_size"], _value_size(record)
         if type_name in OF_MAPS:
             value_size = 4                      # a lookup gives the inner map's id
@@ -346,49 +346,113 @@ def _read_by_key(fd, key_size, value_size):
     return b"".join(keys), b"".join(values), len(keys)
 
 
-def _pop_all(fd, record, frozen, what):
-    """A queue's or stack's values, oldest first, popped and pushed back as they were."""
+def _pop_all(fd, record, frozen):
+    """A queue's or stack's values, oldest first, popped and pushed back as they were (a
+    frozen one by a program: freezing stops writes through the syscall only)."""
     size = record["value_size"]
+    ops = bpf_progs.FrozenQueue(fd, size) if frozen else _SyscallQueue(fd, size)
     popped = []
-    if frozen:                                  # a frozen map cannot be popped
-        try:
-            bpf.map_lookup(fd, b"", size)
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                return b"", 0
-            raise
-        raise Unsupported(f"unsupported: {what} is frozen and not empty: its elements "
-                          f"cannot be read without popping them")
     try:
-        while True:
-            popped.append(bpf.map_lookup_and_delete(fd, size))
-    except OSError as e:
-        if e.errno != errno.ENOENT:
-            _push(fd, popped if record["map_type"] == "queue" else popped[::-1])
-            raise
-    oldest_first = popped if record["map_type"] == "queue" else popped[::-1]
-    _push(fd, oldest_first)
+        while (value := ops.pop()) is not None:
+            popped.append(value)
+    finally:                                        # also when a pop failed half way
+        oldest_first = popped if record["map_type"] == "queue" else popped[::-1]
+        try:
+            for value in oldest_first:
+                ops.push(value)
+        finally:
+            ops.close()
     return b"".join(oldest_first), len(oldest_first)
 
 
-def _push(fd, values):
-    for value in values:
-        bpf.map_update(fd, b"", value)
+class _SyscallQueue:
+    """pop() and push() of a queue or stack that is not frozen."""
+
+    def __init__(self, fd, size):
+        self.fd, self.size = fd, size
+
+    def pop(self):
+        try:
+            return bpf.map_lookup_and_delete(self.fd, self.size)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None
+            raise
+
+    def push(self, value):
+        bpf.map_update(self.fd, b"", value)
+
+    def close(self):
+        pass
 
 
-def _ring_empty(fd, record, what):
-    """A ring buffer: refused when it holds records nobody consumed (see README)."""
+# Ring buffers: a consumer page (the consumer position), then a producer page (the producer
+# position) and the data area, mapped twice in a row so that a record never wraps.  Records:
+# an 8-byte header (u32 length with the busy and discard bits, u32 page offset), the bytes,
+# padding to 8.
+RING_BUSY, RING_DISCARD, RING_HEADER = 1 << 31, 1 << 30, 8
+
+
+def _ring_contents(fd, record, what):
+    """The bytes between the consumer and producer positions, read through a mapping of
+    our own (nothing is consumed); their offset in the data area goes in ``record``."""
+    size = record["max_entries"]
     consumer = mmap.mmap(fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ, offset=0)
-    producer = mmap.mmap(fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE)
+    producer = mmap.mmap(fd, PAGE + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE)
     try:
-        pending = struct.unpack_from("<Q", producer, 0)[0] - \
-            struct.unpack_from("<Q", consumer, 0)[0]
+        begin = struct.unpack_from("<Q", consumer, 0)[0]
+        pending = struct.unpack_from("<Q", producer, 0)[0] - begin
+        at = PAGE + begin % size
+        data = producer[at:at + pending]
     finally:
         consumer.close()
         producer.close()
-    if pending:
-        raise Unsupported(f"unsupported: {what} holds {pending} bytes not consumed yet: "
-                          f"they cannot be written into a new ring buffer")
+    if record["map_type"] == "ringbuf":
+        for word, _ in _ring_records(data):
+            if word & RING_BUSY:
+                raise Unsupported(f"unsupported: {what} holds a record a program reserved "
+                                  f"and has not submitted")
+            if word & RING_DISCARD:
+                raise Unsupported(f"unsupported: {what} holds a record a program discarded "
+                                  f"that the consumer has not passed yet")
+    record["ring"] = {"offset": begin % size, "length": pending}
+    return data
+
+
+def _ring_records(data):
+    """(header length word with its bits, offset of the bytes) of each record in ``data``."""
+    at = 0
+    while at < len(data):
+        word = struct.unpack_from("<I", data, at)[0]
+        yield word, at + RING_HEADER
+        at += (RING_HEADER + (word & ~(RING_BUSY | RING_DISCARD)) + 7) // 8 * 8
+
+
+def _fill_ring(fd, record, data):
+    """Put a ring's records back at their offsets in the data area (pointers the process
+    keeps into it stay right): what lies before them is taken by a record already consumed
+    (a kernel ring: a program produces it, then the consumer position is moved past it) or
+    discarded (a user ring: the kernel skips it)."""
+    offset, size = record["ring"]["offset"], record["max_entries"]
+    if record["map_type"] == "user_ringbuf":        # user space produces: written as it was
+        area = mmap.mmap(fd, PAGE + 2 * size, mmap.MAP_SHARED,
+                         mmap.PROT_READ | mmap.PROT_WRITE, offset=PAGE)
+        try:
+            if offset:
+                struct.pack_into("<II", area, PAGE, (offset - RING_HEADER) | RING_DISCARD, 0)
+            area[PAGE + offset:PAGE + offset + len(data)] = data
+            struct.pack_into("<Q", area, 0, offset + len(data))
+        finally:
+            area.close()
+        return
+    if offset:
+        bpf_progs.ring_output(fd, [bytes(offset - RING_HEADER)])
+        consumer = mmap.mmap(fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        try:
+            struct.pack_into("<Q", consumer, 0, offset)
+        finally:
+            consumer.close()
+    bpf_progs.ring_output(fd, [data[at:at + word] for word, at in _ring_records(data)])
 
 
 def _refuse_used_by_programs(owners):
@@ -527,11 +591,15 @@ class Maps:
     @staticmethod
     def _fill(fd, record, blob, inner):
         count, type_name = record.get("entries", 0), record["map_type"]
+        if type_name in RINGS:
+            _fill_ring(fd, record, blob)
+            return
         if not count:
             return
         if type_name in QUEUES:
             size = record["value_size"]
-            _push(fd, [blob[i * size:(i + 1) * size] for i in range(count)])
+            for i in range(count):
+                bpf.map_update(fd, b"", blob[i * size:(i + 1) * size])
             return
         key_size = record["key_size"]
         keys, values = blob[:count * key_size], blob[count * key_size:]

@@ -20,6 +20,7 @@ MAP_GET_NEXT_KEY = 4
 PROG_LOAD = 5
 OBJ_PIN = 6
 OBJ_GET = 7
+PROG_TEST_RUN = 10
 PROG_GET_NEXT_ID = 11
 MAP_GET_NEXT_ID = 12
 PROG_GET_FD_BY_ID = 13
@@ -66,7 +67,10 @@ F_TOKEN_FD = 1 << 16       # map_token_fd / prog_token_fd / btf_token_fd is set 
 ANY, NOEXIST, EXIST = 0, 1, 2
 
 # insn encoding pieces for hand-assembled programs
-PSEUDO_KFUNC_CALL = 2
+PSEUDO_MAP_FD, PSEUDO_KFUNC_CALL = 1, 2
+# helper ids (enum bpf_func_id)
+FUNC_MAP_LOOKUP_ELEM, FUNC_MAP_PUSH_ELEM, FUNC_MAP_POP_ELEM = 1, 87, 88
+FUNC_RINGBUF_OUTPUT = 130
 
 # The kernel-internal "not supported" errno that bpf() leaks to user space.
 ENOTSUPP = 524
@@ -349,6 +353,25 @@ def read_all(fd, chunk=65536):
 def insn(code, dst=0, src=0, off=0, imm=0):
     """One struct bpf_insn (8 bytes)."""
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+
+
+def ld_map_fd(dst, map_fd):
+    """``dst = map`` (BPF_LD | BPF_IMM | BPF_DW with BPF_PSEUDO_MAP_FD): two insns."""
+    return insn(0x18, dst, PSEUDO_MAP_FD, 0, map_fd) + insn(0)
+
+
+# BPF_PROG_TEST_RUN's attr up to duration: prog_fd, retval, data_size_in/out, data_in/out
+_TEST_RUN = struct.Struct("<IIIIQQII")
+
+
+def prog_test_run(prog_fd, data=bytes(14)):
+    """Run a loaded program once on ``data`` (a socket filter needs an Ethernet header's
+    worth); return its return value."""
+    buf_in = ctypes.create_string_buffer(data, len(data))
+    attr = ctypes.create_string_buffer(
+        _TEST_RUN.pack(prog_fd, 0, len(data), 0, _addr(buf_in), 0, 1, 0), _TEST_RUN.size)
+    syscall("bpf", PROG_TEST_RUN, attr, _TEST_RUN.size)
+    return struct.unpack_from("<I", attr, 4)[0]
 
 
 def num_possible_cpus(path="/sys/devices/system/cpu/possible"):
