@@ -91,6 +91,11 @@ class EpollDump:
         def order_of(other_pid, other_fd):
             return _TARGET_ORDER[kcmp_epoll_tfd(other_pid, pid, other_fd, fd, item["tfd"],
                                                 item["toff"])]
+        # the usual case first: the file is still open in the epoll's process at the number
+        # it was added under (each kcmp walks the epoll's items: a search costs ~log n)
+        held = table.fd_files.get((pid, item["tfd"]))
+        if held is not None and order_of(pid, item["tfd"]) == 0:
+            return pid, item["tfd"], held
         found = table.find(item["dev"], item["inode"], order_of)
         if found is None:
             raise Unsupported(f"unsupported: epoll fd {fd} of pid {pid} watches a file "
@@ -213,24 +218,13 @@ def run_at_numbers(epfd, ops):
     up to n events.  OSError (with the child's message) when one fails."""
     if not ops:
         return
-    top = max([item["tfd"] for _, _, item in ops if item] + [epfd] +
-              [fd for op, fd, _ in ops if op != DRAIN]) + 1
     r, w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:                                        # the child: syscalls only, then _exit
         status = 0
         try:
             os.close(r)
-            # above every number used, so that moving one target in place clobbers nothing
-            moved = {fd: os.dup2(fd, top + i, inheritable=False)
-                     for i, fd in enumerate({fd for op, fd, _ in ops if op != DRAIN} | {epfd})}
-            for op, fd, item in ops:
-                if op == DRAIN:
-                    epoll_wait(moved[epfd], fd)
-                    continue
-                os.dup2(moved[fd], item["tfd"], inheritable=False)
-                events = item["events"] if op != EPOLL_CTL_DEL else 0
-                epoll_ctl(moved[epfd], op, item["tfd"], events, item["data"])
+            w = _ctl_at_numbers(epfd, ops, w)
         except OSError as e:
             os.write(w, f"{e.strerror} (errno {e.errno})".encode())
             status = 1
@@ -244,3 +238,36 @@ def run_at_numbers(epfd, ops):
     _, status = os.waitpid(pid, 0)
     if status:
         raise OSError(f"epoll_ctl: {message or f'helper ended with status {status:#x}'}")
+
+
+def _ctl_at_numbers(epfd, ops, report):
+    """The child's work: each target dup2'ed to its item's number for the call, then that
+    number closed again (an item outlives the number it was added under).  An fd still
+    needed that sits on such a number is moved out of the way first, above every number in
+    play, so at most a few fds more than we hold are open at once.  Returns where
+    ``report`` ended up."""
+    wanted = {fd for op, fd, _ in ops if op != DRAIN} | {epfd, report}
+    top = max(wanted | {item["tfd"] for _, _, item in ops if item}) + 1
+    at = {fd: fd for fd in wanted}                      # our fd -> its number now
+    holds = {fd: fd for fd in wanted}                   # number -> our fd there
+
+    def clear(number):
+        if number in holds:
+            fd = holds.pop(number)
+            at[fd] = fcntl.fcntl(number, fcntl.F_DUPFD_CLOEXEC, top)
+            holds[at[fd]] = fd
+
+    for op, fd, item in ops:
+        if op == DRAIN:
+            epoll_wait(at[epfd], fd)
+            continue
+        tfd = item["tfd"]
+        placed = at[fd] != tfd
+        if placed:
+            clear(tfd)
+            os.dup2(at[fd], tfd, inheritable=False)
+        epoll_ctl(at[epfd], op, tfd, item["events"] if op != EPOLL_CTL_DEL else 0,
+                  item["data"])
+        if placed:
+            os.close(tfd)
+    return at[report]

@@ -45,6 +45,7 @@ class FileTable:
         self.netns = netns          # pid whose network namespace the tree's sockets are in
         self.files = {}             # id -> description image
         self.by_inode = {}          # (st_dev, ino) -> [(pid, fd, id)] in kcmp order
+        self.fd_files = {}          # (pid, fd) -> id
         self.payloads = {}          # id -> bytes to store beside (pipe data, file content)
         self.pidfds = {}
         self.pipes_carried = set()  # inodes of the pipes and FIFOs whose data is taken
@@ -58,6 +59,7 @@ class FileTable:
         for name in os.listdir(f"/proc/{pid}/fd"):
             fd = int(name)
             file_id, cloexec, posix_locks = self._describe(pid, fd)
+            self.fd_files[pid, fd] = file_id
             entries.append({"fd": fd, "file": file_id, "cloexec": cloexec})
             if posix_locks:
                 entries[-1]["locks"] = posix_locks

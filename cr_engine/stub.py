@@ -8,6 +8,7 @@ threads and registers.  Stubs run plain Python: they were forked from a single-t
 process and never return to the caller's code (they end in os._exit on any error).
 """
 
+import collections
 import ctypes
 import fcntl
 import json
@@ -117,37 +118,55 @@ def _fork(ctx, child, zombies):
 
 def _place_fds(ctx, pid):
     """dup2 the inherited descriptions onto the dumped fd numbers; close everything else but
-    the service fds the restorer will use from inside (returned: name -> fd here)."""
+    the service fds the restorer will use from inside (returned: name -> fd here).  Lowest
+    number first, each inherited fd closed after its last use and moved out of the way only
+    when a number it sits on is wanted: about as many fds open at once as the process
+    has (a process near its fd limit has little room for copies)."""
     core = ctx.cores[pid]
     epoll.add_here(ctx.epoll_items.get(pid, ()), ctx.file_fds)   # every description still here
     targets = {e["fd"]: (ctx.file_fds[e["file"]], e["cloexec"]) for e in core["fds"]}
     service = dict(ctx.service[pid])
     service["ready"], service["go"] = ctx.ready_w, ctx.go_r
-    top = max(targets, default=2)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if top + len(service) + len(targets) + 16 >= soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    base = top + 1
-    moved = {}
-    for src in {s for s, _ in targets.values()} | set(service.values()):
-        moved[src] = fcntl.fcntl(src, fcntl.F_DUPFD_CLOEXEC, base)
-    keep = set(moved.values())
+    uses = collections.Counter(src for src, _ in targets.values())
+    needed = set(uses) | set(service.values())
     for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
+        if int(name) not in needed:
             try:
-                os.close(fd)
+                os.close(int(name))
             except OSError:
                 pass
-    for fd, (src, cloexec) in targets.items():
-        os.dup2(moved[src], fd, inheritable=not cloexec)
+    top = max(list(targets) + list(needed), default=2)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if top + len(needed) + 16 >= soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    at = {src: src for src in needed}               # inherited fd -> its number now
+    holds = {src: src for src in needed}            # number -> the inherited fd there
+    for fd in sorted(targets):
+        src, cloexec = targets[fd]
+        if at[src] != fd:
+            if fd in holds:                         # still needed: out of the way
+                other = holds.pop(fd)
+                at[other] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top + 1)
+                holds[at[other]] = other
+                if other == service["ready"]:       # where _report() writes, meanwhile
+                    ctx.ready_w = at[other]
+            os.dup2(at[src], fd, inheritable=not cloexec)
+        else:
+            del holds[fd]                           # it is where it belongs now
+            os.set_inheritable(fd, not cloexec)
+        uses[src] -= 1
+        if not uses[src] and src not in service.values() and at[src] in holds:
+            number = at[src]                        # its last use: let it go
+            del holds[number]
+            os.close(number)
     for e in core["fds"]:
         if ctx.async_fds.get(e["file"]) == (pid, e["fd"]):
             fcntl.fcntl(e["fd"], fcntl.F_SETFL, fcntl.fcntl(e["fd"], fcntl.F_GETFL) | os.O_ASYNC)
-    service_fds = {name: moved[src] for name, src in service.items()}
-    wanted = set(service_fds.values())
-    for fd in keep - wanted:
-        os.close(fd)
+    # the service fds above the tree's numbers, close-on-exec; then nothing else inherited
+    service_fds = {name: fcntl.fcntl(at[src], fcntl.F_DUPFD_CLOEXEC, top + 1)
+                   for name, src in service.items()}
+    for number in holds:
+        os.close(number)
     ctx.ready_w, ctx.go_r = service_fds["ready"], service_fds["go"]
     return service_fds
 
