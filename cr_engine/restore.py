@@ -573,6 +573,11 @@ def restore(images_dir, *, shell_job=False, fault=None):
     ``fault`` names a faults.POINTS entry to fail at on purpose."""
     fault = faults.armed(fault)
     stats = Stats()
+    # the restorer holds every description of the tree open at once, and a tree may hold
+    # more than our soft limit allows
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with stats.stage("verify"):
         image = _Image(images_dir, shell_job)
     r = _Restorer(image, stats)

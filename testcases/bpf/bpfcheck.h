@@ -11,9 +11,21 @@
 #include <limits.h>
 #include <linux/bpf.h>
 #include <linux/btf.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include "../fds/fdinfo.h"
+
+/*
+ * Before 5.11 BPF maps are charged to RLIMIT_MEMLOCK (64 KiB by default): lift it, as
+ * libbpf does, before anything is made (later kernels charge the memory cgroup).
+ */
+__attribute__((constructor)) static void bpf_memlock_unlimited(void)
+{
+	struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+
+	setrlimit(RLIMIT_MEMLOCK, &unlimited);
+}
 
 /* Everything the tests put in is derived from this. */
 #define BPF_SEED 0x5eed0bf5c0ffee11ull
@@ -520,6 +532,19 @@ static inline int expect_errno(int ret, int err, const char *what)
 	else
 		fail("%s: succeeded (%d), expected errno %d (%s)", what, ret, err,
 		     strerror(err));
+	return 1;
+}
+
+/*
+ * A second BPF_MAP_FREEZE of a frozen map fails: with EPERM where the kernel checks the
+ * description's write permission first (a frozen map has none left, 6.18), EBUSY where it
+ * checks "already frozen" first (5.10, 6.1).  Either says the map is frozen.
+ */
+static inline int expect_frozen_again(int fd, const char *what)
+{
+	if (map_freeze(fd) == -1 && (errno == EPERM || errno == EBUSY))
+		return 0;
+	fail("%s: a second BPF_MAP_FREEZE did not fail with EPERM or EBUSY", what);
 	return 1;
 }
 

@@ -34,10 +34,12 @@ PROGRAMS = [
     # flavor's private one the engine would have to carry that mount too (issue 10); in
     # the host's, every other h-flavor run would see the mount come and go (exclusive)
     Program(HERE / "bpf_pinned.c", dirname=True, flavors=("h",), exclusive=True),
-    engine_lacks(Program(HERE / "bpf_bloom.c", flavors=BPF_FLAVORS),
+    engine_lacks(Program(HERE / "bpf_bloom.c", flavors=BPF_FLAVORS,
+                         requires=("bpf_map_bloom_filter",)),
                  "a bloom filter's bits cannot be read back from user space (lookups only "
                  "test membership), so the dump refuses one", 7),
-    Program(HERE / "bpf_ringbuf.c", flavors=BPF_FLAVORS),
+    Program(HERE / "bpf_ringbuf.c", flavors=BPF_FLAVORS,
+            requires=("bpf_map_ringbuf", "bpf_map_user_ringbuf")),
 ]
 
 
