@@ -78,10 +78,9 @@ class FrozenQueue(_Staged):
 
     def push(self, value):
         self.put(value)
-        result = bpf.prog_test_run(self._push)
+        result = bpf.prog_test_run(self._push)      # 0 or -errno, as a u32
         if result:
-            raise OSError(-struct.unpack("<i", struct.pack("<I", result))[0] or 1,
-                          "bpf_map_push_elem failed")
+            raise OSError((1 << 32) - result, "bpf_map_push_elem failed")
 
 
 def ring_output(ring_fd, records):

@@ -30,6 +30,7 @@ from kernel.fds import (EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_PRIVATE_BITS, EPOLLE
                         EPOLLONESHOT, epoll_create1, epoll_ctl, epoll_wait)
 from kernel.process import kcmp_epoll_tfd
 
+from . import fd_layout
 from .errors import RestoreError, Unsupported
 
 KIND = "eventpoll"
@@ -241,22 +242,13 @@ def run_at_numbers(epfd, ops):
 
 
 def _ctl_at_numbers(epfd, ops, report):
-    """The child's work: each target dup2'ed to its item's number for the call, then that
-    number closed again (an item outlives the number it was added under).  An fd still
-    needed that sits on such a number is moved out of the way first, above every number in
-    play, so at most a few fds more than we hold are open at once.  Returns where
+    """The child's work: each target placed at its item's number for the call, then that
+    number closed again (an item outlives the number it was added under).  Returns where
     ``report`` ended up."""
     wanted = {fd for op, fd, _ in ops if op != DRAIN} | {epfd, report}
-    top = max(wanted | {item["tfd"] for _, _, item in ops if item}) + 1
-    at = {fd: fd for fd in wanted}                      # our fd -> its number now
-    holds = {fd: fd for fd in wanted}                   # number -> our fd there
-
-    def clear(number):
-        if number in holds:
-            fd = holds.pop(number)
-            at[fd] = fcntl.fcntl(number, fcntl.F_DUPFD_CLOEXEC, top)
-            holds[at[fd]] = fd
-
+    layout = fd_layout.Layout(wanted, max(wanted | {item["tfd"] for _, _, item in ops
+                                                    if item}) + 1)
+    at = layout.at
     for op, fd, item in ops:
         if op == DRAIN:
             epoll_wait(at[epfd], fd)
@@ -264,8 +256,7 @@ def _ctl_at_numbers(epfd, ops, report):
         tfd = item["tfd"]
         placed = at[fd] != tfd
         if placed:
-            clear(tfd)
-            os.dup2(at[fd], tfd, inheritable=False)
+            layout.place(fd, tfd)
         epoll_ctl(at[epfd], op, tfd, item["events"] if op != EPOLL_CTL_DEL else 0,
                   item["data"])
         if placed:

@@ -20,7 +20,7 @@ import time
 from kernel.libc import syscall
 from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, prctl, waitid
 
-from . import epoll, namespaces, pstree
+from . import epoll, fd_layout, namespaces, pstree
 from .pstree import exit_like
 
 PR_SET_NAME = 15
@@ -117,11 +117,9 @@ def _fork(ctx, child, zombies):
 
 
 def _place_fds(ctx, pid):
-    """dup2 the inherited descriptions onto the dumped fd numbers; close everything else but
-    the service fds the restorer will use from inside (returned: name -> fd here).  Lowest
-    number first, each inherited fd closed after its last use and moved out of the way only
-    when a number it sits on is wanted: about as many fds open at once as the process
-    has (a process near its fd limit has little room for copies)."""
+    """dup2 the inherited descriptions onto the dumped fd numbers, lowest first (fd_layout:
+    about as many fds open at once as the process has); close everything else but the
+    service fds the restorer will use from inside (returned: name -> fd here)."""
     core = ctx.cores[pid]
     epoll.add_here(ctx.epoll_items.get(pid, ()), ctx.file_fds)   # every description still here
     targets = {e["fd"]: (ctx.file_fds[e["file"]], e["cloexec"]) for e in core["fds"]}
@@ -139,34 +137,21 @@ def _place_fds(ctx, pid):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if top + len(needed) + 16 >= soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    at = {src: src for src in needed}               # inherited fd -> its number now
-    holds = {src: src for src in needed}            # number -> the inherited fd there
+    layout = fd_layout.Layout(needed, top + 1)
     for fd in sorted(targets):
         src, cloexec = targets[fd]
-        if at[src] != fd:
-            if fd in holds:                         # still needed: out of the way
-                other = holds.pop(fd)
-                at[other] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top + 1)
-                holds[at[other]] = other
-                if other == service["ready"]:       # where _report() writes, meanwhile
-                    ctx.ready_w = at[other]
-            os.dup2(at[src], fd, inheritable=not cloexec)
-        else:
-            del holds[fd]                           # it is where it belongs now
-            os.set_inheritable(fd, not cloexec)
+        if layout.place(src, fd, inheritable=not cloexec) == service["ready"]:
+            ctx.ready_w = layout.at[service["ready"]]   # where _report() writes, meanwhile
         uses[src] -= 1
-        if not uses[src] and src not in service.values() and at[src] in holds:
-            number = at[src]                        # its last use: let it go
-            del holds[number]
-            os.close(number)
+        if not uses[src] and src not in service.values():
+            layout.release(src)                     # its last use
     for e in core["fds"]:
         if ctx.async_fds.get(e["file"]) == (pid, e["fd"]):
             fcntl.fcntl(e["fd"], fcntl.F_SETFL, fcntl.fcntl(e["fd"], fcntl.F_GETFL) | os.O_ASYNC)
     # the service fds above the tree's numbers, close-on-exec; then nothing else inherited
-    service_fds = {name: fcntl.fcntl(at[src], fcntl.F_DUPFD_CLOEXEC, top + 1)
+    service_fds = {name: fcntl.fcntl(layout.at[src], fcntl.F_DUPFD_CLOEXEC, top + 1)
                    for name, src in service.items()}
-    for number in holds:
-        os.close(number)
+    layout.close_rest()
     ctx.ready_w, ctx.go_r = service_fds["ready"], service_fds["go"]
     return service_fds
 
