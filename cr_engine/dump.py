@@ -87,7 +87,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         tree_image = pstree.image(tree, shell_job)
         table = files.FileTable(shell_job, tcp_established,
                                 netns=tree.root if "net" in tree.namespaces else None,
-                                own_mounts="mnt" in tree.namespaces)
+                                own_mounts="mnt" in tree.namespaces, injected=injected,
+                                leave_running=leave_running)
         shmem_done = set()
         for process in tree.processes.values():
             if process.zombie:
@@ -234,6 +235,8 @@ def _collect(process, table, injected, own_namespaces):
     for vma, image in zip(smaps, vmas):
         if image["kind"] == "bpf-map":          # after the fds: the map is likely among them
             image["file"] = table.map_mapping(pid, vma)
+        elif image["kind"] == "io_uring":
+            image["file"] = table.ring_mapping(pid, vma)
     state = injected[pid] = _Injected(process, smaps)
     rem, scratch = state.main, state.scratch
     core = {

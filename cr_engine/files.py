@@ -18,7 +18,8 @@ from kernel import fdinfo
 from kernel.libc import syscall
 from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
-from . import anon_files, bpf_maps, carried_files, epoll, locks, namespaces, sockets
+from . import (anon_files, bpf_maps, carried_files, epoll, io_uring, locks, namespaces,
+               sockets)
 from .errors import RestoreError, Unsupported
 
 MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
@@ -36,8 +37,11 @@ _ACCESS = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 class FileTable:
     """Collects the fds of a tree while it is frozen."""
 
-    def __init__(self, shell_job, tcp_established=False, netns=None, own_mounts=False):
+    def __init__(self, shell_job, tcp_established=False, netns=None, own_mounts=False,
+                 injected=None, leave_running=False):
         self.shell_job = shell_job
+        self.injected = injected if injected is not None else {}  # pid -> dump._Injected
+        self.leave_running = leave_running
         # the tree has mounts of its own: a file it holds may not be where the restorer,
         # which reopens it by path, would look
         self.own_mounts = own_mounts
@@ -137,6 +141,22 @@ class FileTable:
         """The id of a description of the BPF map mapped at ``vma``."""
         return self.kinds.setdefault("bpf", bpf_maps.BpfDump()).mapping(self, pid, vma)
 
+    def ring_mapping(self, pid, vma):
+        """The id of the description of the io_uring ring mapped at ``vma``."""
+        st = os.stat(f"/proc/{pid}/map_files/{vma.start:x}-{vma.end:x}")
+        rings = self.kinds.get(io_uring.KIND)
+        found = rings.mapped(self, st.st_ino) if rings else []
+        if len(found) != 1:
+            raise Unsupported(f"unsupported: io_uring ring memory at {vma.start:#x} of pid "
+                              f"{pid} " + ("whose ring no fd of the process holds" if not found
+                                           else "that several rings could be (one inode)"))
+        return found[0]
+
+    def describe_extra(self, pid, fd):
+        """The id of the description behind an fd the engine itself made in a frozen process
+        (not one of its dumped fds)."""
+        return self._describe(pid, fd)[0]
+
     def _carry_once(self, file_id, desc, content):
         """An inode's content is stored with its first description; later ones point to it."""
         key = (tuple(desc["dev"]), desc["inode"])
@@ -168,7 +188,9 @@ class FileTable:
     def finish(self):
         """What needs every fd of the tree seen: a socket's peer must be among them, TCP
         connections are locked and read together."""
-        for kind in ("unix", "inet", "bpf", "epoll"):  # epoll last: targets may be in flight
+        # io_uring first: it may install fds the others then see; epoll last: its targets
+        # may be in flight
+        for kind in (io_uring.KIND, "unix", "inet", "bpf", "epoll"):
             if kind in self.kinds:
                 self.kinds[kind].finish(self)
 
@@ -234,6 +256,9 @@ class FileTable:
         anon = link[len("anon_inode:"):].strip("[]") if link.startswith("anon_inode:") else None
         if anon in anon_files.KINDS:
             return anon_files.describe(anon, info, flags, what)
+        if anon == io_uring.KIND:
+            return self.kinds.setdefault(io_uring.KIND, io_uring.RingDump()).describe(
+                self, pid, fd, info, flags, what)
         if anon == epoll.KIND:
             return epoll.describe(self, pid, fd, info, flags)
         if anon == "btf":
@@ -318,8 +343,8 @@ class OpenFiles:
         self.maps = bpf_maps.Maps(files, payload)
         self.maps.check_pins()
         for file_id, desc in files.items():
-            if desc["type"] in sockets.KINDS:
-                continue
+            if desc["type"] in sockets.KINDS or desc["type"] == io_uring.KIND:
+                continue                # rings: made inside their process (io_uring)
             try:
                 self.fds[file_id] = self._open(file_id, desc, payload)
             except OSError as e:

@@ -37,6 +37,7 @@ class Process:
         self.status = None          # /proc/pid/status, read once by the dump's checks
         self.zombie = stat["state"] in ("Z", "X")
         self.threads = {}           # tid -> Thread (empty for zombies)
+        self.io_workers = set()     # tids of io_uring's kernel threads in it (not seized)
         self.children = []
 
     @property
@@ -83,9 +84,14 @@ class FrozenTree:
         """Seize threads until a re-read of the task list finds no new one."""
         while True:
             try:
-                tids = [t for t in proc.tids(process.pid) if t not in process.threads]
+                tids = [t for t in proc.tids(process.pid)
+                        if t not in process.threads and t not in process.io_workers]
             except FileNotFoundError:
                 raise DumpError(f"process {process.pid} exited while being frozen") from None
+            # io_uring's SQ threads and io-wq workers: the kernel's, made again with the ring
+            workers = {t for t in tids if proc.is_io_worker(process.pid, t)}
+            process.io_workers |= workers
+            tids = [t for t in tids if t not in workers]
             if not tids:
                 return
             for tid in tids:

@@ -75,6 +75,8 @@ def classify(pid, vma):
         return "sysv"                   # attached again by sysv_ipc
     if name == "anon_inode:bpf-map":
         return "bpf-map"                # an mmapable array's or a ring buffer's pages
+    if name == "anon_inode:[io_uring]":
+        return "io_uring"               # a ring's memory: mapped again by io_uring
     if name.startswith("/") and carried_files.kind_of(name):
         return "carried"
     if name.startswith("/"):
@@ -311,7 +313,7 @@ def restore_vmas(rem, scratch, pid, vmas, fd_of):
     """mmap every VMA but SysV attaches (sysv_ipc's); ``fd_of(vma)`` gives the stub's fd for
     file and shmem VMAs."""
     for vma in vmas:
-        if vma["kind"] in ("vdso", "skip", "sysv"):
+        if vma["kind"] in ("vdso", "skip", "sysv", "io_uring"):
             continue
         start, length = vma["start"], vma["end"] - vma["start"]
         prot = prot_of(vma["perms"]) | kmem.PROT_READ | kmem.PROT_WRITE
@@ -372,7 +374,7 @@ def load_pages(loaders, scratch, pagemap, pages_fd):
 def finish_vmas(rem, vmas):
     """Final protections and madvise() flags."""
     for vma in vmas:
-        if vma["kind"] in ("vdso", "skip"):
+        if vma["kind"] in ("vdso", "skip", "io_uring"):
             continue
         start, length = vma["start"], vma["end"] - vma["start"]
         prot = prot_of(vma["perms"])

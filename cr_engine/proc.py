@@ -37,6 +37,17 @@ def tids(pid):
     return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
 
 
+PF_IO_WORKER = 0x10
+
+
+def is_io_worker(pid, tid):
+    """Is thread ``tid`` of ``pid`` one of io_uring's (an SQ thread, an io-wq worker)?"""
+    try:
+        return bool(stat(pid, tid)["flags"] & PF_IO_WORKER)
+    except FileNotFoundError:
+        return False
+
+
 def children(pid):
     """Children of every thread of ``pid`` (zombies included)."""
     found = []

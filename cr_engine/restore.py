@@ -24,8 +24,8 @@ from kernel import ptrace
 from kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, setns
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
-from . import (context, creds, epoll, faults, files, locks, memory, namespaces, proc, pstree,
-               seccomp, signals, stub, sysv_ipc, timers, tracking)
+from . import (context, creds, epoll, faults, files, io_uring, locks, memory, namespaces, proc,
+               pstree, seccomp, signals, stub, sysv_ipc, timers, tracking)
 from .errors import CRError, ImageError, RestoreError
 from .images import FD_DATA, ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -147,6 +147,7 @@ class _Restorer:
         if "net" in ns_image:
             namespaces.set_up_net(ns_image["net"], self.joined["net"])
         self.opened.open_all(img.files, img.payload, netns=self.joined.get("net"))
+        self.rings = io_uring.RingRestore(img.files, img.payload, self.opened)
         shmem_fds = self._shmem_objects()
         map_fds = {}
         for pid, mm in img.mms.items():
@@ -382,6 +383,9 @@ class _Restorer:
                 here = remotes[thread["tid"]]
                 self._thread_state(here, scratch, thread)
                 context.restore_thread(here, here.tid, thread["context"], pid == self.root)
+            # rings: with the threads there (a submitter, an SQ thread), before the
+            # credentials change
+            self.rings.restore(rem, remotes, scratch, pid, live, core, mm["vmas"])
             context.restore_process(rem, core["context"])
             timers.restore_posix(rem, scratch, core["posix_timers"], live,  # may name a thread
                                  self.live)

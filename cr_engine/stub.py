@@ -122,7 +122,9 @@ def _place_fds(ctx, pid):
     service fds the restorer will use from inside (returned: name -> fd here)."""
     core = ctx.cores[pid]
     epoll.add_here(ctx.epoll_items.get(pid, ()), ctx.file_fds)   # every description still here
-    targets = {e["fd"]: (ctx.file_fds[e["file"]], e["cloexec"]) for e in core["fds"]}
+    # (an io_uring ring is made later, inside the process: its numbers stay free)
+    targets = {e["fd"]: (ctx.file_fds[e["file"]], e["cloexec"]) for e in core["fds"]
+               if e["file"] in ctx.file_fds}
     service = dict(ctx.service[pid])
     service["ready"], service["go"] = ctx.ready_w, ctx.go_r
     uses = collections.Counter(src for src, _ in targets.values())

@@ -15,6 +15,8 @@ MAGIC = 0xEB9F
 
 KIND_INT, KIND_PTR, KIND_ARRAY, KIND_STRUCT, KIND_UNION, KIND_ENUM = 1, 2, 3, 4, 5, 6
 KIND_FWD, KIND_TYPEDEF, KIND_FUNC, KIND_FUNC_PROTO, KIND_ENUM64 = 7, 8, 12, 13, 19
+KIND_VOLATILE, KIND_CONST, KIND_RESTRICT, KIND_TYPE_TAG = 9, 10, 11, 18
+_QUALIFIERS = (KIND_TYPEDEF, KIND_VOLATILE, KIND_CONST, KIND_RESTRICT, KIND_TYPE_TAG)
 
 _HEADER = struct.Struct("<HBBIIIII")
 _TYPE = struct.Struct("<III")
@@ -155,6 +157,89 @@ class BTF:
             out.append((self.string(name_off), member_type,
                         offset & 0xFFFFFF if bitfield else offset))
         return out
+
+
+    def resolve(self, type_id):
+        """``type_id`` with typedefs and qualifiers (const, volatile, ...) peeled off."""
+        while self.kind(type_id) in _QUALIFIERS:
+            type_id = _TYPE.unpack_from(self.data, self._pos(type_id))[2]
+        return type_id
+
+    def target(self, type_id):
+        """What a PTR points to, or an ARRAY's element type (qualifiers peeled); for an
+        ARRAY also its length: (type id, nelems)."""
+        type_id = self.resolve(type_id)
+        if self.kind(type_id) == KIND_ARRAY:
+            elem, _index, nelems = struct.unpack_from("<III", self.data, self._pos(type_id) + 12)
+            return self.resolve(elem), nelems
+        return self.resolve(_TYPE.unpack_from(self.data, self._pos(type_id))[2]), None
+
+    def sizeof(self, type_id):
+        """Byte size of any sized type (pointers are 8 bytes, arrays their whole length)."""
+        type_id = self.resolve(type_id)
+        kind = self.kind(type_id)
+        if kind == KIND_PTR:
+            return 8
+        if kind == KIND_ARRAY:
+            elem, nelems = self.target(type_id)
+            return self.sizeof(elem) * nelems
+        return self.size(type_id)
+
+    def field(self, struct_name, path):
+        """Where member ``path`` ("a.b.c"; members of anonymous structs and unions are
+        found through them) of struct ``struct_name`` lies: a Field, or KeyError naming
+        what this kernel's BTF lacks.  This is the engine's CO-RE: layouts come from the
+        running kernel, never from one kernel's headers."""
+        type_id = self.find(struct_name, KIND_STRUCT)
+        if type_id is None:
+            raise KeyError(f"struct {struct_name}")
+        bit_offset, bits = 0, 0
+        for name in path.split("."):
+            found = self._member(type_id, name)
+            if found is None:
+                raise KeyError(f"{struct_name}.{path}")
+            member_type, offset, bits = found
+            bit_offset += offset
+            type_id = self.resolve(member_type)
+        return Field(bit_offset // 8 if not bits else bit_offset // 32 * 4, bit_offset, bits,
+                     type_id, self.sizeof(type_id) if not bits else 4)
+
+    def _member(self, type_id, name):
+        """(type id, bit offset, bitfield size or 0) of member ``name``, looked for
+        through anonymous members too."""
+        info, pos = self._info[type_id], self._pos(type_id) + 12
+        kind_flag = info >> 31
+        for i in range(info & 0xFFFF):
+            name_off, member_type, offset = struct.unpack_from("<III", self.data, pos + 12 * i)
+            bits = offset >> 24 if kind_flag else 0
+            offset = offset & 0xFFFFFF if kind_flag else offset
+            if name_off == 0:
+                inner = self.resolve(member_type)
+                if self.kind(inner) in (KIND_STRUCT, KIND_UNION):
+                    found = self._member(inner, name)
+                    if found is not None:
+                        return found[0], offset + found[1], found[2]
+            elif self.string(name_off) == name:
+                return member_type, offset, bits
+        return None
+
+
+class Field:
+    """A member's place: ``offset`` in bytes (for a bitfield, of the 32-bit word holding
+    it), ``bit_offset`` from the struct's start, ``bits`` (0 unless a bitfield), its type
+    id and ``size`` in bytes (4, the word, for a bitfield)."""
+    __slots__ = ("offset", "bit_offset", "bits", "type_id", "size")
+
+    def __init__(self, offset, bit_offset, bits, type_id, size):
+        self.offset, self.bit_offset, self.bits = offset, bit_offset, bits
+        self.type_id, self.size = type_id, size
+
+    def value(self, data, base=0):
+        """The member's value in ``data`` (the struct's bytes from ``base``), unsigned."""
+        if self.bits:
+            word = int.from_bytes(data[base + self.offset:base + self.offset + 4], "little")
+            return word >> (self.bit_offset % 32) & ((1 << self.bits) - 1)
+        return int.from_bytes(data[base + self.offset:base + self.offset + self.size], "little")
 
 
 class Builder:

@@ -1,0 +1,857 @@
+"""io_uring rings: dump and restore (no other engine carries them).
+
+Where each part of a ring comes from at dump:
+- its setup (flags, sizes, SQPOLL idle time and CPU), the submitter thread of a
+  SINGLE_ISSUER ring, restrictions, the registered eventfd, personalities and the file
+  table's struct files: struct io_ring_ctx, read through kernel/kread.py (a BPF iterator)
+  at the offsets of the running kernel's BTF;
+- the kernel's private positions (CachedSqHead, CachedCqTail), registered buffers (address
+  and length, also once unmapped), polls and overflowed completions: the ring's fdinfo;
+- the ring memory (so unconsumed CQEs, and SQEs submitted but not yet entered): our own
+  mmap of the ring;
+- fixed-file slots no fd of the tree holds (direct descriptors) and registered buffers
+  whose memory is gone: taken out through the ring itself, from inside the frozen
+  submitter (FIXED_FD_INSTALL, WRITE_FIXED into a memfd), after everything else is read.
+  That spends the ring, so it is refused with --leave-running.
+
+Restore, inside the restored process once its memory and threads are back: io_uring_setup
+with the dumped flags plus R_DISABLED, the fd put at its number, the ring mapped where it
+was, files, buffers, personalities, restrictions and the eventfd registered, the ring
+enabled by its submitter thread; then the kernel's private counters are brought to the
+dumped positions by replaying NOPs (IORING_REGISTER_RESIZE_RINGS copies head and tail but
+not those counters: docs/io_uring-cr-findings.md), and the dumped ring memory is written
+back over what the replay left.
+"""
+
+import functools
+import mmap
+import os
+import struct
+import time
+
+from kernel import btf, kread
+from kernel import io_uring as uring
+from kernel.memory import PAGE_SIZE
+
+from . import proc
+from .errors import DumpError, RestoreError, Unsupported
+
+KIND = "io_uring"
+OP_NOP, OP_WRITE_FIXED, OP_FIXED_FD_INSTALL = 0, 5, 54
+SQE_FIXED_FILE, SQE_CQE_SKIP_SUCCESS = 1 << 0, 1 << 6
+ENTER_GETEVENTS, ENTER_SQ_WAKEUP = 1, 2
+SQ_NEED_WAKEUP = 1
+SETUP = uring.SETUP
+# flags that change where things lie in the ring memory
+LAYOUT_FLAGS = SETUP["NO_SQARRAY"] | SETUP["SQE128"] | SETUP["CQE32"] | SETUP["CQE_MIXED"] | \
+    SETUP["SQE_MIXED"]
+# flags a restore does not pass on: sizes are exact, R_DISABLED is added and lifted by
+# the restore itself, a shared io-wq is not carried (it only pools worker threads)
+NOT_PASSED = SETUP["CLAMP"] | SETUP["R_DISABLED"] | SETUP["ATTACH_WQ"]
+REPLAY_MAX = 1 << 26            # NOPs a restore may replay: ~25 s at this host's 2.9 M/s
+QUIESCE = 1.0                   # seconds a dump waits for requests in flight
+CHUNK_REQUESTS = 1024           # ring slots spent per injected io_uring_enter at dump
+RINGFD_MAX = 16                 # IO_RINGFD_REG_MAX
+_CTX_LISTS = ("timeout_list", "ltimeout_list", "cq_overflow_list", "defer_list")
+
+
+def is_ring(link):
+    return link == "anon_inode:[io_uring]"
+
+
+# --- the ring's memory ------------------------------------------------------------------------
+class Layout:
+    """Offsets and sizes of a ring's memory, learnt from a ring of the same sizes and
+    layout flags made here."""
+
+    def __init__(self, sq_entries, cq_entries, flags):
+        params = uring.Params(flags=(flags & LAYOUT_FLAGS) | SETUP["CQSIZE"],
+                              cq_entries=cq_entries)
+        os.close(uring.setup(sq_entries, params))
+        self.sq, self.cq = params.sq_off, params.cq_off
+        self.sq_entries, self.cq_entries = sq_entries, cq_entries
+        self.sqe_size = 128 if flags & SETUP["SQE128"] else 64
+        self.cqe_size = 32 if flags & SETUP["CQE32"] else 16
+        self.has_array = not flags & SETUP["NO_SQARRAY"]
+        rings = self.cq.cqes + cq_entries * self.cqe_size
+        if self.has_array:
+            rings = max(rings, self.sq.array + 4 * sq_entries)
+        self.rings_size = _page_up(rings)
+        self.sqes_size = _page_up(sq_entries * self.sqe_size)
+
+
+@functools.lru_cache(maxsize=None)
+def layout(sq_entries, cq_entries, flags):
+    return Layout(sq_entries, cq_entries, flags & LAYOUT_FLAGS)
+
+
+def _page_up(n):
+    return -(-n // PAGE_SIZE) * PAGE_SIZE
+
+
+class RingMemory:
+    """A ring's memory mapped here (through any fd of the ring): its rings and SQEs."""
+
+    def __init__(self, fd, lay):
+        self.lay = lay
+        self.rings = mmap.mmap(fd, lay.rings_size, mmap.MAP_SHARED,
+                               mmap.PROT_READ | mmap.PROT_WRITE, offset=uring.OFF_SQ_RING)
+        try:
+            self.sqes = mmap.mmap(fd, lay.sqes_size, mmap.MAP_SHARED,
+                                  mmap.PROT_READ | mmap.PROT_WRITE, offset=uring.OFF_SQES)
+        except BaseException:
+            self.rings.close()
+            raise
+
+    def close(self):
+        self.rings.close()
+        self.sqes.close()
+
+    def u32(self, off):
+        return struct.unpack_from("<I", self.rings, off)[0]
+
+    def set_u32(self, off, value):
+        struct.pack_into("<I", self.rings, off, value & 0xFFFFFFFF)
+
+    def put_sqe(self, slot, position, sqe):
+        """SQE bytes into SQE ``slot``, queued at SQ ``position``."""
+        size = self.lay.sqe_size
+        self.sqes[slot * size:slot * size + len(sqe)] = sqe
+        if self.lay.has_array:
+            self.set_u32(self.lay.sq.array + 4 * (position % self.lay.sq_entries), slot)
+
+    def cqes(self, head, tail):
+        size, mask = self.lay.cqe_size, self.lay.cq_entries - 1
+        at = self.lay.cq.cqes
+        out = []
+        for pos in range(head, tail):
+            slot = at + (pos & mask) * size
+            out.append(struct.unpack_from("<Qi", self.rings, slot))
+        return out
+
+
+def sqe(opcode, fd=0, addr=0, length=0, off=0, user_data=0, flags=0, op_flags=0,
+        buf_index=0):
+    """A 64-byte SQE with the fields the engine uses."""
+    return struct.pack("<BBHiQQIIQHH20x", opcode, flags, 0, fd, off, addr, length, op_flags,
+                       user_data, buf_index, 0)
+
+
+# --- dump -------------------------------------------------------------------------------------
+class _Ctx:
+    """Fields of struct io_ring_ctx (and what hangs off it) by name, at this kernel's
+    offsets; a field this kernel lacks reads as None."""
+
+    def __init__(self, types):
+        self.types = types
+        self.size = types.size(types.find("io_ring_ctx", btf.KIND_STRUCT))
+        self.fields = {}
+
+    def field(self, struct_name, path):
+        key = (struct_name, path)
+        if key not in self.fields:
+            try:
+                self.fields[key] = self.types.field(struct_name, path)
+            except KeyError:
+                self.fields[key] = None
+        return self.fields[key]
+
+    def get(self, data, path, struct_name="io_ring_ctx"):
+        f = self.field(struct_name, path)
+        return None if f is None else f.value(data)
+
+
+class RingDump:
+    """The rings of a dump: FileTable.kinds["io_uring"]."""
+
+    def __init__(self):
+        self.reader = None
+        self.ctx = None
+        self.hz = None
+        self.rings = []             # (pid, fd, file id, ctx address, memory)
+        self.files_of = {}          # pid -> {fd: (struct file, private_data)}
+
+    # the kernel reader, loaded once per dump
+    def _reader(self, what):
+        if self.reader is None:
+            try:
+                self.reader = kread.KernelReader()
+                self.ctx = _Ctx(btf.BTF.vmlinux())
+            except (kread.Unavailable, OSError) as e:
+                raise Unsupported(f"unsupported: io_uring ring ({what}): its setup, submitter "
+                                  f"and registered files are read through a BPF task_file "
+                                  f"iterator, which this kernel refuses ({e.strerror})") from None
+        return self.reader
+
+    def _files(self, pid):
+        if pid not in self.files_of:
+            self.files_of[pid] = self.reader.files(pid)
+        return self.files_of[pid]
+
+    def describe(self, table, pid, fd, info, flags, what):
+        if info.get("SqMask") is None:
+            raise Unsupported(f"unsupported: io_uring ring ({what}) whose fdinfo shows no "
+                              f"ring state (kernel older than 5.3?)")
+        reader = self._reader(what)
+        _, ctx_addr = self._files(pid)[fd]
+        data = reader.read_one(ctx_addr, self.ctx.size)
+        if data is None:
+            raise DumpError(f"cannot read the io_uring context of {what}")
+        c = self.ctx
+        setup_flags = c.get(data, "flags")
+        if setup_flags & SETUP["NO_MMAP"]:
+            raise Unsupported(f"unsupported: io_uring ring with IORING_SETUP_NO_MMAP ({what}): "
+                              f"its memory is the process's, at addresses the kernel does "
+                              f"not show")
+        desc = {"type": KIND, "flags": flags,
+                "setup": {"flags": setup_flags, "sq_entries": int(info["SqMask"], 16) + 1,
+                          "cq_entries": int(info["CqMask"], 16) + 1}}
+        desc["positions"] = self._positions(info, what)
+        self._check_idle(info, data, ctx_addr, what)
+        reads = {}
+        for name in ("submitter_task", "sq_data", "io_ev_fd"):
+            addr = c.get(data, name)
+            if addr:
+                reads[name] = addr
+        if reads:
+            self._kernel_objects(desc, reads, what)
+        desc["restrictions"] = self._restrictions(data)
+        desc["personalities"] = self._personalities(data, what)
+        desc["iowq_limits"] = _iowq_limits(c, data)
+        start, end = c.get(data, "file_alloc_start"), c.get(data, "file_alloc_end")
+        desc["file_table"] = {"size": int(info.get("UserFiles", "0").split()[0] or 0),
+                              "alloc_range": [start, end - start] if end else None}
+        desc["buffers"] = _buffers(info)
+        lay = layout(desc["setup"]["sq_entries"], desc["setup"]["cq_entries"], setup_flags)
+        dup = table.dup(pid, fd)
+        try:
+            memory = RingMemory(dup, lay)
+        except OSError as e:
+            os.close(dup)
+            raise DumpError(f"cannot map the io_uring ring of {what}: {e.strerror}") from None
+        payload = bytes(memory.rings) + bytes(memory.sqes)
+        desc["memory"] = {"rings": lay.rings_size, "sqes": lay.sqes_size}
+        desc["payload"] = payload
+        self.rings.append({"pid": pid, "fd": fd, "dup": dup, "memory": memory, "desc": desc,
+                           "ctx": ctx_addr, "ctx_data": data, "what": what,
+                           "ino": os.fstat(dup).st_ino})
+        return desc
+
+    def mapped(self, table, inode):
+        """Ids of the described rings whose memory is inode ``inode``."""
+        return sorted({table.fd_files[ring["pid"], ring["fd"]] for ring in self.rings
+                       if ring["ino"] == inode})
+
+    @staticmethod
+    def _positions(info, what):
+        head, tail = int(info["CachedSqHead"]), int(info["SqTail"])
+        cq_tail = int(info["CachedCqTail"])
+        if info.get("CqOverflowList", "").strip():
+            raise Unsupported(f"unsupported: io_uring ring ({what}) with completions in its "
+                              f"overflow list (the CQ ring was full)")
+        return {"sq_head": head, "sq_tail": tail, "cq_head": int(info["CqHead"]),
+                "cq_tail": cq_tail}
+
+    def _check_idle(self, info, data, ctx_addr, what):
+        """Requests in flight cannot be carried: refuse the dump, naming them."""
+        busy = []
+        if info.get("PollList", "").strip():
+            busy.append("armed polls")
+        for name in _CTX_LISTS:
+            f = self.ctx.field("io_ring_ctx", name)
+            # an empty list_head points to itself
+            if f is not None and self.ctx.get(data, f"{name}.next") != ctx_addr + f.offset:
+                busy.append(name.replace("_", " "))
+        if busy:
+            raise Unsupported(f"unsupported: io_uring ring ({what}) with requests in flight "
+                              f"({', '.join(busy)}); they cannot be carried across a restore")
+
+    def _kernel_objects(self, desc, reads, what):
+        c, reader = self.ctx, self.reader
+        task_pid = c.field("task_struct", "pid")
+        sqd = c.field("io_sq_data", "sq_thread_idle")
+        evf = c.field("io_ev_fd", "cq_ev_fd")
+        asks = []
+        if "submitter_task" in reads:
+            asks.append((reads["submitter_task"] + task_pid.offset, 4))
+        if "sq_data" in reads:
+            asks.append((reads["sq_data"], c.types.size(c.types.find("io_sq_data",
+                                                                     btf.KIND_STRUCT))))
+        if "io_ev_fd" in reads:
+            asks.append((reads["io_ev_fd"], c.types.size(c.types.find("io_ev_fd",
+                                                                      btf.KIND_STRUCT))))
+        got = iter(reader.read(asks))
+        if "submitter_task" in reads:
+            desc["submitter"] = struct.unpack("<i", next(got))[0]
+        if "sq_data" in reads:
+            blob = next(got)
+            desc["setup"]["sq_thread_idle"] = sqd.value(blob) * 1000 // self._hz()
+            desc["setup"]["sq_thread_cpu"] = struct.unpack(
+                "<i", struct.pack("<I", c.get(blob, "sq_cpu", "io_sq_data")))[0]
+        if "io_ev_fd" in reads:
+            blob = next(got)
+            desc["eventfd"] = {"ctx": evf.value(blob),
+                               "async": bool(c.get(blob, "eventfd_async", "io_ev_fd"))}
+
+    def _hz(self):
+        """The kernel's tick rate (an SQPOLL ring keeps its idle time in jiffies): what a
+        ring of ours set up with a 1000 ms idle time keeps."""
+        if self.hz is None:
+            fd = uring.setup(1, uring.Params(flags=SETUP["SQPOLL"], sq_thread_idle=1000))
+            try:
+                ctx_addr = self.reader.files(os.getpid())[fd][1]
+                sqd = self.reader.read_one(ctx_addr, self.ctx.size)
+                sq_data = self.ctx.get(sqd, "sq_data")
+                f = self.ctx.field("io_sq_data", "sq_thread_idle")
+                self.hz = f.value(self.reader.read_one(sq_data + f.offset, 4), -f.offset)
+            finally:
+                os.close(fd)
+        return self.hz
+
+    def _restrictions(self, data):
+        c = self.ctx
+        if not c.get(data, "restrictions.registered"):
+            return None
+        return {"register_op": c.get(data, "restrictions.register_op"),
+                "sqe_op": c.get(data, "restrictions.sqe_op"),
+                "sqe_flags_allowed": c.get(data, "restrictions.sqe_flags_allowed"),
+                "sqe_flags_required": c.get(data, "restrictions.sqe_flags_required")}
+
+    def _personalities(self, data, what):
+        """{id: credentials} of the registered personalities, and the next id the kernel
+        hands out (ids are given cyclically from it)."""
+        c = self.ctx
+        head = c.get(data, "personalities.xa_head")
+        out = {"next": c.get(data, "pers_next") or 0, "creds": {}}
+        if not head:
+            return out
+        slots = self._xa_entries(head, what)
+        creds = self.reader.read([(addr, c.types.size(c.types.find("cred", btf.KIND_STRUCT)))
+                                  for addr in slots.values()])
+        for (index, _), blob in zip(slots.items(), creds):
+            out["creds"][str(index)] = self._cred(blob, what)
+        return out
+
+    def _xa_entries(self, head, what):
+        """{index: entry} of an xarray of up to 64 entries (one node, or none)."""
+        if head & 3 != 2 or head < 4096:
+            return {0: head}
+        node = head - 2
+        c = self.ctx
+        slots = c.field("xa_node", "slots")
+        shift = c.field("xa_node", "shift")
+        blob = self.reader.read_one(node, slots.offset + 64 * 8)
+        if shift.value(blob) != 0:
+            raise Unsupported(f"unsupported: io_uring ring ({what}) with personalities beyond "
+                              f"id 63")
+        out = {}
+        for i in range(64):
+            entry = struct.unpack_from("<Q", blob, slots.offset + 8 * i)[0]
+            if entry and entry & 3 == 0:
+                out[i] = entry
+        return out
+
+    def _cred(self, blob, what):
+        c = self.ctx
+        ids = [c.get(blob, name, "cred") for name in
+               ("uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid")]
+        caps = {key: c.get(blob, name, "cred") for key, name in
+                (("Inh", "cap_inheritable"), ("Prm", "cap_permitted"),
+                 ("Eff", "cap_effective"), ("Bnd", "cap_bset"), ("Amb", "cap_ambient"))}
+        groups = []
+        info_addr = c.get(blob, "group_info", "cred")
+        if info_addr:
+            ngroups = c.field("group_info", "ngroups")
+            gid = c.field("group_info", "gid")
+            head = self.reader.read_one(info_addr, gid.offset)
+            count = ngroups.value(head)
+            if count:
+                raw = self.reader.read_one(info_addr + gid.offset, 4 * count)
+                groups = list(struct.unpack(f"<{count}I", raw))
+        return {"uids": ids[:4], "gids": ids[4:], "groups": groups, "caps": caps,
+                "securebits": c.get(blob, "securebits", "cred")}
+
+    def finish(self, table):
+        """Once every fd of the tree is seen: which description each fixed-file slot and the
+        registered eventfd are; what only the ring holds is taken out through it."""
+        if not self.rings:
+            return
+        by_file = {}
+        for (pid, fd), file_id in table.fd_files.items():
+            if pid in table.injected or pid in self.files_of:
+                file_addr, private = self._files(pid).get(fd, (None, None))
+                if file_addr:
+                    by_file.setdefault(file_addr, file_id)
+                    by_file.setdefault(("private", private), file_id)
+        for ring in self.rings:
+            desc = ring["desc"]
+            ring["id"] = table.fd_files[ring["pid"], ring["fd"]]
+            holders = sorted({pid for (pid, _), file_id in table.fd_files.items()
+                              if file_id == ring["id"]})
+            if holders != [ring["pid"]]:
+                raise Unsupported(f"unsupported: io_uring ring ({ring['what']}) shared by "
+                                  f"processes {', '.join(map(str, holders))}")
+            slots = self._slot_files(ring)
+            desc["file_table"]["slots"] = {}
+            loose = {}
+            for index, addr in slots.items():
+                if addr in by_file:
+                    desc["file_table"]["slots"][str(index)] = by_file[addr]
+                else:
+                    loose[index] = addr
+            ev = desc.get("eventfd")
+            if ev:
+                ev["file"] = by_file.get(("private", ev.pop("ctx")))
+            mapped = [(m.start, m.end) for m in proc.maps(ring["pid"])]
+            detached = [b for b in desc["buffers"] if b and not _covered(mapped, b)]
+            for b in detached:
+                b["detached"] = True
+            if loose or detached or (ev and ev["file"] is None):
+                if table.leave_running:
+                    raise Unsupported(
+                        f"unsupported with --leave-running: io_uring ring ({ring['what']}) "
+                        f"holding files or buffers no fd or mapping of the tree holds: taking "
+                        f"them out through the ring spends it")
+                self._take_out(table, ring, loose, detached)
+
+    def _slot_files(self, ring):
+        """{slot: struct file address} of the ring's fixed-file table."""
+        c, data = self.ctx, ring["ctx_data"]
+        nodes = c.get(data, "file_table.data.nodes")
+        count = c.get(data, "file_table.data.nr")
+        if nodes is None:
+            raise Unsupported(f"unsupported: io_uring ring ({ring['what']}): this kernel's "
+                              f"fixed-file table layout (before 6.13) is not read yet")
+        if not count:
+            return {}
+        raw = self.reader.read_one(nodes, 8 * count)
+        addrs = struct.unpack(f"<{count}Q", raw)
+        used = [(i, a) for i, a in enumerate(addrs) if a]
+        ptr = c.field("io_rsrc_node", "file_ptr")
+        blobs = self.reader.read([(a + ptr.offset, 8) for _, a in used])
+        return {i: struct.unpack("<Q", b)[0] & ~3 for (i, _), b in zip(used, blobs)}
+
+    def _take_out(self, table, ring, loose, detached):
+        """Install the slots' files as fds of the (frozen) process, copy detached buffers into
+        a memfd, through the ring from inside its submitter thread; the ring is spent."""
+        pid, desc = ring["pid"], ring["desc"]
+        state = table.injected[pid]
+        rem = state.remotes.get(desc.get("submitter")) or state.main
+        memory = ring["memory"]
+        lay = memory.lay
+        requests = [("slot", index) for index in sorted(loose)] + \
+            [("buffer", b["index"]) for b in detached]
+        sink = None
+        sink_fd = None
+        if detached:
+            sink = os.memfd_create("cr-io_uring-buffers", os.MFD_CLOEXEC)
+            from .remote import lend_fd
+            sink_fd = lend_fd(rem, state.scratch, sink)
+        results = {}
+        offsets, at = {}, 0
+        for b in detached:
+            offsets[b["index"]] = at
+            at += b["len"]
+        head = desc["positions"]["sq_head"]
+        try:
+            for start in range(0, len(requests), min(CHUNK_REQUESTS, lay.sq_entries)):
+                batch = requests[start:start + min(CHUNK_REQUESTS, lay.sq_entries)]
+                cq_tail = memory.u32(lay.cq.tail)
+                memory.set_u32(lay.cq.head, cq_tail)        # room (the CQEs are saved)
+                for n, (kind, index) in enumerate(batch):
+                    if kind == "slot":
+                        entry = sqe(OP_FIXED_FD_INSTALL, fd=index, flags=SQE_FIXED_FILE,
+                                    user_data=n)
+                    else:
+                        buf = desc["buffers"][index]
+                        entry = sqe(OP_WRITE_FIXED, fd=sink_fd, addr=buf["addr"],
+                                    length=buf["len"], off=offsets[index], user_data=n,
+                                    buf_index=index)
+                    memory.put_sqe(n, head + n, entry)
+                head += len(batch)
+                memory.set_u32(lay.sq.tail, head)
+                got = rem.call("io_uring_enter", ring["fd"], len(batch), len(batch),
+                               ENTER_GETEVENTS, 0, 0, check=False)
+                if got != len(batch):
+                    raise DumpError(f"io_uring ring ({ring['what']}): taking its files and "
+                                    f"buffers out failed ({_err(got)})")
+                for user_data, res in memory.cqes(cq_tail, memory.u32(lay.cq.tail)):
+                    results[batch[user_data]] = res
+        finally:
+            if sink_fd is not None:
+                rem.call("close", sink_fd, check=False)
+        for (kind, index), res in results.items():
+            if res < 0:
+                raise DumpError(f"io_uring ring ({ring['what']}): {kind} {index} could not be "
+                                f"taken out ({os.strerror(-res)})")
+        for index in loose:
+            fd = results[("slot", index)]
+            desc["file_table"]["slots"][str(index)] = table.describe_extra(pid, fd)
+        if detached:
+            data = os.pread(sink, at, 0)
+            os.close(sink)
+            stored = table.payloads[ring["id"]]
+            for b in detached:
+                b["data"] = [len(stored) + offsets[b["index"]], b["len"]]
+            table.payloads[ring["id"]] = stored + data
+
+    def close(self, final):
+        for ring in self.rings:
+            ring["memory"].close()
+            os.close(ring["dup"])
+        self.rings = []
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+
+def _covered(mapped, buf):
+    """Is every byte of registered buffer ``buf`` in one of the ``mapped`` ranges?"""
+    at, end = buf["addr"], buf["addr"] + buf["len"]
+    for start, stop in sorted(mapped):
+        if start <= at < stop:
+            at = stop
+        if at >= end:
+            return True
+    return at >= end
+
+
+def _buffers(info):
+    """[{index, addr, len} or None (an empty slot)] from fdinfo's UserBufs."""
+    lines = info.get("UserBufs", "").split("\n")
+    count = int(lines[0].split()[0]) if lines and lines[0].strip() else 0
+    out = [None] * count
+    for line in lines[1:]:
+        index, _, rest = line.partition(":")
+        rest = rest.strip()
+        if "/" in rest:
+            addr, length = rest.split("/")
+            out[int(index)] = {"index": int(index), "addr": int(addr, 16), "len": int(length)}
+    return out
+
+
+def _iowq_limits(c, data):
+    f = c.field("io_ring_ctx", "iowq_limits")
+    if f is None:
+        return None
+    limits = list(struct.unpack_from("<II", data, f.offset))
+    return limits if any(limits) else None
+
+
+def _err(result):
+    return os.strerror(-result) if result < 0 else f"{result}"
+
+
+# --- restore ----------------------------------------------------------------------------------
+class RingRestore:
+    """Rebuilds the rings of one restored process from inside it (restore.py calls
+    ``restore`` once its memory and threads are back, before its credentials change)."""
+
+    def __init__(self, files, payload, opened):
+        self.files, self.payload, self.opened = files, payload, opened
+
+    def restore(self, rem, remotes, scratch, pid, live, core, vmas):
+        rings = {}
+        for entry in core["fds"]:
+            if self.files[entry["file"]]["type"] == KIND:
+                rings.setdefault(entry["file"], []).append(entry)
+        for file_id, entries in rings.items():
+            desc = self.files[file_id]
+            sub = remotes.get(desc.get("submitter"), rem)
+            _Rebuild(self, desc, file_id, sub, scratch, live, f"pid {pid}").run(
+                entries, [v for v in vmas if v["kind"] == KIND and v["file"] == file_id],
+                {e["file"]: e["fd"] for e in core["fds"]})
+
+
+class _Rebuild:
+    """One ring, made again inside its process through the injected calls of ``rem``."""
+
+    def __init__(self, owner, desc, file_id, rem, scratch, live, what):
+        self.owner, self.desc, self.file_id = owner, desc, file_id
+        self.rem, self.scratch, self.live = rem, scratch, live
+        self.what = f"io_uring ring {file_id} of {what}"
+        self.lent = []
+
+    def run(self, entries, vmas, fd_of_file):
+        setup = self.desc["setup"]
+        flags = setup["flags"]
+        self.fd = self._setup(setup)
+        self._place(entries)
+        for vma in vmas:
+            self._map(vma)
+        try:
+            self._register_files(fd_of_file)
+            self._register_buffers()
+            self._register_restrictions()
+            self._register_eventfd(fd_of_file)
+            self._register_personalities()
+            self._iowq_limits()
+        finally:
+            for fd in self.lent:
+                self.rem.call("close", fd, check=False)
+        if not flags & SETUP["R_DISABLED"]:
+            self._register(uring.REGISTER_ENABLE_RINGS, 0, 0)
+        lay = layout(setup["sq_entries"], setup["cq_entries"], flags)
+        mine = self._borrow()
+        try:
+            memory = RingMemory(mine, lay)
+        finally:
+            os.close(mine)
+        try:
+            self._replay(memory, bool(flags & SETUP["SQPOLL"]))
+            self._write_back(memory)
+        finally:
+            memory.close()
+
+    # the ring, its fd and its fd numbers
+    def _setup(self, setup):
+        flags = (setup["flags"] & ~NOT_PASSED) | SETUP["R_DISABLED"] | SETUP["CQSIZE"]
+        params = uring.Params(flags=flags, cq_entries=setup["cq_entries"],
+                              sq_thread_idle=setup.get("sq_thread_idle", 0),
+                              sq_thread_cpu=max(setup.get("sq_thread_cpu", 0), 0))
+        at = self.scratch.put(bytes(params))
+        fd = self.rem.call("io_uring_setup", setup["sq_entries"], at, check=False)
+        self.scratch.reset()
+        if fd < 0:
+            raise RestoreError(f"{self.what}: io_uring_setup with flags {flags:#x} failed "
+                               f"({_err(fd)})", "state")
+        return fd
+
+    def _place(self, entries):
+        numbers = [e["fd"] for e in entries]
+        for e in entries:
+            if e["fd"] != self.fd:
+                self.rem.call("dup3", self.fd, e["fd"], os.O_CLOEXEC if e["cloexec"] else 0)
+        if self.fd not in numbers:
+            self.rem.call("close", self.fd)
+            self.fd = numbers[0]
+        elif not next(e for e in entries if e["fd"] == self.fd)["cloexec"]:
+            self.rem.call("fcntl", self.fd, 2, 0)       # F_SETFD: io_uring_setup set CLOEXEC
+
+    def _map(self, vma):
+        """Map the ring where the dumped process had it.  io_uring refuses any address but 0
+        (6.4+, io_uring_get_unmapped_area: also for MAP_FIXED and mremap), so every free
+        gap of the address space but that one is filled first (PROT_NONE, no memory), and
+        the kernel's own choice then has to be it."""
+        start, length = vma["start"], vma["end"] - vma["start"]
+        fillers = []
+        at = MMAP_LOW
+        taken = sorted((m.start, m.end) for m in proc.maps(self.live)) + [(TASK_SIZE, TASK_SIZE)]
+        try:
+            for lo, hi in taken:
+                for gap in _minus((at, min(lo, TASK_SIZE)), (start, start + length)):
+                    got = self.rem.call("mmap", gap[0], gap[1] - gap[0], 0,
+                                        MAP_FILLER, -1, 0, check=False)
+                    if got != gap[0]:
+                        raise RestoreError(f"{self.what}: cannot reserve {gap[0]:#x}-"
+                                           f"{gap[1]:#x} ({_err(got)})", "state")
+                    fillers.append(gap)
+                at = max(at, hi)
+            got = self.rem.call("mmap", 0, length, _prot(vma["perms"]), 0x01, self.fd,
+                                vma["pgoff"], check=False)
+        finally:
+            for lo, hi in fillers:
+                self.rem.call("munmap", lo, hi - lo, check=False)
+        if got != start:
+            if got > 0:
+                self.rem.call("munmap", got, length, check=False)
+            raise RestoreError(f"{self.what}: cannot map it at {start:#x} (the kernel chose "
+                               f"{_err(got) if got < 0 else hex(got)})", "state")
+
+    def _borrow(self):
+        """The ring as an fd of ours, to write its memory directly."""
+        from kernel.process import pidfd_getfd, pidfd_open
+        pidfd = pidfd_open(self.live)
+        try:
+            return pidfd_getfd(pidfd, self.fd)
+        finally:
+            os.close(pidfd)
+
+    def _register(self, opcode, arg, nr, what=None):
+        got = self.rem.call("io_uring_register", self.fd, opcode, arg, nr, check=False)
+        if got < 0:
+            raise RestoreError(f"{self.what}: {what or f'io_uring_register({opcode})'} failed "
+                               f"({_err(got)})", "state")
+        return got
+
+    def _fd_for(self, file_id, fd_of_file):
+        """An fd of the process holding description ``file_id`` (lent when it has none)."""
+        if file_id in fd_of_file:
+            return fd_of_file[file_id]
+        from .remote import lend_fd
+        fd = lend_fd(self.rem, self.scratch, self.owner.opened.fds[file_id])
+        self.lent.append(fd)
+        return fd
+
+    # registered resources
+    def _register_files(self, fd_of_file):
+        table = self.desc["file_table"]
+        if not table["size"]:
+            return
+        fds = [-1] * table["size"]
+        for index, file_id in table["slots"].items():
+            fds[int(index)] = self._fd_for(file_id, fd_of_file)
+        at = self.scratch.put(struct.pack(f"<{len(fds)}i", *fds))
+        self._register(uring.REGISTER_FILES, at, len(fds), "registering its files")
+        self.scratch.reset()
+        alloc = table.get("alloc_range")
+        if alloc and alloc != [0, table["size"]]:
+            at = self.scratch.put(struct.pack("<IIQ", alloc[0], alloc[1], 0))
+            self._register(uring.REGISTER_FILE_ALLOC_RANGE, at, 0, "its file alloc range")
+            self.scratch.reset()
+
+    def _register_buffers(self):
+        buffers = self.desc["buffers"]
+        if not buffers:
+            return
+        temporary = []
+        iovecs = []
+        for buf in buffers:
+            if buf is None:
+                iovecs.append((0, 0))
+                continue
+            iovecs.append((buf["addr"], buf["len"]))
+            if buf.get("detached"):
+                temporary.append(self._detached_buffer(buf))
+        try:
+            at = self.scratch.put(b"".join(struct.pack("<QQ", a, n) for a, n in iovecs))
+            self._register(uring.REGISTER_BUFFERS, at, len(iovecs), "registering its buffers")
+            self.scratch.reset()
+        finally:
+            for start, length in temporary:
+                self.rem.call("munmap", start, length, check=False)
+
+    def _detached_buffer(self, buf):
+        """Pages at a buffer's address holding what it held (its memory was unmapped after
+        the registration): (start, length) of the mapping to remove once registered."""
+        start = buf["addr"] & ~(PAGE_SIZE - 1)
+        length = _page_up(buf["addr"] + buf["len"] - start)
+        got = self.rem.call("mmap", start, length, 3, 0x02 | 0x20 | 0x100000, -1, 0,
+                            check=False)                    # MAP_FIXED_NOREPLACE
+        if got != start:
+            raise RestoreError(f"{self.what}: the address of registered buffer {buf['index']} "
+                               f"({start:#x}) is taken ({_err(got)})", "state")
+        offset, size = buf["data"]
+        from .remote import write_memory
+        write_memory(self.live, buf["addr"], self.owner.payload(self.file_id)[offset:offset + size])
+        return start, length
+
+    def _register_restrictions(self):
+        r = self.desc.get("restrictions")
+        if not r:
+            return
+        entries = [struct.pack("<HBB12x", uring.RESTRICTION_REGISTER_OP, op, 0)
+                   for op in _bits(r["register_op"])]
+        entries += [struct.pack("<HBB12x", uring.RESTRICTION_SQE_OP, op, 0)
+                    for op in _bits(r["sqe_op"])]
+        entries.append(struct.pack("<HBB12x", uring.RESTRICTION_SQE_FLAGS_ALLOWED,
+                                   r["sqe_flags_allowed"], 0))
+        entries.append(struct.pack("<HBB12x", uring.RESTRICTION_SQE_FLAGS_REQUIRED,
+                                   r["sqe_flags_required"], 0))
+        at = self.scratch.put(b"".join(entries))
+        self._register(uring.REGISTER_RESTRICTIONS, at, len(entries), "its restrictions")
+        self.scratch.reset()
+
+    def _register_eventfd(self, fd_of_file):
+        ev = self.desc.get("eventfd")
+        if not ev:
+            return
+        fd = self._fd_for(ev["file"], fd_of_file)
+        at = self.scratch.put(struct.pack("<i", fd))
+        self._register(uring.REGISTER_EVENTFD_ASYNC if ev["async"] else uring.REGISTER_EVENTFD,
+                       at, 1, "its eventfd")
+        self.scratch.reset()
+
+    def _register_personalities(self):
+        pers = self.desc.get("personalities") or {}
+        if not pers.get("creds"):
+            return
+        raise RestoreError(f"{self.what}: personalities are not restored yet", "state")
+
+    def _iowq_limits(self):
+        limits = self.desc.get("iowq_limits")
+        if limits:
+            at = self.scratch.put(struct.pack("<II", *limits))
+            self._register(uring.REGISTER_IOWQ_MAX_WORKERS, at, 2, "its io-wq limits")
+            self.scratch.reset()
+
+    # positions and memory
+    def _replay(self, memory, sqpoll):
+        """Submit NOPs until the kernel's private counters are where they were at dump."""
+        lay, pos = memory.lay, self.desc["positions"]
+        target_sq, target_cq = pos["sq_head"], pos["cq_tail"]
+        if target_cq > target_sq:
+            raise RestoreError(f"{self.what}: more completions ({target_cq}) than submissions "
+                               f"({target_sq}) cannot be replayed yet", "state")
+        done = 0
+        for with_cqe, count in ((True, target_cq), (False, target_sq - target_cq)):
+            entry = sqe(OP_NOP, flags=0 if with_cqe else SQE_CQE_SKIP_SUCCESS)
+            step = min(lay.sq_entries, lay.cq_entries)
+            for slot in range(min(lay.sq_entries, count)):
+                memory.sqes[slot * lay.sqe_size:slot * lay.sqe_size + 64] = entry
+            left = count
+            while left:
+                n = min(step, left)
+                for k in range(n):
+                    if lay.has_array:
+                        memory.set_u32(lay.sq.array + 4 * ((done + k) % lay.sq_entries),
+                                       (done + k) % lay.sq_entries)
+                done += n
+                memory.set_u32(lay.sq.tail, done)
+                self._submit(memory, n, done, sqpoll)
+                memory.set_u32(lay.cq.head, memory.u32(lay.cq.tail))
+                left -= n
+        if memory.u32(lay.sq.head) != target_sq & 0xFFFFFFFF or \
+                memory.u32(lay.cq.tail) != target_cq & 0xFFFFFFFF:
+            raise RestoreError(f"{self.what}: the replay reached sq {memory.u32(lay.sq.head)} "
+                               f"cq {memory.u32(lay.cq.tail)}, not {target_sq}/{target_cq}",
+                               "state")
+
+    def _submit(self, memory, n, upto, sqpoll):
+        lay = memory.lay
+        if not sqpoll:
+            got = self.rem.call("io_uring_enter", self.fd, n, 0, 0, 0, 0, check=False)
+            if got != n:
+                raise RestoreError(f"{self.what}: replaying NOPs: io_uring_enter gave "
+                                   f"{_err(got)}, not {n}", "state")
+            return
+        deadline = time.monotonic() + 5
+        while memory.u32(lay.sq.head) != upto & 0xFFFFFFFF:
+            if memory.u32(lay.sq.flags) & SQ_NEED_WAKEUP:
+                self.rem.call("io_uring_enter", self.fd, 0, 0, ENTER_SQ_WAKEUP, 0, 0)
+            if time.monotonic() > deadline:
+                raise RestoreError(f"{self.what}: its SQ thread does not take the replayed "
+                                   f"NOPs", "state")
+            time.sleep(0.0002)
+
+    def _write_back(self, memory):
+        """The dumped ring memory over what the replay left, but for the kernel's SQ flags
+        (clearing NEED_WAKEUP under a sleeping SQ thread would stall the application)."""
+        lay = memory.lay
+        blob = self.owner.payload(self.file_id)
+        flags = memory.u32(lay.sq.flags)
+        memory.rings[:lay.rings_size] = blob[:lay.rings_size]
+        memory.set_u32(lay.sq.flags, flags)
+        memory.sqes[:lay.sqes_size] = blob[lay.rings_size:lay.rings_size + lay.sqes_size]
+
+
+MMAP_LOW = 1 << 16             # vm.mmap_min_addr's default: nothing maps below
+TASK_SIZE = (1 << 47) - 4096
+# MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE
+MAP_FILLER = 0x02 | 0x20 | 0x4000 | 0x100000
+
+
+def _minus(span, hole):
+    """The parts of range ``span`` outside range ``hole`` (non-empty ones)."""
+    (lo, hi), (h_lo, h_hi) = span, hole
+    parts = [(lo, min(hi, h_lo)), (max(lo, h_hi), hi)]
+    return [(a, b) for a, b in parts if a < b]
+
+
+def _prot(perms):
+    return (1 if perms[0] == "r" else 0) | (2 if perms[1] == "w" else 0) | \
+        (4 if perms[2] == "x" else 0)
+
+
+def _bits(mask):
+    return [bit for bit in range(mask.bit_length()) if mask >> bit & 1]

@@ -1,0 +1,232 @@
+"""Reading what /proc does not show: a process's open files as the kernel holds them
+(struct file addresses and their private data) and raw kernel memory, through one small
+BPF task_file iterator.
+
+The program knows no kernel structure: it is told a task group (files mode) or a list of
+(address, length) requests (read mode) through a config map, and answers with
+bpf_seq_write.  Structure walking happens in Python with offsets from the running
+kernel's BTF (``btf.BTF.field``), so the same program serves every kernel with task_file
+iterators (5.8+) and BTF.  Needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN).
+
+    with KernelReader() as kr:
+        files = kr.files(pid)                # {fd: (file address, private_data)}
+        blobs = kr.read([(addr, 64), ...])   # [bytes or None (unreadable)]
+"""
+
+import errno
+import os
+import struct
+
+from . import bpf, btf
+
+MODE_FILES, MODE_READ = 0, 1
+MAX_REQUESTS = 64           # per pass of the iterator
+CHUNK = 4096                # bytes per request
+PASS_BYTES = 28 << 10       # a pass writes at most this (the iterator's buffer is 32 KiB)
+FUNC_PROBE_READ_KERNEL, FUNC_SEQ_WRITE = 113, 127
+FILE_RECORD = struct.Struct("<IIQQ")        # fd, pad, struct file *, private_data
+_CONFIG = struct.Struct("<IIII")            # mode, tgid, requests, pad
+_REQUEST = struct.Struct("<QII")            # address, length, pad
+
+# eBPF opcodes used below
+LDX_W, LDX_DW, STX_W, STX_DW, ST_W = 0x61, 0x79, 0x63, 0x7B, 0x62
+MOV_K, MOV_X, ADD_K = 0xB7, 0xBF, 0x07
+JEQ_K, JNE_K, JNE_X, JGE_X, JGT_K, JA = 0x15, 0x55, 0x5D, 0x3D, 0x25, 0x05
+CALL, EXIT = 0x85, 0x95
+R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, FP = range(11)
+
+
+class Unavailable(OSError):
+    """The kernel offers no task_file iterator (or no BTF) to this process."""
+
+
+def _program(cfg_map, req_map, buf_map, tgid_off, private_off):
+    """The iterator program.  Jumps are written as labels and resolved at the end."""
+    code, fixups, labels = [], [], {}
+    i = bpf.insn
+
+    def emit(*insns):
+        code.extend(insns)
+
+    def jump(op, dst, target, src=0, imm=0):
+        fixups.append((len(code), target))
+        code.append((op, dst, src, imm))
+
+    def label(name):
+        labels[name] = len(code)
+
+    def lookup(map_fd, key_reg=None):       # r0 = &map[key at fp-4] (0 when key_reg None)
+        if key_reg is None:
+            emit(i(ST_W, FP, 0, -4, 0))
+        else:
+            emit(i(STX_W, FP, key_reg, -4))
+        code.extend(_split(bpf.ld_map_fd(R1, map_fd)))
+        emit(i(MOV_X, R2, FP), i(ADD_K, R2, imm=-4), i(CALL, imm=bpf.FUNC_MAP_LOOKUP_ELEM))
+
+    emit(i(MOV_X, R6, R1),                  # ctx
+         i(LDX_DW, R7, R6, 0),              # ctx->meta
+         i(LDX_DW, R8, R6, 8))              # ctx->task (NULL at the end)
+    jump(JEQ_K, R8, "out")
+    lookup(cfg_map)
+    jump(JEQ_K, R0, "out")
+    emit(i(MOV_X, R9, R0),
+         i(LDX_W, R1, R9, 0))
+    jump(JEQ_K, R1, "reads", imm=MODE_READ)
+    # files mode: one record per file of the wanted task group
+    emit(i(LDX_W, R2, R8, tgid_off), i(LDX_W, R3, R9, 4))
+    jump(JNE_X, R2, "out", src=R3)
+    emit(i(LDX_DW, R2, R6, 24))             # ctx->file
+    jump(JEQ_K, R2, "out")
+    emit(i(LDX_W, R3, R6, 16),              # ctx->fd
+         i(STX_DW, FP, R3, -32),
+         i(STX_DW, FP, R2, -24),
+         i(LDX_DW, R4, R2, private_off),    # file->private_data
+         i(STX_DW, FP, R4, -16),
+         i(LDX_DW, R1, R7, 0),              # meta->seq
+         i(MOV_X, R2, FP), i(ADD_K, R2, imm=-32), i(MOV_K, R3, imm=24),
+         i(CALL, imm=FUNC_SEQ_WRITE))
+    jump(JA, 0, "out")
+    # read mode: every request, once (on the iterator's first file)
+    label("reads")
+    emit(i(LDX_DW, R1, R7, 16))             # meta->seq_num
+    jump(JNE_K, R1, "out")
+    emit(i(MOV_K, R6, imm=0))               # request index
+    label("loop")
+    jump(JGT_K, R6, "out", imm=MAX_REQUESTS - 1)
+    emit(i(LDX_W, R1, R9, 8))
+    jump(JGE_X, R6, "out", src=R1)
+    lookup(req_map, R6)
+    jump(JEQ_K, R0, "out")
+    emit(i(MOV_X, R8, R0))                  # the request
+    lookup(buf_map)
+    jump(JEQ_K, R0, "out")
+    emit(i(MOV_X, R1, R0),
+         i(LDX_W, R2, R8, 8))               # length
+    jump(JGT_K, R2, "out", imm=CHUNK)
+    emit(i(LDX_DW, R3, R8, 0),              # address
+         i(STX_DW, FP, R1, -16),            # the buffer, kept across the call
+         i(CALL, imm=FUNC_PROBE_READ_KERNEL),
+         i(STX_DW, FP, R0, -24),            # its result, then the bytes
+         i(LDX_DW, R1, R7, 0), i(MOV_X, R2, FP), i(ADD_K, R2, imm=-24), i(MOV_K, R3, imm=8),
+         i(CALL, imm=FUNC_SEQ_WRITE),
+         i(LDX_DW, R1, R7, 0), i(LDX_DW, R2, FP, -16), i(LDX_W, R3, R8, 8))
+    jump(JGT_K, R3, "out", imm=CHUNK)
+    emit(i(CALL, imm=FUNC_SEQ_WRITE),
+         i(ADD_K, R6, imm=1))
+    jump(JA, 0, "loop")
+    label("out")
+    emit(i(MOV_K, R0, imm=0), i(EXIT))
+    for at, target in fixups:
+        op, dst, src, imm = code[at]
+        code[at] = i(op, dst, src, labels[target] - at - 1, imm)
+    return b"".join(code)
+
+
+def _load(insns, func):
+    """The loaded program; the verifier's log (its tail) only when it is refused."""
+    try:
+        return bpf.prog_load(bpf.PROG_TYPE_TRACING, insns, expected_attach_type=bpf.TRACE_ITER,
+                             attach_btf_id=func)
+    except OSError:
+        return bpf.prog_load(bpf.PROG_TYPE_TRACING, insns, expected_attach_type=bpf.TRACE_ITER,
+                             attach_btf_id=func, log_size=1 << 22)
+
+
+def _split(two):
+    return [two[:8], two[8:]]
+
+
+class KernelReader:
+    """The loaded iterator program and its maps; a context manager (closes them)."""
+
+    def __init__(self, types=None):
+        self.fds = []
+        try:
+            types = types or btf.BTF.vmlinux()
+            func = types.find("bpf_iter_task_file", btf.KIND_FUNC)
+            if func is None:
+                raise Unavailable(errno.ENOSYS, "no bpf_iter_task_file in the kernel's BTF")
+            self.cfg = self._own(bpf.map_create(bpf.MAP_TYPES["array"], 4, _CONFIG.size, 1))
+            self.req = self._own(bpf.map_create(bpf.MAP_TYPES["array"], 4, _REQUEST.size,
+                                                MAX_REQUESTS))
+            buf = self._own(bpf.map_create(bpf.MAP_TYPES["array"], 4, CHUNK, 1))
+            insns = _program(self.cfg, self.req, buf, types.field("task_struct", "tgid").offset,
+                             types.field("file", "private_data").offset)
+            self.prog = self._own(_load(insns, func))
+            self.link = self._own(bpf.link_create(self.prog, bpf.TRACE_ITER))
+        except FileNotFoundError:
+            self.close()
+            raise Unavailable(errno.ENOENT, "the kernel has no BTF") from None
+        except Unavailable:
+            self.close()
+            raise
+        except OSError as e:
+            self.close()
+            raise Unavailable(e.errno, f"cannot load the kernel reader: {e.strerror}") from None
+
+    def _own(self, fd):
+        self.fds.append(fd)
+        return fd
+
+    def close(self):
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _pass(self, mode, tgid=0, count=0):
+        bpf.map_update(self.cfg, bytes(4), _CONFIG.pack(mode, tgid, count, 0))
+        it = bpf.iter_create(self.link)
+        try:
+            return bpf.read_all(it)
+        finally:
+            os.close(it)
+
+    def files(self, tgid):
+        """{fd: (struct file address, its private_data)} of process ``tgid`` (its pid as
+        the initial pid namespace numbers it)."""
+        data = self._pass(MODE_FILES, tgid)
+        out = {}
+        for at in range(0, len(data) - FILE_RECORD.size + 1, FILE_RECORD.size):
+            fd, _, file, private = FILE_RECORD.unpack_from(data, at)
+            out[fd] = (file, private)
+        return out
+
+    def read(self, requests):
+        """The kernel memory at each (address, length): bytes, or None where it could not
+        be read.  Lengths above CHUNK are read in pieces."""
+        pieces = []         # (index of the request, address, length)
+        for index, (addr, length) in enumerate(requests):
+            for off in range(0, length, CHUNK):
+                pieces.append((index, addr + off, min(CHUNK, length - off)))
+        got = [bytearray() for _ in requests]
+        failed = set()
+        at = 0
+        while at < len(pieces):
+            batch, size = [], 0
+            while at < len(pieces) and len(batch) < MAX_REQUESTS and \
+                    size + pieces[at][2] + 8 <= PASS_BYTES:
+                batch.append(pieces[at])
+                size += pieces[at][2] + 8
+                at += 1
+            for n, (_, addr, length) in enumerate(batch):
+                bpf.map_update(self.req, struct.pack("<I", n), _REQUEST.pack(addr, length, 0))
+            data = self._pass(MODE_READ, count=len(batch))
+            pos = 0
+            for index, _, length in batch:
+                if pos + 8 + length > len(data):
+                    raise OSError(errno.EIO, "the kernel reader returned less than asked")
+                result = struct.unpack_from("<q", data, pos)[0]
+                if result < 0:
+                    failed.add(index)
+                got[index] += data[pos + 8:pos + 8 + length]
+                pos += 8 + length
+        return [None if index in failed else bytes(blob) for index, blob in enumerate(got)]
+
+    def read_one(self, addr, length):
+        return self.read([(addr, length)])[0]
