@@ -41,6 +41,7 @@ OP_NOP, OP_WRITE_FIXED, OP_FIXED_FD_INSTALL = 0, 5, 54
 SQE_FIXED_FILE, SQE_CQE_SKIP_SUCCESS = 1 << 0, 1 << 6
 ENTER_GETEVENTS, ENTER_SQ_WAKEUP = 1, 2
 SQ_NEED_WAKEUP = 1
+CQ_EVENTFD_DISABLED = 1
 SETUP = uring.SETUP
 # flags that change where things lie in the ring memory
 LAYOUT_FLAGS = SETUP["NO_SQARRAY"] | SETUP["SQE128"] | SETUP["CQE32"] | SETUP["CQE_MIXED"] | \
@@ -170,6 +171,7 @@ class RingDump:
         self.hz = None
         self.rings = []             # (pid, fd, file id, ctx address, memory)
         self.files_of = {}          # pid -> {fd: (struct file, private_data)}
+        self.tasks_of = {}          # pid -> {tid: its registered ring table (addresses)}
 
     # the kernel reader, loaded once per dump
     def _reader(self, what):
@@ -399,20 +401,60 @@ class RingDump:
                     desc["file_table"]["slots"][str(index)] = by_file[addr]
                 else:
                     loose[index] = addr
-            ev = desc.get("eventfd")
-            if ev:
-                ev["file"] = by_file.get(("private", ev.pop("ctx")))
+            desc["ring_fds"] = self._ring_fds(ring)
             mapped = [(m.start, m.end) for m in proc.maps(ring["pid"])]
             detached = [b for b in desc["buffers"] if b and not _covered(mapped, b)]
             for b in detached:
                 b["detached"] = True
-            if loose or detached or (ev and ev["file"] is None):
+            if loose or detached:
                 if table.leave_running:
                     raise Unsupported(
                         f"unsupported with --leave-running: io_uring ring ({ring['what']}) "
                         f"holding files or buffers no fd or mapping of the tree holds: taking "
                         f"them out through the ring spends it")
                 self._take_out(table, ring, loose, detached)
+                # what only the ring held is now known too (an eventfd may be among it)
+                private = self.ctx.field("file", "private_data").offset
+                privates = self.reader.read([(addr + private, 8) for addr in loose.values()])
+                for (index, addr), raw in zip(loose.items(), privates):
+                    file_id = desc["file_table"]["slots"][str(index)]
+                    by_file[addr] = file_id
+                    by_file[("private", struct.unpack("<Q", raw)[0])] = file_id
+            ev = desc.get("eventfd")
+            if ev:
+                ctx_addr = ev.pop("ctx")
+                ev["file"] = by_file.get(("private", ctx_addr)) or \
+                    table.add_description(self._eventfd(ctx_addr, ring["what"]))
+
+    def _ring_fds(self, ring):
+        """[[tid, index]]: the threads that registered the ring (IORING_REGISTER_RING_FDS),
+        each under its index (a per-thread table of the task's io_uring context)."""
+        c, pid = self.ctx, ring["pid"]
+        if pid not in self.tasks_of:
+            tasks = self.reader.tasks(pid)
+            ctx_field = c.field("task_struct", "io_uring")
+            rings = c.field("io_uring_task", "registered_rings")
+            tctxs = self.reader.read([(task + ctx_field.offset, 8) for task in tasks.values()])
+            tctxs = {tid: struct.unpack("<Q", raw)[0] for tid, raw in zip(tasks, tctxs)}
+            held = [(tid, t) for tid, t in tctxs.items() if t]
+            tables = self.reader.read([(t + rings.offset, 8 * RINGFD_MAX) for _, t in held])
+            self.tasks_of[pid] = {tid: struct.unpack(f"<{RINGFD_MAX}Q", raw)
+                                  for (tid, _), raw in zip(held, tables)}
+        mine = self._files(pid)[ring["fd"]][0]
+        return [[tid, index] for tid, table in sorted(self.tasks_of[pid].items())
+                for index, addr in enumerate(table) if addr == mine]
+
+    def _eventfd(self, addr, what):
+        """The image of a registered eventfd no fd of the tree holds (its count, from the
+        kernel's struct eventfd_ctx)."""
+        c = self.ctx
+        blob = self.reader.read_one(addr, c.types.size(c.types.find("eventfd_ctx",
+                                                                   btf.KIND_STRUCT)))
+        if blob is None:
+            raise DumpError(f"cannot read the eventfd registered with {what}")
+        flags = c.get(blob, "flags", "eventfd_ctx")
+        return {"type": "eventfd", "flags": os.O_RDWR | (flags & os.O_NONBLOCK),
+                "count": c.get(blob, "count", "eventfd_ctx"), "semaphore": bool(flags & 1)}
 
     def _slot_files(self, ring):
         """{slot: struct file address} of the ring's fixed-file table."""
@@ -560,7 +602,7 @@ class RingRestore:
             sub = remotes.get(desc.get("submitter"), rem)
             _Rebuild(self, desc, file_id, sub, scratch, live, f"pid {pid}").run(
                 entries, [v for v in vmas if v["kind"] == KIND and v["file"] == file_id],
-                {e["file"]: e["fd"] for e in core["fds"]})
+                {e["file"]: e["fd"] for e in core["fds"]}, remotes)
 
 
 class _Rebuild:
@@ -572,7 +614,7 @@ class _Rebuild:
         self.what = f"io_uring ring {file_id} of {what}"
         self.lent = []
 
-    def run(self, entries, vmas, fd_of_file):
+    def run(self, entries, vmas, fd_of_file, remotes):
         setup = self.desc["setup"]
         flags = setup["flags"]
         self.fd = self._setup(setup)
@@ -586,6 +628,7 @@ class _Rebuild:
             self._register_eventfd(fd_of_file)
             self._register_personalities()
             self._iowq_limits()
+            self._register_ring_fds(remotes)
         finally:
             for fd in self.lent:
                 self.rem.call("close", fd, check=False)
@@ -768,6 +811,19 @@ class _Rebuild:
             return
         raise RestoreError(f"{self.what}: personalities are not restored yet", "state")
 
+    def _register_ring_fds(self, remotes):
+        """Each thread's registration of the ring, under its index (while the ring is still
+        disabled: any thread may then)."""
+        for tid, index in self.desc.get("ring_fds", ()):
+            rem = remotes[tid]
+            at = self.scratch.put(bytes(uring.RsrcUpdate(offset=index, data=self.fd)))
+            got = rem.call("io_uring_register", self.fd, uring.REGISTER_RING_FDS, at, 1,
+                           check=False)
+            self.scratch.reset()
+            if got != 1:
+                raise RestoreError(f"{self.what}: registering it as ring fd {index} of thread "
+                                   f"{tid} failed ({_err(got)})", "state")
+
     def _iowq_limits(self):
         limits = self.desc.get("iowq_limits")
         if limits:
@@ -783,6 +839,9 @@ class _Rebuild:
         if target_cq > target_sq:
             raise RestoreError(f"{self.what}: more completions ({target_cq}) than submissions "
                                f"({target_sq}) cannot be replayed yet", "state")
+        # no eventfd signals for the replayed completions (the dumped flags come back with
+        # the ring memory)
+        memory.set_u32(lay.cq.flags, memory.u32(lay.cq.flags) | CQ_EVENTFD_DISABLED)
         done = 0
         for with_cqe, count in ((True, target_cq), (False, target_sq - target_cq)):
             entry = sqe(OP_NOP, flags=0 if with_cqe else SQE_CQE_SKIP_SUCCESS)

@@ -63,10 +63,15 @@ class BTF:
         self._info = infos
         self._by_name = None
 
+    _vmlinux = None
+
     @classmethod
     def vmlinux(cls):
-        with open(VMLINUX, "rb") as f:
-            return cls(f.read())
+        """The running kernel's BTF, parsed once per process (it cannot change)."""
+        if BTF._vmlinux is None:
+            with open(VMLINUX, "rb") as f:
+                BTF._vmlinux = cls(f.read())
+        return BTF._vmlinux
 
     def __len__(self):
         return len(self._wpos) - 1

@@ -40,8 +40,9 @@ class Unavailable(OSError):
     """The kernel offers no task_file iterator (or no BTF) to this process."""
 
 
-def _program(cfg_map, req_map, buf_map, tgid_off, private_off):
-    """The iterator program.  Jumps are written as labels and resolved at the end."""
+def _program(cfg_map, req_map, buf_map, offsets, tasks=False):
+    """The iterator program, for the task_file iterator (or, ``tasks``, the task one, in
+    files mode only).  Jumps are written as labels and resolved at the end."""
     code, fixups, labels = [], [], {}
     i = bpf.insn
 
@@ -72,17 +73,23 @@ def _program(cfg_map, req_map, buf_map, tgid_off, private_off):
     emit(i(MOV_X, R9, R0),
          i(LDX_W, R1, R9, 0))
     jump(JEQ_K, R1, "reads", imm=MODE_READ)
-    # files mode: one record per file of the wanted task group
-    emit(i(LDX_W, R2, R8, tgid_off), i(LDX_W, R3, R9, 4))
+    # files mode: one record per file of the wanted task group (tasks: one per thread)
+    emit(i(LDX_W, R2, R8, offsets["tgid"]), i(LDX_W, R3, R9, 4))
     jump(JNE_X, R2, "out", src=R3)
-    emit(i(LDX_DW, R2, R6, 24))             # ctx->file
-    jump(JEQ_K, R2, "out")
-    emit(i(LDX_W, R3, R6, 16),              # ctx->fd
-         i(STX_DW, FP, R3, -32),
-         i(STX_DW, FP, R2, -24),
-         i(LDX_DW, R4, R2, private_off),    # file->private_data
-         i(STX_DW, FP, R4, -16),
-         i(LDX_DW, R1, R7, 0),              # meta->seq
+    if tasks:
+        emit(i(LDX_W, R3, R8, offsets["pid"]),     # task->pid
+             i(STX_DW, FP, R3, -32),
+             i(STX_DW, FP, R8, -24),
+             i(ST_W, FP, 0, -16, 0), i(ST_W, FP, 0, -12, 0))
+    else:
+        emit(i(LDX_DW, R2, R6, 24))                 # ctx->file
+        jump(JEQ_K, R2, "out")
+        emit(i(LDX_W, R3, R6, 16),                  # ctx->fd
+             i(STX_DW, FP, R3, -32),
+             i(STX_DW, FP, R2, -24),
+             i(LDX_DW, R4, R2, offsets["private_data"]),
+             i(STX_DW, FP, R4, -16))
+    emit(i(LDX_DW, R1, R7, 0),                      # meta->seq
          i(MOV_X, R2, FP), i(ADD_K, R2, imm=-32), i(MOV_K, R3, imm=24),
          i(CALL, imm=FUNC_SEQ_WRITE))
     jump(JA, 0, "out")
@@ -144,16 +151,20 @@ class KernelReader:
         try:
             types = types or btf.BTF.vmlinux()
             func = types.find("bpf_iter_task_file", btf.KIND_FUNC)
-            if func is None:
+            task_func = types.find("bpf_iter_task", btf.KIND_FUNC)
+            if func is None or task_func is None:
                 raise Unavailable(errno.ENOSYS, "no bpf_iter_task_file in the kernel's BTF")
             self.cfg = self._own(bpf.map_create(bpf.MAP_TYPES["array"], 4, _CONFIG.size, 1))
             self.req = self._own(bpf.map_create(bpf.MAP_TYPES["array"], 4, _REQUEST.size,
                                                 MAX_REQUESTS))
             buf = self._own(bpf.map_create(bpf.MAP_TYPES["array"], 4, CHUNK, 1))
-            insns = _program(self.cfg, self.req, buf, types.field("task_struct", "tgid").offset,
-                             types.field("file", "private_data").offset)
-            self.prog = self._own(_load(insns, func))
-            self.link = self._own(bpf.link_create(self.prog, bpf.TRACE_ITER))
+            offsets = {"tgid": types.field("task_struct", "tgid").offset,
+                       "pid": types.field("task_struct", "pid").offset,
+                       "private_data": types.field("file", "private_data").offset}
+            prog = self._own(_load(_program(self.cfg, self.req, buf, offsets), func))
+            self.link = self._own(bpf.link_create(prog, bpf.TRACE_ITER))
+            self.task_func, self.offsets, self.buf = task_func, offsets, buf
+            self.task_link = None
         except FileNotFoundError:
             self.close()
             raise Unavailable(errno.ENOENT, "the kernel has no BTF") from None
@@ -179,9 +190,9 @@ class KernelReader:
     def __exit__(self, *exc):
         self.close()
 
-    def _pass(self, mode, tgid=0, count=0):
+    def _pass(self, mode, tgid=0, count=0, link=None):
         bpf.map_update(self.cfg, bytes(4), _CONFIG.pack(mode, tgid, count, 0))
-        it = bpf.iter_create(self.link)
+        it = bpf.iter_create(link or self.link)
         try:
             return bpf.read_all(it)
         finally:
@@ -191,11 +202,20 @@ class KernelReader:
         """{fd: (struct file address, its private_data)} of process ``tgid`` (its pid as
         the initial pid namespace numbers it)."""
         data = self._pass(MODE_FILES, tgid)
-        out = {}
-        for at in range(0, len(data) - FILE_RECORD.size + 1, FILE_RECORD.size):
-            fd, _, file, private = FILE_RECORD.unpack_from(data, at)
-            out[fd] = (file, private)
-        return out
+        return {fd: (file, private) for fd, _, file, private in
+                (FILE_RECORD.unpack_from(data, at)
+                 for at in range(0, len(data) - FILE_RECORD.size + 1, FILE_RECORD.size))}
+
+    def tasks(self, tgid):
+        """{tid: struct task_struct address} of the threads of process ``tgid``."""
+        if self.task_link is None:      # loaded on first use
+            prog = self._own(_load(_program(self.cfg, self.req, self.buf, self.offsets,
+                                            tasks=True), self.task_func))
+            self.task_link = self._own(bpf.link_create(prog, bpf.TRACE_ITER))
+        data = self._pass(MODE_FILES, tgid, link=self.task_link)
+        return {tid: task for tid, _, task, _ in
+                (FILE_RECORD.unpack_from(data, at)
+                 for at in range(0, len(data) - FILE_RECORD.size + 1, FILE_RECORD.size))}
 
     def read(self, requests):
         """The kernel memory at each (address, length): bytes, or None where it could not

@@ -9,7 +9,7 @@ from kernel import btf
 
 @functools.lru_cache(maxsize=1)
 def vmlinux_btf():
-    """The running kernel's BTF, parsed once; OSError(ENOENT) when absent."""
+    """The running kernel's BTF (parsed once: BTF.vmlinux); OSError(ENOENT) when absent."""
     return btf.BTF.vmlinux()
 
 

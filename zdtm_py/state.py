@@ -78,7 +78,7 @@ def _process(pid, root, members):
                  "pgid": pgid, "sid": sid, "zombie": state == "Z"}
         if entry["zombie"]:
             return entry
-        entry["threads"] = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        entry["threads"], entry["sq_threads"] = _threads(pid)
         entry["creds"] = _status(pid)
         entry["fds"] = _fds(pid)
         entry["maps"] = _maps(pid)
@@ -87,6 +87,28 @@ def _process(pid, root, members):
         return entry
     except (FileNotFoundError, ProcessLookupError):
         return None                     # exited meanwhile: the tree itself will differ
+
+
+PF_IO_WORKER = 0x10
+
+
+def _threads(pid):
+    """(the tids of the process's own threads, how many io_uring SQ threads it has).
+    io_uring's threads are the kernel's: an SQ thread is made again with its ring, under a
+    tid nobody can choose, and io-wq workers come and go by themselves."""
+    own, sq = [], 0
+    for name in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{name}/stat") as f:
+                text = f.read()
+        except FileNotFoundError:
+            continue
+        comm, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if int(fields[6]) & PF_IO_WORKER:
+            sq += comm.startswith("iou-sqp-")
+        else:
+            own.append(int(name))
+    return sorted(own), sq
 
 
 def _status(pid):
@@ -174,7 +196,7 @@ def differences(before, after):
 
 def _process_diff(a, b):
     lines = []
-    for key in ("parent", "pgid", "sid", "zombie", "threads"):
+    for key in ("parent", "pgid", "sid", "zombie", "threads", "sq_threads"):
         if a.get(key) != b.get(key):
             lines.append(f"{key} {a.get(key)} -> {b.get(key)}")
     for key in sorted(set(a.get("creds", {})) | set(b.get("creds", {}))):
