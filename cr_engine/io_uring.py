@@ -589,10 +589,12 @@ class RingRestore:
     """Rebuilds the rings of one restored process from inside it (restore.py calls
     ``restore`` once its memory and threads are back, before its credentials change)."""
 
-    def __init__(self, files, payload, opened):
+    def __init__(self, files, payload, opened, own_creds):
         self.files, self.payload, self.opened = files, payload, opened
+        self.own_creds = own_creds
 
-    def restore(self, rem, remotes, scratch, pid, live, core, vmas):
+    def restore(self, rem, remotes, scratch, pid, live, core, vmas, helpers):
+        """``helpers`` makes threads with given credentials (restore._ThreadsFor)."""
         rings = {}
         for entry in core["fds"]:
             if self.files[entry["file"]]["type"] == KIND:
@@ -600,9 +602,10 @@ class RingRestore:
         for file_id, entries in rings.items():
             desc = self.files[file_id]
             sub = remotes.get(desc.get("submitter"), rem)
-            _Rebuild(self, desc, file_id, sub, scratch, live, f"pid {pid}").run(
-                entries, [v for v in vmas if v["kind"] == KIND and v["file"] == file_id],
-                {e["file"]: e["fd"] for e in core["fds"]}, remotes)
+            rebuild = _Rebuild(self, desc, file_id, sub, scratch, live, f"pid {pid}")
+            rebuild.helpers, rebuild.own_creds = helpers, self.own_creds
+            rebuild.run(entries, [v for v in vmas if v["kind"] == KIND and v["file"] == file_id],
+                        {e["file"]: e["fd"] for e in core["fds"]}, remotes)
 
 
 class _Rebuild:
@@ -806,10 +809,35 @@ class _Rebuild:
         self.scratch.reset()
 
     def _register_personalities(self):
+        """Each personality under its id, registered by a thread with its credentials.  Ids
+        are handed out cyclically from 1: ids freed before the dump are taken by fillers,
+        unregistered at the end, so the next id is the dumped one too."""
         pers = self.desc.get("personalities") or {}
-        if not pers.get("creds"):
+        wanted = {int(k): v for k, v in pers.get("creds", {}).items()}
+        if not wanted:
             return
-        raise RestoreError(f"{self.what}: personalities are not restored yet", "state")
+        fillers, by_creds = [], {}
+        try:
+            for pers_id in range(1, max(max(wanted), pers["next"] - 1) + 1):
+                creds = wanted.get(pers_id)
+                if creds is None or _same_creds(creds, self.own_creds):
+                    rem = self.rem
+                else:
+                    key = repr(sorted(creds.items()))
+                    if key not in by_creds:
+                        by_creds[key] = self.helpers.with_creds(creds)
+                    rem = by_creds[key]
+                got = rem.call("io_uring_register", self.fd, uring.REGISTER_PERSONALITY, 0, 0,
+                               check=False)
+                if got != pers_id:
+                    raise RestoreError(f"{self.what}: personality {pers_id} came back as "
+                                       f"{_err(got)}", "state")
+                if creds is None:
+                    fillers.append(pers_id)
+        finally:
+            self.helpers.end()
+        for pers_id in fillers:
+            self._register(uring.UNREGISTER_PERSONALITY, 0, pers_id, "a filler personality")
 
     def _register_ring_fds(self, remotes):
         """Each thread's registration of the ring, under its index (while the ring is still
@@ -905,6 +933,10 @@ def _minus(span, hole):
     (lo, hi), (h_lo, h_hi) = span, hole
     parts = [(lo, min(hi, h_lo)), (max(lo, h_hi), hi)]
     return [(a, b) for a, b in parts if a < b]
+
+
+def _same_creds(a, b):
+    return all(a[key] == b[key] for key in ("uids", "gids", "groups", "caps", "securebits"))
 
 
 def _prot(perms):

@@ -147,7 +147,7 @@ class _Restorer:
         if "net" in ns_image:
             namespaces.set_up_net(ns_image["net"], self.joined["net"])
         self.opened.open_all(img.files, img.payload, netns=self.joined.get("net"))
-        self.rings = io_uring.RingRestore(img.files, img.payload, self.opened)
+        self.rings = io_uring.RingRestore(img.files, img.payload, self.opened, self.own_creds)
         shmem_fds = self._shmem_objects()
         map_fds = {}
         for pid, mm in img.mms.items():
@@ -362,7 +362,7 @@ class _Restorer:
             try:
                 pages = memory.load_pages(loaders, scratch, mm["pagemap"], svc["pages"])
             finally:
-                self._end_loaders(loaders[1:])
+                self._end_threads(loaders[1:])
             scratch.reset()
             if mm.get("inherited"):     # pages a parent image (a pre-dump) holds
                 pages += tracking.write_inherited(pid, mm["inherited"], img.reader.dir, live)
@@ -385,7 +385,8 @@ class _Restorer:
                 context.restore_thread(here, here.tid, thread["context"], pid == self.root)
             # rings: with the threads there (a submitter, an SQ thread), before the
             # credentials change
-            self.rings.restore(rem, remotes, scratch, pid, live, core, mm["vmas"])
+            self.rings.restore(rem, remotes, scratch, pid, live, core, mm["vmas"],
+                               _ThreadsFor(self, rem, scratch, live))
             context.restore_process(rem, core["context"])
             timers.restore_posix(rem, scratch, core["posix_timers"], live,  # may name a thread
                                  self.live)
@@ -441,21 +442,38 @@ class _Restorer:
         want = min(LOADERS, os.cpu_count() or 1) if size >= PARALLEL_MIN else 1
         loaders = [rem]
         for _ in range(want - 1):
-            args = CloneArgs(flags=CLONE_THREAD_FLAGS)
-            at = scratch.put(bytes(args))
-            tid = rem.call("clone3", at, ctypes.sizeof(args), check=False)
-            scratch.reset()
-            if tid < 0:
+            helper = self._spare_thread(rem, scratch, pid)
+            if helper is None:
                 break                       # fewer loaders, same result
-            tid = proc.outer_tid(pid, tid)  # it answers from inside its pid namespace
-            self.tracees[tid] = True
-            while wait_stop(tid).event != ptrace.EVENT_STOP:
-                ptrace.cont(tid)
-            set_sigmask(tid, ALL_SIGNALS)
-            loaders.append(Remote(tid, rem.syscall_ip))
+            loaders.append(helper)
         return loaders
 
-    def _end_loaders(self, helpers):
+    def _spare_thread(self, rem, scratch, pid):
+        """A Remote of a new thread of ``pid`` (ours to end with _end_threads), or None when
+        it cannot have one."""
+        args = CloneArgs(flags=CLONE_THREAD_FLAGS)
+        at = scratch.put(bytes(args))
+        tid = rem.call("clone3", at, ctypes.sizeof(args), check=False)
+        scratch.reset()
+        if tid < 0:
+            return None
+        tid = proc.outer_tid(pid, tid)      # it answers from inside its pid namespace
+        self.tracees[tid] = True
+        while wait_stop(tid).event != ptrace.EVENT_STOP:
+            ptrace.cont(tid)
+        set_sigmask(tid, ALL_SIGNALS)
+        return Remote(tid, rem.syscall_ip)
+
+    def _thread_with_creds(self, rem, scratch, pid, wanted):
+        """A spare thread of ``pid`` with credentials ``wanted`` (io_uring personalities are
+        the credentials of the thread that registers them)."""
+        helper = self._spare_thread(rem, scratch, pid)
+        if helper is None:
+            raise RestoreError(f"cannot make a helper thread in pid {pid}", "state")
+        creds.restore(helper, scratch, helper.tid, wanted, self.own_creds, self.userns)
+        return helper
+
+    def _end_threads(self, helpers):
         for helper in helpers:
             helper.start("exit", 0)
             os.waitpid(helper.tid, WALL)    # reaped: the tid is free again
@@ -570,6 +588,24 @@ class _Restorer:
         # our child, the others become ours when we are a subreaper, or init's
         proc.reap(self.tracees)
         proc.reap(self.created)
+
+
+class _ThreadsFor:
+    """Helper threads with given credentials in one process, made on demand and ended
+    together (io_uring.RingRestore registers personalities with them)."""
+
+    def __init__(self, restorer, rem, scratch, pid):
+        self.restorer, self.rem, self.scratch, self.pid = restorer, rem, scratch, pid
+        self.made = []
+
+    def with_creds(self, wanted):
+        helper = self.restorer._thread_with_creds(self.rem, self.scratch, self.pid, wanted)
+        self.made.append(helper)
+        return helper
+
+    def end(self):
+        self.restorer._end_threads(self.made)
+        self.made = []
 
 
 def restore(images_dir, *, shell_job=False, fault=None):
