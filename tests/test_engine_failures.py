@@ -37,7 +37,8 @@ def assert_untouched(s, before):
 
 @pytest.mark.parametrize("kind,what", [
     ("packet_socket", "unsupported: AF_PACKET socket (fd"),
-    ("io_uring", "unsupported: io_uring (fd"),
+    ("io_uring_poll", "with requests in flight (armed polls)"),
+    ("io_uring_no_mmap", "io_uring ring with IORING_SETUP_NO_MMAP (fd"),
     ("unix_pending_data", "unsupported: data sent on a unix connection that @cr-subject-"),
     ("pidns_nested", "unsupported: a nested pid namespace"),
     ("userns_alone", "has a user namespace of its own but not a pid namespace whose init"),

@@ -68,9 +68,26 @@ elif kind == "sysv_undo":              # a semaphore raised with SEM_UNDO, id in
     ipc.semop(semid, [(0, 1, ipc.SEM_UNDO)])
     with open(result + ".ipc", "w") as f:
         f.write(f"-1 {semid} -1")
-elif kind == "io_uring":
+elif kind == "io_uring_poll":         # a ring with a poll armed on an empty pipe
     from kernel import io_uring
-    held = io_uring.setup(4, io_uring.Params())
+    from kernel.libc import syscall
+    from cr_engine.io_uring import RingMemory, layout, sqe
+    params = io_uring.Params()
+    held = io_uring.setup(4, params)
+    ring = RingMemory(held, layout(params.sq_entries, params.cq_entries, 0))
+    poll_r, poll_w = os.pipe()
+    ring.put_sqe(0, 0, sqe(6, fd=poll_r, op_flags=1, user_data=7))     # POLL_ADD, POLLIN
+    ring.set_u32(ring.lay.sq.tail, 1)
+    syscall("io_uring_enter", held, 1, 0, 0, 0, 0)
+elif kind == "io_uring_no_mmap":      # a ring whose memory is the process's
+    import ctypes
+    import mmap
+    from kernel import io_uring
+    rings, sqes = mmap.mmap(-1, 4 * mmap.PAGESIZE), mmap.mmap(-1, mmap.PAGESIZE)
+    params = io_uring.Params(flags=io_uring.SETUP["NO_MMAP"])
+    params.cq_off.user_addr = ctypes.addressof(ctypes.c_char.from_buffer(rings))
+    params.sq_off.user_addr = ctypes.addressof(ctypes.c_char.from_buffer(sqes))
+    held = io_uring.setup(4, params)
 elif kind == "fds":                     # one of each fd kind `show` decodes
     import ctypes
     import fcntl

@@ -1,0 +1,36 @@
+"""io_uring: ring positions far from the start, unconsumed CQEs and SQEs not yet entered,
+every setup flag, SQPOLL threads, registered files (with and without fds, direct
+descriptors), registered buffers (also unmapped ones), eventfds, personalities,
+restrictions and disabled rings, registered ring fds per thread, a big ring."""
+
+from pathlib import Path
+
+import pytest
+
+from zdtm_py import Program
+
+HERE = Path(__file__).parent
+
+RING = ("io_uring_setup", "io_uring_mmap")
+
+PROGRAMS = [
+    Program(HERE / "uring_basic.c", requires=RING),
+    # a ring whose flags the kernel refuses (EINVAL) is left out at run time
+    Program(HERE / "uring_flags.c", requires=RING),
+    Program(HERE / "uring_sqpoll.c",
+            requires=RING + ("io_uring_setup_sqpoll", "io_uring_setup_sq_aff")),
+    Program(HERE / "uring_files.c", dirname=True, requires=RING),
+    Program(HERE / "uring_buffers.c", requires=RING),
+    Program(HERE / "uring_eventfd.c", requires=RING),
+    Program(HERE / "uring_personality.c", dirname=True,
+            requires=RING + ("io_uring_register_personality",)),
+    Program(HERE / "uring_restrictions.c",
+            requires=RING + ("io_uring_restrictions", "io_uring_setup_r_disabled")),
+    Program(HERE / "uring_ring_fds.c", requires=RING + ("io_uring_register_ring_fds",)),
+    Program(HERE / "uring_big.c", requires=RING),
+]
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=str)
+def test_io_uring(zdtm, program):
+    zdtm.run(program)
