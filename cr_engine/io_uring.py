@@ -35,6 +35,7 @@ from kernel.memory import PAGE_SIZE
 
 from . import proc
 from .errors import DumpError, RestoreError, Unsupported
+from .io_uring_inflight import InFlight, sqe, timeout_sqe, timespec
 
 KIND = "io_uring"
 OP_NOP, OP_WRITE_FIXED, OP_FIXED_FD_INSTALL = 0, 5, 54
@@ -50,10 +51,8 @@ LAYOUT_FLAGS = SETUP["NO_SQARRAY"] | SETUP["SQE128"] | SETUP["CQE32"] | SETUP["C
 # the restore itself, a shared io-wq is not carried (it only pools worker threads)
 NOT_PASSED = SETUP["CLAMP"] | SETUP["R_DISABLED"] | SETUP["ATTACH_WQ"]
 REPLAY_MAX = 1 << 26            # NOPs a restore may replay: ~25 s at this host's 2.9 M/s
-QUIESCE = 1.0                   # seconds a dump waits for requests in flight
 CHUNK_REQUESTS = 1024           # ring slots spent per injected io_uring_enter at dump
 RINGFD_MAX = 16                 # IO_RINGFD_REG_MAX
-_CTX_LISTS = ("timeout_list", "ltimeout_list", "cq_overflow_list", "defer_list")
 
 
 def is_ring(link):
@@ -131,13 +130,6 @@ class RingMemory:
         return out
 
 
-def sqe(opcode, fd=0, addr=0, length=0, off=0, user_data=0, flags=0, op_flags=0,
-        buf_index=0):
-    """A 64-byte SQE with the fields the engine uses."""
-    return struct.pack("<BBHiQQIIQHH20x", opcode, flags, 0, fd, off, addr, length, op_flags,
-                       user_data, buf_index, 0)
-
-
 # --- dump -------------------------------------------------------------------------------------
 class _Ctx:
     """Fields of struct io_ring_ctx (and what hangs off it) by name, at this kernel's
@@ -191,9 +183,6 @@ class RingDump:
         return self.files_of[pid]
 
     def describe(self, table, pid, fd, info, flags, what):
-        if info.get("SqMask") is None:
-            raise Unsupported(f"unsupported: io_uring ring ({what}) whose fdinfo shows no "
-                              f"ring state (kernel older than 5.3?)")
         reader = self._reader(what)
         _, ctx_addr = self._files(pid)[fd]
         data = reader.read_one(ctx_addr, self.ctx.size)
@@ -206,19 +195,22 @@ class RingDump:
                               f"its memory is the process's, at addresses the kernel does "
                               f"not show")
         desc = {"type": KIND, "flags": flags,
-                "setup": {"flags": setup_flags, "sq_entries": int(info["SqMask"], 16) + 1,
-                          "cq_entries": int(info["CqMask"], 16) + 1}}
-        desc["positions"] = self._positions(info, what)
-        self._check_idle(info, data, ctx_addr, what)
+                "setup": {"flags": setup_flags, "sq_entries": c.get(data, "sq_entries"),
+                          "cq_entries": c.get(data, "cq_entries")},
+                # the kernel's own counters: where the next SQE is taken, the next CQE goes
+                "positions": {"sq_head": c.get(data, "cached_sq_head"),
+                              "cq_tail": c.get(data, "cached_cq_tail")}}
         reads = {}
-        for name in ("submitter_task", "sq_data", "io_ev_fd"):
+        for name in ("submitter_task", "sq_data", "io_ev_fd", "cq_ev_fd"):
             addr = c.get(data, name)
             if addr:
                 reads[name] = addr
         if reads:
-            self._kernel_objects(desc, reads, what)
+            self._kernel_objects(desc, reads, data)
         desc["restrictions"] = self._restrictions(data)
-        desc["personalities"] = self._personalities(data, what)
+        desc["personalities"], creds = self._personalities(data, what)
+        desc["in_flight"] = InFlight(self, ctx_addr, data, what).collect(
+            lambda: reader.read_one(ctx_addr, c.size), creds, pid)
         desc["iowq_limits"] = _iowq_limits(c, data)
         start, end = c.get(data, "file_alloc_start"), c.get(data, "file_alloc_end")
         desc["file_table"] = {"size": int(info.get("UserFiles", "0").split()[0] or 0),
@@ -244,31 +236,7 @@ class RingDump:
         return sorted({table.fd_files[ring["pid"], ring["fd"]] for ring in self.rings
                        if ring["ino"] == inode})
 
-    @staticmethod
-    def _positions(info, what):
-        head, tail = int(info["CachedSqHead"]), int(info["SqTail"])
-        cq_tail = int(info["CachedCqTail"])
-        if info.get("CqOverflowList", "").strip():
-            raise Unsupported(f"unsupported: io_uring ring ({what}) with completions in its "
-                              f"overflow list (the CQ ring was full)")
-        return {"sq_head": head, "sq_tail": tail, "cq_head": int(info["CqHead"]),
-                "cq_tail": cq_tail}
-
-    def _check_idle(self, info, data, ctx_addr, what):
-        """Requests in flight cannot be carried: refuse the dump, naming them."""
-        busy = []
-        if info.get("PollList", "").strip():
-            busy.append("armed polls")
-        for name in _CTX_LISTS:
-            f = self.ctx.field("io_ring_ctx", name)
-            # an empty list_head points to itself
-            if f is not None and self.ctx.get(data, f"{name}.next") != ctx_addr + f.offset:
-                busy.append(name.replace("_", " "))
-        if busy:
-            raise Unsupported(f"unsupported: io_uring ring ({what}) with requests in flight "
-                              f"({', '.join(busy)}); they cannot be carried across a restore")
-
-    def _kernel_objects(self, desc, reads, what):
+    def _kernel_objects(self, desc, reads, ctx_data):
         c, reader = self.ctx, self.reader
         task_pid = c.field("task_struct", "pid")
         sqd = c.field("io_sq_data", "sq_thread_idle")
@@ -294,6 +262,9 @@ class RingDump:
             blob = next(got)
             desc["eventfd"] = {"ctx": evf.value(blob),
                                "async": bool(c.get(blob, "eventfd_async", "io_ev_fd"))}
+        elif "cq_ev_fd" in reads:           # before 5.16: in the context itself
+            desc["eventfd"] = {"ctx": reads["cq_ev_fd"],
+                               "async": bool(c.get(ctx_data, "eventfd_async"))}
 
     def _hz(self):
         """The kernel's tick rate (an SQPOLL ring keeps its idle time in jiffies): what a
@@ -320,19 +291,19 @@ class RingDump:
                 "sqe_flags_required": c.get(data, "restrictions.sqe_flags_required")}
 
     def _personalities(self, data, what):
-        """{id: credentials} of the registered personalities, and the next id the kernel
-        hands out (ids are given cyclically from it)."""
+        """{id: credentials} of the registered personalities and the next id the kernel
+        hands out (ids are given cyclically from it); and {id: struct cred address}."""
         c = self.ctx
         head = c.get(data, "personalities.xa_head")
         out = {"next": c.get(data, "pers_next") or 0, "creds": {}}
         if not head:
-            return out
+            return out, {}
         slots = self._xa_entries(head, what)
         creds = self.reader.read([(addr, c.types.size(c.types.find("cred", btf.KIND_STRUCT)))
                                   for addr in slots.values()])
         for (index, _), blob in zip(slots.items(), creds):
             out["creds"][str(index)] = self._cred(blob, what)
-        return out
+        return out, slots
 
     def _xa_entries(self, head, what):
         """{index: entry} of an xarray of up to 64 entries (one node, or none)."""
@@ -457,19 +428,25 @@ class RingDump:
                 "count": c.get(blob, "count", "eventfd_ctx"), "semaphore": bool(flags & 1)}
 
     def _slot_files(self, ring):
-        """{slot: struct file address} of the ring's fixed-file table."""
+        """{slot: struct file address} of the ring's fixed-file table: an array of
+        resource nodes pointing to the files (6.13+), or of the files' tagged pointers
+        themselves (struct io_fixed_file, 5.15 to 6.12)."""
         c, data = self.ctx, ring["ctx_data"]
         nodes = c.get(data, "file_table.data.nodes")
-        count = c.get(data, "file_table.data.nr")
-        if nodes is None:
-            raise Unsupported(f"unsupported: io_uring ring ({ring['what']}): this kernel's "
-                              f"fixed-file table layout (before 6.13) is not read yet")
+        if nodes is not None:
+            count = c.get(data, "file_table.data.nr")
+        else:
+            nodes, count = c.get(data, "file_table.files"), c.get(data, "nr_user_files")
+            if nodes is None:
+                raise Unsupported(f"unsupported: io_uring ring ({ring['what']}): this "
+                                  f"kernel's fixed-file table (before 5.15) is not known")
         if not count:
             return {}
-        raw = self.reader.read_one(nodes, 8 * count)
-        addrs = struct.unpack(f"<{count}Q", raw)
+        addrs = struct.unpack(f"<{count}Q", self.reader.read_one(nodes, 8 * count))
         used = [(i, a) for i, a in enumerate(addrs) if a]
         ptr = c.field("io_rsrc_node", "file_ptr")
+        if ptr is None or c.field("io_ring_ctx", "file_table.data.nodes") is None:
+            return {i: a & ~3 for i, a in used}      # FFS_* flags in the low bits
         blobs = self.reader.read([(a + ptr.offset, 8) for _, a in used])
         return {i: struct.unpack("<Q", b)[0] & ~3 for (i, _), b in zip(used, blobs)}
 
@@ -863,7 +840,9 @@ class _Rebuild:
     def _replay(self, memory, sqpoll):
         """Submit NOPs until the kernel's private counters are where they were at dump."""
         lay, pos = memory.lay, self.desc["positions"]
-        target_sq, target_cq = pos["sq_head"], pos["cq_tail"]
+        carried = self.desc.get("in_flight", [])
+        # the requests in flight go last: they took SQEs too
+        target_sq, target_cq = (pos["sq_head"] - len(carried)) & 0xFFFFFFFF, pos["cq_tail"]
         if target_cq > target_sq:
             raise RestoreError(f"{self.what}: more completions ({target_cq}) than submissions "
                                f"({target_sq}) cannot be replayed yet", "state")
@@ -874,8 +853,9 @@ class _Rebuild:
         for with_cqe, count in ((True, target_cq), (False, target_sq - target_cq)):
             entry = sqe(OP_NOP, flags=0 if with_cqe else SQE_CQE_SKIP_SUCCESS)
             step = min(lay.sq_entries, lay.cq_entries)
-            for slot in range(min(lay.sq_entries, count)):
-                memory.sqes[slot * lay.sqe_size:slot * lay.sqe_size + 64] = entry
+            if count:
+                for slot in range(lay.sq_entries):
+                    memory.sqes[slot * lay.sqe_size:slot * lay.sqe_size + 64] = entry
             left = count
             while left:
                 n = min(step, left)
@@ -888,11 +868,33 @@ class _Rebuild:
                 self._submit(memory, n, done, sqpoll)
                 memory.set_u32(lay.cq.head, memory.u32(lay.cq.tail))
                 left -= n
+        done = self._resubmit(memory, carried, done, sqpoll)
+        target_sq = pos["sq_head"]
         if memory.u32(lay.sq.head) != target_sq & 0xFFFFFFFF or \
                 memory.u32(lay.cq.tail) != target_cq & 0xFFFFFFFF:
             raise RestoreError(f"{self.what}: the replay reached sq {memory.u32(lay.sq.head)} "
                                f"cq {memory.u32(lay.cq.tail)}, not {target_sq}/{target_cq}",
                                "state")
+
+    def _resubmit(self, memory, carried, done, sqpoll):
+        """Submit again the requests that were in flight (io_uring_inflight)."""
+        lay = memory.lay
+        for start in range(0, len(carried), lay.sq_entries):
+            batch = carried[start:start + lay.sq_entries]
+            self.scratch.reset()
+            for n, entry in enumerate(batch):
+                raw = bytes.fromhex(entry["sqe"])
+                if "clock" in entry:        # a timeout: its timespec in the process
+                    raw = timeout_sqe(entry, self.scratch.put(timespec(entry)))
+                slot = (done + n) % lay.sq_entries
+                memory.sqes[slot * lay.sqe_size:slot * lay.sqe_size + 64] = raw
+                if lay.has_array:
+                    memory.set_u32(lay.sq.array + 4 * slot, slot)
+            done += len(batch)
+            memory.set_u32(lay.sq.tail, done)
+            self._submit(memory, len(batch), done, sqpoll)
+            self.scratch.reset()
+        return done
 
     def _submit(self, memory, n, upto, sqpoll):
         lay = memory.lay
