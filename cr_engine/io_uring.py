@@ -658,7 +658,7 @@ class _Rebuild:
         the kernel's own choice then has to be it."""
         start, length = vma["start"], vma["end"] - vma["start"]
         fillers = []
-        at = MMAP_LOW
+        at = _mmap_min_addr()
         taken = sorted((m.start, m.end) for m in proc.maps(self.live)) + [(TASK_SIZE, TASK_SIZE)]
         try:
             for lo, hi in taken:
@@ -924,10 +924,16 @@ class _Rebuild:
         memory.sqes[:lay.sqes_size] = blob[lay.rings_size:lay.rings_size + lay.sqes_size]
 
 
-MMAP_LOW = 1 << 16             # vm.mmap_min_addr's default: nothing maps below
 TASK_SIZE = (1 << 47) - 4096
 # MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE
 MAP_FILLER = 0x02 | 0x20 | 0x4000 | 0x100000
+
+
+def _mmap_min_addr():
+    """The lowest address a mapping may have (vm.mmap_min_addr): the gaps to fill start
+    there."""
+    with open("/proc/sys/vm/mmap_min_addr") as f:
+        return max(int(f.read()), PAGE_SIZE)
 
 
 def _minus(span, hole):
