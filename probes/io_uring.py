@@ -193,6 +193,28 @@ def _restrictions():
         os.close(fd)
 
 
+def _read_ctx(fd):
+    """The engine's view of a ring: struct io_ring_ctx read through the BPF kernel reader
+    (kernel/kread.py) at the BTF's offsets; what it found next to what the ring is."""
+    from kernel import btf, kread
+    try:
+        with kread.KernelReader() as reader:
+            _, ctx = reader.files(os.getpid())[fd]
+            types = btf.BTF.vmlinux()
+            size = types.size(types.find("io_ring_ctx", btf.KIND_STRUCT))
+            data = reader.read_one(ctx, size)
+            if data is None:
+                return {"error": "the context could not be read"}
+            return {name: types.field("io_ring_ctx", name).value(data)
+                    for name in ("flags", "sq_entries", "cq_entries")}
+    except kread.Unavailable as e:
+        return {"unavailable": e.strerror}
+    except KeyError as e:
+        return {"error": f"BTF lacks {e}"}
+    except OSError as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 def _experiment():
     obs = {"disabled": _read_int(SYSCTL), "group": _read_int(GROUP_SYSCTL)}
     try:
@@ -215,6 +237,7 @@ def _experiment():
         obs["personality"] = _step(_personality, fd)
         obs["restrictions"] = _step(_restrictions)
         obs["flags"] = {name: _flag_attempt(name, fd) for name in uring.SETUP_FLAGS}
+        obs["ctx"] = _read_ctx(fd)
     finally:
         os.close(fd)
     return obs
@@ -312,6 +335,53 @@ def _judge_opcodes(seen):
     names = [uring.opcode_name(op) for op in got["ops"]]
     return present(f"{len(names)} opcodes supported, last op {got['last_op']} "
                    f"({uring.opcode_name(got['last_op'])})", opcodes=names)
+
+
+def _judge_ctx(seen):
+    verdict = _no_ring(seen)
+    if verdict:
+        return verdict
+    got = seen["ctx"]
+    if "unavailable" in got:
+        return absent(f"no kernel reader: {got['unavailable']}")
+    if "error" in got:
+        return undecided(got["error"])
+    want = {"flags": 0, "sq_entries": ENTRIES, "cq_entries": 2 * ENTRIES}
+    if got != want:
+        return undecided(f"read {got}, the ring is {want}: offsets wrong?")
+    return present("flags, sizes read from struct io_ring_ctx match the ring")
+
+
+@probe("io_uring_ctx_readable", "io_uring", since="5.8", judge=_judge_ctx,
+       examples=[(_ok(ctx={"flags": 0, "sq_entries": 4, "cq_entries": 8}), True),
+                 (_ok(ctx={"unavailable": "no BTF"}), False),
+                 (_ok(ctx={"flags": 9, "sq_entries": 4, "cq_entries": 8}), None),
+                 (_ok(ctx={"error": "BTF lacks 'io_ring_ctx.sq_entries'"}), None)]
+       + NO_RING_EXAMPLES)
+def io_uring_ctx_readable():
+    """What the engine's io_uring dump needs beyond fdinfo: a ring's struct io_ring_ctx
+    (setup flags, submitter, registered files, personalities...) read with a BPF task_file
+    iterator at the offsets of the kernel's BTF, checked against a ring of known setup."""
+    return _part("ctx")()
+
+
+def _judge_fixed_fd_install(seen):
+    verdict = _judge_opcodes(seen)
+    if not verdict.present:
+        return verdict
+    if uring.OPCODES.index("FIXED_FD_INSTALL") in seen["opcodes"]["ops"]:
+        return present("IORING_OP_FIXED_FD_INSTALL supported")
+    return absent("IORING_OP_FIXED_FD_INSTALL not among the supported opcodes")
+
+
+@probe("io_uring_fixed_fd_install", "io_uring", since="6.8", judge=_judge_fixed_fd_install,
+       examples=[(_ok(opcodes={"last_op": 62, "ops": [0, 54]}), True),
+                 (_ok(opcodes={"last_op": 52, "ops": [0, 52]}), False),
+                 (_ok(opcodes={"errno": errno.EFAULT}), None)] + NO_RING_EXAMPLES)
+def io_uring_fixed_fd_install():
+    """IORING_OP_FIXED_FD_INSTALL (6.8): a fixed-file slot becomes an fd of the submitter;
+    how the engine dumps a file only a ring holds (a direct descriptor)."""
+    return _part("opcodes")()
 
 
 @probe("io_uring_opcodes", "io_uring", since="5.6", judge=_judge_opcodes,
