@@ -15,6 +15,11 @@ WHEN = {
     # ... or only frozen once (and thawed) before: pre-dumps too
     "frozen again": f"{BUILTIN} and (bool(config.getoption('fault')) or "
                     f"config.getoption('pre_dump') > 0 or config.getoption('snapshots'))",
+    # the dump has to spend something of the running tree (an io_uring ring's SQEs, to take
+    # out what only the ring holds): refused with --leave-running (snapshots too), and a
+    # dump that failed on purpose after that step left the tree changed
+    "spends": f"{BUILTIN} and (config.getoption('leave_running') or "
+              f"bool(config.getoption('fault')) or config.getoption('snapshots'))",
 }
 
 
