@@ -28,6 +28,7 @@ PROGRAMS = [
             requires=RING + ("io_uring_restrictions", "io_uring_setup_r_disabled")),
     Program(HERE / "uring_ring_fds.c", requires=RING + ("io_uring_register_ring_fds",)),
     Program(HERE / "uring_big.c", requires=RING),
+    Program(HERE / "uring_inflight.c", requires=RING),
 ]
 
 
