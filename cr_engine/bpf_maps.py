@@ -26,7 +26,6 @@ import functools
 import hashlib
 import mmap
 import os
-import resource
 import struct
 
 from kernel import bpf, fdinfo
@@ -299,18 +298,6 @@ def _frame_at(fd, offset):
         kmem.munmap(addr, PAGE)
 
 
-def _memlock_unlimited():
-    """Before 5.11 a map's memory counts against the creator's RLIMIT_MEMLOCK (64 KiB by
-    default): lifted as far as we may, as libbpf does (later kernels ignore it)."""
-    _, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
-    for limit in (resource.RLIM_INFINITY, hard):
-        try:
-            resource.setrlimit(resource.RLIMIT_MEMLOCK, (limit, limit))
-            return
-        except (OSError, ValueError):
-            continue
-
-
 def _frozen(fd):
     return fdinfo.read(fd).get("frozen") == "1"
 
@@ -547,7 +534,7 @@ class Maps:
                         if d["type"] == "bpf-map" and "map" in d}
         self.fds, self.btf = {}, {}
         if self.records:
-            _memlock_unlimited()
+            bpf.memlock_unlimited()
 
     def open(self, desc):
         """A new description of the map of ``desc`` with its access mode."""

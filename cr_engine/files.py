@@ -145,11 +145,11 @@ class FileTable:
         """The id of the description of the io_uring ring mapped at ``vma``."""
         st = os.stat(f"/proc/{pid}/map_files/{vma.start:x}-{vma.end:x}")
         rings = self.kinds.get(io_uring.KIND)
-        found = rings.mapped(self, st.st_ino) if rings else []
+        found = rings.mapped(self, st.st_ino, pid, vma) if rings else []
         if len(found) != 1:
             raise Unsupported(f"unsupported: io_uring ring memory at {vma.start:#x} of pid "
                               f"{pid} " + ("whose ring no fd of the process holds" if not found
-                                           else "that several rings could be (one inode)"))
+                                           else "that several rings could be"))
         return found[0]
 
     def describe_extra(self, pid, fd):

@@ -31,6 +31,7 @@ import time
 
 from kernel import btf, kread
 from kernel import io_uring as uring
+from kernel import memory as kmem
 from kernel.memory import PAGE_SIZE
 
 from . import proc
@@ -53,6 +54,7 @@ NOT_PASSED = SETUP["CLAMP"] | SETUP["R_DISABLED"] | SETUP["ATTACH_WQ"]
 REPLAY_MAX = 1 << 26            # NOPs a restore may replay: ~25 s at this host's 2.9 M/s
 CHUNK_REQUESTS = 1024           # ring slots spent per injected io_uring_enter at dump
 RINGFD_MAX = 16                 # IO_RINGFD_REG_MAX
+FFS_MASK = 7                    # FFS_* flags in a fixed file's pointer (3 bits in 5.10's)
 
 
 def is_ring(link):
@@ -231,10 +233,37 @@ class RingDump:
                            "ino": os.fstat(dup).st_ino})
         return desc
 
-    def mapped(self, table, inode):
-        """Ids of the described rings whose memory is inode ``inode``."""
-        return sorted({table.fd_files[ring["pid"], ring["fd"]] for ring in self.rings
-                       if ring["ino"] == inode})
+    def mapped(self, table, inode, pid, vma):
+        """Ids of the described rings whose memory is inode ``inode``, mapped at ``vma`` of
+        ``pid``.  Where every anon-inode file shares one inode (5.10), the struct file the
+        mapping holds tells which ring it is."""
+        rings = {table.fd_files[ring["pid"], ring["fd"]]: ring for ring in self.rings
+                 if ring["ino"] == inode}
+        if len(rings) > 1:
+            held = self._mapped_file(pid, vma.start)
+            rings = {file_id: ring for file_id, ring in rings.items()
+                     if self._files(ring["pid"])[ring["fd"]][0] == held}
+        return sorted(rings)
+
+    def _mapped_file(self, pid, start):
+        """The struct file of the mapping at ``start`` of ``pid``, from the process's list
+        of VMAs (mm->mmap, before 6.1; None on later kernels)."""
+        c, read = self.ctx, self.reader.read_one
+        vm_start, vm_next, vm_file = (c.field("vm_area_struct", name)
+                                      for name in ("vm_start", "vm_next", "vm_file"))
+        mmap_list = c.field("mm_struct", "mmap")
+        if vm_next is None or mmap_list is None:
+            return None
+        task = self.reader.tasks(pid)[pid]
+        mm = struct.unpack("<Q", read(task + c.field("task_struct", "mm").offset, 8))[0]
+        vma = struct.unpack("<Q", read(mm + mmap_list.offset, 8))[0]
+        size = max(vm_start.offset, vm_next.offset, vm_file.offset) + 8
+        while vma:                          # in address order
+            blob = read(vma, size)
+            if vm_start.value(blob) >= start:
+                return vm_file.value(blob) if vm_start.value(blob) == start else None
+            vma = vm_next.value(blob)
+        return None
 
     def _kernel_objects(self, desc, reads, ctx_data):
         c, reader = self.ctx, self.reader
@@ -356,6 +385,7 @@ class RingDump:
                 if file_addr:
                     by_file.setdefault(file_addr, file_id)
                     by_file.setdefault(("private", private), file_id)
+        out = []                    # (ring, loose slots, detached buffers)
         for ring in self.rings:
             desc = ring["desc"]
             ring["id"] = table.fd_files[ring["pid"], ring["fd"]]
@@ -383,15 +413,21 @@ class RingDump:
                         f"unsupported with --leave-running: io_uring ring ({ring['what']}) "
                         f"holding files or buffers no fd or mapping of the tree holds: taking "
                         f"them out through the ring spends it")
+                _check_take_out(ring, loose, detached)
+            out.append((ring, loose, detached))
+        # nothing is submitted before every ring is known to allow it: that spends them
+        for ring, loose, detached in out:
+            if loose or detached:
                 self._take_out(table, ring, loose, detached)
                 # what only the ring held is now known too (an eventfd may be among it)
                 private = self.ctx.field("file", "private_data").offset
                 privates = self.reader.read([(addr + private, 8) for addr in loose.values()])
                 for (index, addr), raw in zip(loose.items(), privates):
-                    file_id = desc["file_table"]["slots"][str(index)]
+                    file_id = ring["desc"]["file_table"]["slots"][str(index)]
                     by_file[addr] = file_id
                     by_file[("private", struct.unpack("<Q", raw)[0])] = file_id
-            ev = desc.get("eventfd")
+        for ring, _, _ in out:
+            ev = ring["desc"].get("eventfd")
             if ev:
                 ctx_addr = ev.pop("ctx")
                 ev["file"] = by_file.get(("private", ctx_addr)) or \
@@ -401,10 +437,12 @@ class RingDump:
         """[[tid, index]]: the threads that registered the ring (IORING_REGISTER_RING_FDS),
         each under its index (a per-thread table of the task's io_uring context)."""
         c, pid = self.ctx, ring["pid"]
+        rings = c.field("io_uring_task", "registered_rings")
+        if rings is None:               # no IORING_REGISTER_RING_FDS (5.18) on this kernel
+            return []
         if pid not in self.tasks_of:
             tasks = self.reader.tasks(pid)
             ctx_field = c.field("task_struct", "io_uring")
-            rings = c.field("io_uring_task", "registered_rings")
             tctxs = self.reader.read([(task + ctx_field.offset, 8) for task in tasks.values()])
             tctxs = {tid: struct.unpack("<Q", raw)[0] for tid, raw in zip(tasks, tctxs)}
             held = [(tid, t) for tid, t in tctxs.items() if t]
@@ -446,9 +484,9 @@ class RingDump:
         used = [(i, a) for i, a in enumerate(addrs) if a]
         ptr = c.field("io_rsrc_node", "file_ptr")
         if ptr is None or c.field("io_ring_ctx", "file_table.data.nodes") is None:
-            return {i: a & ~3 for i, a in used}      # FFS_* flags in the low bits
+            return {i: a & ~FFS_MASK for i, a in used}
         blobs = self.reader.read([(a + ptr.offset, 8) for _, a in used])
-        return {i: struct.unpack("<Q", b)[0] & ~3 for (i, _), b in zip(used, blobs)}
+        return {i: struct.unpack("<Q", b)[0] & ~FFS_MASK for (i, _), b in zip(used, blobs)}
 
     def _take_out(self, table, ring, loose, detached):
         """Install the slots' files as fds of the (frozen) process, copy detached buffers into
@@ -524,6 +562,54 @@ class RingDump:
             self.reader = None
 
 
+def _check_take_out(ring, loose, detached):
+    """Unsupported, before anything is submitted, if what only the ring holds cannot be
+    taken out through it: the opcodes this kernel has (IORING_REGISTER_PROBE), the ring's
+    restrictions, a ring not enabled yet.  A batch stops at its first failing SQE, and
+    what went before it has spent the ring."""
+    desc, what = ring["desc"], ring["what"]
+    steps = []                  # (opcode, its SQE flags, what it takes out)
+    if loose:
+        steps.append((OP_FIXED_FD_INSTALL, SQE_FIXED_FILE,
+                      f"fixed-file slot{'s' if len(loose) > 1 else ''} "
+                      f"{', '.join(map(str, sorted(loose)))} (files no fd of the tree holds)"))
+    if detached:
+        steps.append((OP_WRITE_FIXED, 0,
+                      f"registered buffer{'s' if len(detached) > 1 else ''} "
+                      f"{', '.join(str(b['index']) for b in detached)} (unmapped memory)"))
+    r = desc.get("restrictions")
+    for op, flags, held in steps:
+        name = f"IORING_OP_{uring.opcode_name(op)}"
+        why = None
+        if op not in _supported_ops():
+            why = "which this kernel lacks" + (" (6.8+)" if op == OP_FIXED_FD_INSTALL else "")
+        elif desc["setup"]["flags"] & SETUP["R_DISABLED"]:
+            why = "which a ring not enabled yet (IORING_SETUP_R_DISABLED) refuses"
+        elif r and (not (r["sqe_op"] >> op) & 1 or
+                    (flags & r["sqe_flags_required"]) != r["sqe_flags_required"] or
+                    flags & ~(r["sqe_flags_allowed"] | r["sqe_flags_required"])):
+            why = "which the ring's restrictions forbid"
+        if why:
+            raise Unsupported(f"unsupported: io_uring ring ({what}) holding {held}: taking "
+                              f"them out needs {name} on the ring, {why}")
+
+
+@functools.lru_cache(maxsize=None)
+def _supported_ops():
+    """The opcodes this kernel's io_uring has, from a ring of ours (empty if it says
+    nothing)."""
+    try:
+        fd = uring.setup(1, uring.Params())
+    except OSError:
+        return frozenset()
+    try:
+        return frozenset(uring.probe(fd)[1])
+    except OSError:
+        return frozenset()
+    finally:
+        os.close(fd)
+
+
 def _covered(mapped, buf):
     """Is every byte of registered buffer ``buf`` in one of the ``mapped`` ranges?"""
     at, end = buf["addr"], buf["addr"] + buf["len"]
@@ -569,6 +655,21 @@ class RingRestore:
     def __init__(self, files, payload, opened, own_creds):
         self.files, self.payload, self.opened = files, payload, opened
         self.own_creds = own_creds
+
+    def reserve_low(self):
+        """Where the kernel alone places a ring (6.4+, and Debian's 6.1), it may choose an
+        address below vm.mmap_min_addr (6.1 does, 6.12 does not), where a restored process
+        in a user namespace may not map its fillers (_Rebuild._map): the restorer, which
+        may, reserves that space before forking the stubs; they inherit it and unmap it once
+        their rings are mapped.  The range reserved here, or None."""
+        low = _mmap_min_addr()
+        if low <= PAGE_SIZE or not any(d["type"] == KIND for d in self.files.values()):
+            return None
+        try:
+            kmem.mmap(low - PAGE_SIZE, kmem.PROT_NONE, MAP_FILLER, addr=PAGE_SIZE)
+        except OSError:
+            return None
+        return PAGE_SIZE, low
 
     def restore(self, rem, remotes, scratch, pid, live, core, vmas, helpers):
         """``helpers`` makes threads with given credentials (restore._ThreadsFor)."""
@@ -652,11 +753,16 @@ class _Rebuild:
             self.rem.call("fcntl", self.fd, 2, 0)       # F_SETFD: io_uring_setup set CLOEXEC
 
     def _map(self, vma):
-        """Map the ring where the dumped process had it.  io_uring refuses any address but 0
-        (6.4+, io_uring_get_unmapped_area: also for MAP_FIXED and mremap), so every free
-        gap of the address space but that one is filled first (PROT_NONE, no memory), and
-        the kernel's own choice then has to be it."""
+        """Map the ring where the dumped process had it: at its address where the kernel
+        takes one (5.10).  Since 6.4 (and in Debian's 6.1) io_uring refuses any address but
+        0 (io_uring_get_unmapped_area: also for MAP_FIXED and mremap), so every free gap of
+        the address space but that one is filled first (PROT_NONE, no memory), and the
+        kernel's own choice then has to be it."""
         start, length = vma["start"], vma["end"] - vma["start"]
+        got = self.rem.call("mmap", start, length, _prot(vma["perms"]), 0x01 | MAP_NOREPLACE,
+                            self.fd, vma["pgoff"], check=False)
+        if got == start:
+            return
         fillers = []
         at = _mmap_min_addr()
         taken = sorted((m.start, m.end) for m in proc.maps(self.live)) + [(TASK_SIZE, TASK_SIZE)]
@@ -749,8 +855,8 @@ class _Rebuild:
         the registration): (start, length) of the mapping to remove once registered."""
         start = buf["addr"] & ~(PAGE_SIZE - 1)
         length = _page_up(buf["addr"] + buf["len"] - start)
-        got = self.rem.call("mmap", start, length, 3, 0x02 | 0x20 | 0x100000, -1, 0,
-                            check=False)                    # MAP_FIXED_NOREPLACE
+        got = self.rem.call("mmap", start, length, 3, 0x02 | 0x20 | MAP_NOREPLACE, -1, 0,
+                            check=False)
         if got != start:
             raise RestoreError(f"{self.what}: the address of registered buffer {buf['index']} "
                                f"({start:#x}) is taken ({_err(got)})", "state")
@@ -925,8 +1031,9 @@ class _Rebuild:
 
 
 TASK_SIZE = (1 << 47) - 4096
+MAP_NOREPLACE = 0x100000       # MAP_FIXED_NOREPLACE
 # MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE
-MAP_FILLER = 0x02 | 0x20 | 0x4000 | 0x100000
+MAP_FILLER = 0x02 | 0x20 | 0x4000 | MAP_NOREPLACE
 
 
 def _mmap_min_addr():

@@ -22,6 +22,9 @@ from .errors import Unsupported
 QUIESCE = 1.0                   # seconds a dump waits for what cannot be carried to end
 # lists of struct io_ring_ctx that hold requests no restore can make again
 _BUSY_LISTS = ("ltimeout_list", "cq_overflow_list", "defer_list")
+_BUSY_NAMES = {"iopoll_list": "IOPOLL requests"}
+# the function an idle io-wq worker waits in (io_wqe_worker before 6.4)
+IDLE_WORKER = ("io_wq_worker", "io_wqe_worker", "0")
 OP = {name: uring.OPCODES.index(name) for name in
       ("READV", "READ_FIXED", "POLL_ADD", "RECVMSG", "TIMEOUT", "ACCEPT", "READ", "RECV")}
 SQE_FLAG_BITS = 0x7F            # REQ_F_* bits 0-6 are the SQE's IOSQE_* flags
@@ -61,17 +64,20 @@ class InFlight:
             time.sleep(0.01)
             self.data = reread()
         self.creds = {addr: int(index) for index, addr in personalities.items()}
-        return [self._poll(req) for req in self._polled()] + \
-            [self._timeout(req) for req in self._timeouts()]
+        polled, timeouts = self._polled(), self._timeouts()
+        if (polled or timeouts) and self.c.field("io_kiocb", "cqe.fd") is None:
+            raise Unsupported(f"unsupported: io_uring ring ({self.what}) with requests in "
+                              f"flight on this kernel: its struct io_kiocb keeps no SQE fd "
+                              f"(no io_kiocb.cqe), so they cannot be made again")
+        return [self._poll(req) for req in polled] + [self._timeout(req) for req in timeouts]
 
     def _busy(self):
         c, busy = self.c, []
-        for name in _BUSY_LISTS:
-            f = c.field("io_ring_ctx", name)
-            if f is not None and c.get(self.data, f"{name}.next") != self.ctx_addr + f.offset:
-                busy.append(name.replace("_", " "))
-        iopoll = c.field("io_ring_ctx", "iopoll_list.first")
-        if iopoll is not None and iopoll.value(self.data):
+        for name in _BUSY_LISTS + ("iopoll_list",):
+            f = c.field("io_ring_ctx", f"{name}.next")      # a list_head: empty points home
+            if f is not None and f.value(self.data) != self.ctx_addr + f.offset:
+                busy.append(_BUSY_NAMES.get(name, name.replace("_", " ")))
+        if c.get(self.data, "iopoll_list.first"):           # a singly linked list (5.17+)
             busy.append("IOPOLL requests")
         for name in ("futex_list", "waitid_list"):
             if c.get(self.data, f"{name}.first"):
@@ -103,22 +109,29 @@ class InFlight:
                 "personality": personality, "buf_index": c.get(blob, "buf_index", "io_kiocb")}
 
     def _polled(self):
-        """Requests hashed in the context's poll table (armed polls)."""
+        """Requests hashed in the context's poll tables (armed polls): cancel_table, and
+        cancel_table_locked for those armed under the ring's lock (6.0, gone by 6.18);
+        before 6.0 one array of list heads, cancel_hash."""
         c = self.c
-        table = c.get(self.data, "cancel_table.hbs")
-        bits = c.get(self.data, "cancel_table.hash_bits")
-        if not table:
-            return []
-        bucket = c.types.size(c.types.find("io_hash_bucket", btf.KIND_STRUCT))
-        heads = self.reader.read_one(table, bucket << bits)
-        first = c.field("io_hash_bucket", "list").offset
+        tables = []
+        for name in ("cancel_table", "cancel_table_locked"):
+            if c.get(self.data, f"{name}.hbs"):
+                bucket = c.types.size(c.types.find("io_hash_bucket", btf.KIND_STRUCT))
+                tables.append((c.get(self.data, f"{name}.hbs"),
+                               c.get(self.data, f"{name}.hash_bits"), bucket,
+                               c.field("io_hash_bucket", "list").offset))
+        if c.get(self.data, "cancel_hash"):
+            tables.append((c.get(self.data, "cancel_hash"),
+                           c.get(self.data, "cancel_hash_bits"), 8, 0))
         node_off = c.field("io_kiocb", "hash_node").offset
         out = []
-        for i in range(1 << bits):
-            node = struct.unpack_from("<Q", heads, i * bucket + first)[0]
-            while node:
-                out.append(self._req(node - node_off))
-                node = struct.unpack("<Q", self.reader.read_one(node, 8))[0]
+        for table, bits, bucket, first in tables:
+            heads = self.reader.read_one(table, bucket << bits)
+            for i in range(1 << bits):
+                node = struct.unpack_from("<Q", heads, i * bucket + first)[0]
+                while node:
+                    out.append(self._req(node - node_off))
+                    node = struct.unpack("<Q", self.reader.read_one(node, 8))[0]
         return out
 
     def _poll(self, req):
@@ -203,7 +216,7 @@ def _busy_workers(pid):
                 where = f.read().strip()
         except FileNotFoundError:
             continue
-        if where not in ("io_wq_worker", "0"):
+        if where not in IDLE_WORKER:
             busy.append(f"an io-wq worker in {where}")
     return busy
 

@@ -119,6 +119,7 @@ class _Restorer:
         self.service = {}           # pid -> {name: fd in the restorer}
         self.created = []           # pids forked so far (for cleanup)
         self.tracees = {}           # tid -> True while we hold it
+        self.low = None             # space below vm.mmap_min_addr the stubs inherit (io_uring)
         self.root = image.pstree["root"]
         self.fault = None
         self.own_creds = creds.own()
@@ -229,6 +230,7 @@ class _Restorer:
         new_pid = CLONE_NEWPID if img.pstree.get("pidns") else 0
         user = "user" in self.joined
         root_tids = pstree.set_tid(img.procs[self.root], own_only=user)
+        self.low = self.rings.reserve_low()
         if _single_threaded() and not user:
             pid, _ = fork3(flags=new_pid, set_tid=root_tids)
             if pid == 0:
@@ -255,6 +257,8 @@ class _Restorer:
                                        "\n").encode())
                     os._exit(1)
             os.waitpid(helper, 0)
+        if self.low:
+            kmem.munmap(self.low[0], self.low[1] - self.low[0])
         self.created = list(img.order) if not user else []
         os.close(ready_w)
         self.own_fds.remove(ready_w)
@@ -348,7 +352,10 @@ class _Restorer:
             # everything of the stub goes but the work area and its vdso, moved into place
             vdso = [(v.start, v.end, v.name) for v in proc.maps(live)
                     if v.name in memory.VDSO_NAMES]
-            keep = sorted([(region, region + REGION)] + [(a, b) for a, b, _ in vdso])
+            # and the low reservation until the rings are mapped (io_uring.reserve_low)
+            low = [self.low] if self.low and all(v["start"] >= self.low[1]
+                                                 for v in mm["vmas"]) else []
+            keep = sorted([(region, region + REGION)] + [(a, b) for a, b, _ in vdso] + low)
             at = 0
             for start, end in keep:
                 if start > at:
@@ -387,6 +394,8 @@ class _Restorer:
             # credentials change
             self.rings.restore(rem, remotes, scratch, pid, live, core, mm["vmas"],
                                _ThreadsFor(self, rem, scratch, live))
+            for start, end in low:
+                rem.call("munmap", start, end - start)
             context.restore_process(rem, core["context"])
             timers.restore_posix(rem, scratch, core["posix_timers"], live,  # may name a thread
                                  self.live)

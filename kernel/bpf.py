@@ -7,6 +7,7 @@ not zero, so passing only what we fill keeps old kernels happy.
 
 import ctypes
 import os
+import resource
 import struct
 
 from .libc import syscall
@@ -85,6 +86,19 @@ _PROG_LOAD = struct.Struct("<IIQQIIQII16sIIIIQIIQIII")
 _LINK_CREATE = struct.Struct("<IIIIQI")
 _INFO_BY_FD = struct.Struct("<IIQ")
 _BTF_LOAD = struct.Struct("<QQIII")
+
+
+def memlock_unlimited():
+    """Before 5.11 maps and programs count against their creator's RLIMIT_MEMLOCK, shared
+    with everything else its user locked (io_uring buffers...): lifted as far as we may, as
+    libbpf does (later kernels ignore it)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    for limit in (resource.RLIM_INFINITY, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_MEMLOCK, (limit, limit))
+            return
+        except (OSError, ValueError):
+            continue
 
 
 def bpf(cmd, attr: bytes):

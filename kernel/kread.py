@@ -154,6 +154,7 @@ class KernelReader:
             task_func = types.find("bpf_iter_task", btf.KIND_FUNC)
             if func is None or task_func is None:
                 raise Unavailable(errno.ENOSYS, "no bpf_iter_task_file in the kernel's BTF")
+            bpf.memlock_unlimited()
             self.cfg = self._own(bpf.map_create(bpf.MAP_TYPES["array"], 4, _CONFIG.size, 1))
             self.req = self._own(bpf.map_create(bpf.MAP_TYPES["array"], 4, _REQUEST.size,
                                                 MAX_REQUESTS))
