@@ -166,6 +166,7 @@ class RingDump:
         self.rings = []             # (pid, fd, file id, ctx address, memory)
         self.files_of = {}          # pid -> {fd: (struct file, private_data)}
         self.tasks_of = {}          # pid -> {tid: its registered ring table (addresses)}
+        self.eventfd_ops = None     # the kernel's eventfd_fops (_eventfd_slots)
 
     # the kernel reader, loaded once per dump
     def _reader(self, what):
@@ -413,6 +414,8 @@ class RingDump:
                         f"unsupported with --leave-running: io_uring ring ({ring['what']}) "
                         f"holding files or buffers no fd or mapping of the tree holds: taking "
                         f"them out through the ring spends it")
+                if OP_FIXED_FD_INSTALL not in _supported_ops():
+                    self._eventfd_slots(table, ring, loose, by_file)
                 _check_take_out(ring, loose, detached)
             out.append((ring, loose, detached))
         # nothing is submitted before every ring is known to allow it: that spends them
@@ -453,14 +456,37 @@ class RingDump:
         return [[tid, index] for tid, table in sorted(self.tasks_of[pid].items())
                 for index, addr in enumerate(table) if addr == mine]
 
+    def _eventfd_slots(self, table, ring, loose, by_file):
+        """Without FIXED_FD_INSTALL (before 6.8): the eventfds among the ``loose`` slots
+        (files whose f_op is an eventfd's) are made again from their count instead, and
+        leave ``loose``."""
+        c, read = self.ctx, self.reader.read_one
+        f_op, private = c.field("file", "f_op"), c.field("file", "private_data")
+        if self.eventfd_ops is None:
+            fd = os.eventfd(0)
+            try:
+                mine = self.reader.files(os.getpid())[fd][0]
+                self.eventfd_ops = f_op.value(read(mine + f_op.offset, 8), -f_op.offset)
+            finally:
+                os.close(fd)
+        size = max(f_op.offset, private.offset) + 8
+        for index, addr in sorted(loose.items()):
+            blob = read(addr, size)
+            if f_op.value(blob) == self.eventfd_ops:
+                file_id = table.add_description(self._eventfd(private.value(blob),
+                                                              ring["what"]))
+                ring["desc"]["file_table"]["slots"][str(index)] = file_id
+                by_file[addr] = by_file[("private", private.value(blob))] = file_id
+                del loose[index]
+
     def _eventfd(self, addr, what):
-        """The image of a registered eventfd no fd of the tree holds (its count, from the
-        kernel's struct eventfd_ctx)."""
+        """The image of an eventfd no fd of the tree holds (its count, from the kernel's
+        struct eventfd_ctx)."""
         c = self.ctx
         blob = self.reader.read_one(addr, c.types.size(c.types.find("eventfd_ctx",
                                                                    btf.KIND_STRUCT)))
         if blob is None:
-            raise DumpError(f"cannot read the eventfd registered with {what}")
+            raise DumpError(f"cannot read an eventfd of {what}")
         flags = c.get(blob, "flags", "eventfd_ctx")
         return {"type": "eventfd", "flags": os.O_RDWR | (flags & os.O_NONBLOCK),
                 "count": c.get(blob, "count", "eventfd_ctx"), "semaphore": bool(flags & 1)}
