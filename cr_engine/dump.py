@@ -17,7 +17,7 @@ from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
 from . import (context, creds, faults, files, memory, namespaces, proc, pstree, seccomp,
-               signals, sysv_ipc, timers, tracking)
+               signals, sockets, sysv_ipc, timers, tracking)
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
 from .images import FD_DATA, ImageWriter
@@ -132,6 +132,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         increments.hand_over(writer)
         writer.finish(root_pid=pid, pids=sorted(tree.processes), shell_job=shell_job,
                       parent=increments.parent_rel)
+        lingering = table.ring_sockets()
         table.close(final=not leave_running)    # after the last step that can fail
         increments.done()
     except BaseException as e:
@@ -141,6 +142,10 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         tree.thaw()
     else:
         tree.kill()
+        # a killed process's io_uring rings are torn down by a kernel worker a few ms later,
+        # holding their sockets (a listener's name or port) until then: a restore right
+        # away would find them taken
+        sockets.wait_gone(lingering)
     stats.total()
     return DumpResult(pid, os.fspath(images_dir), stats.as_dict(), sorted(tree.processes))
 

@@ -152,6 +152,13 @@ class FileTable:
                                            else "that several rings could be"))
         return found[0]
 
+    def ring_sockets(self):
+        """Inodes of the tree's sockets when it has io_uring rings (which may hold them
+        after the tree is gone: dump.py waits for them), else an empty set."""
+        if io_uring.KIND not in self.kinds:
+            return set()
+        return {d["inode"] for d in self.files.values() if d["type"] in sockets.KINDS}
+
     def describe_extra(self, pid, fd):
         """The id of the description behind an fd the engine itself made in a frozen process
         (not one of its dumped fds)."""

@@ -12,6 +12,7 @@ once a size is set) stay the kernel's.
 import errno
 import socket
 import struct
+import time
 
 from .errors import RestoreError, Unsupported
 
@@ -213,3 +214,28 @@ def go_live(files, fds, unsent):
     if unsent:
         from . import inet_sockets
         inet_sockets.go_live(files, fds, unsent)
+
+
+def wait_gone(inodes, timeout=1.0):
+    """Wait until none of the sockets ``inodes`` exists any more in our network namespace
+    (bounded); the ones still there at the end."""
+    deadline = time.monotonic() + timeout
+    while inodes:
+        inodes = inodes & _socket_inodes()
+        if not inodes or time.monotonic() > deadline:
+            break
+        time.sleep(0.002)
+    return inodes
+
+
+def _socket_inodes():
+    """Inodes of the unix, TCP and UDP sockets /proc/net lists."""
+    out = set()
+    for name, column in (("unix", 6), ("tcp", 9), ("tcp6", 9), ("udp", 9), ("udp6", 9)):
+        try:
+            with open(f"/proc/net/{name}") as f:
+                lines = f.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        out |= {int(fields[column]) for fields in map(str.split, lines) if len(fields) > column}
+    return out
