@@ -214,6 +214,13 @@ class RingDump:
         desc["personalities"], creds = self._personalities(data, what)
         desc["in_flight"] = InFlight(self, ctx_addr, data, what).collect(
             lambda: reader.read_one(ctx_addr, c.size), creds, pid)
+        # submissions without completions are replayed as NOPs that post none (5.17)
+        ahead = (desc["positions"]["sq_head"] - len(desc["in_flight"]) -
+                 desc["positions"]["cq_tail"]) & 0xFFFFFFFF
+        if 0 < ahead < 1 << 31 and not _kernel()[1] & uring.FEAT["CQE_SKIP"]:
+            raise Unsupported(f"unsupported: io_uring ring ({what}) whose SQ is {ahead} "
+                              f"entries ahead of its CQ: that is replayed with "
+                              f"IOSQE_CQE_SKIP_SUCCESS, which this kernel lacks")
         desc["iowq_limits"] = _iowq_limits(c, data)
         start, end = c.get(data, "file_alloc_start"), c.get(data, "file_alloc_end")
         desc["file_table"] = {"size": int(info.get("UserFiles", "0").split()[0] or 0),
@@ -621,19 +628,24 @@ def _check_take_out(ring, loose, detached):
 
 
 @functools.lru_cache(maxsize=None)
-def _supported_ops():
-    """The opcodes this kernel's io_uring has, from a ring of ours (empty if it says
-    nothing)."""
+def _kernel():
+    """(its opcodes, its IORING_FEAT_* bits): what this kernel's io_uring has, from a ring
+    of ours (nothing if it says nothing)."""
+    params = uring.Params()
     try:
-        fd = uring.setup(1, uring.Params())
+        fd = uring.setup(1, params)
     except OSError:
-        return frozenset()
+        return frozenset(), 0
     try:
-        return frozenset(uring.probe(fd)[1])
+        return frozenset(uring.probe(fd)[1]), params.features
     except OSError:
-        return frozenset()
+        return frozenset(), params.features
     finally:
         os.close(fd)
+
+
+def _supported_ops():
+    return _kernel()[0]
 
 
 def _covered(mapped, buf):
