@@ -104,16 +104,21 @@ class RingMemory:
         except BaseException:
             self.rings.close()
             raise
+        # the counters as 4-byte words, each read and written in one access: an SQ thread
+        # reads them while we write (struct packs byte by byte: a tail going from 0x1ff to
+        # 0x200 is 0x100 for a moment, and the thread then runs away with the ring)
+        self.words = memoryview(self.rings).cast("I")
 
     def close(self):
+        self.words.release()
         self.rings.close()
         self.sqes.close()
 
     def u32(self, off):
-        return struct.unpack_from("<I", self.rings, off)[0]
+        return self.words[off >> 2]
 
     def set_u32(self, off, value):
-        struct.pack_into("<I", self.rings, off, value & 0xFFFFFFFF)
+        self.words[off >> 2] = value & 0xFFFFFFFF
 
     def put_sqe(self, slot, position, sqe):
         """SQE bytes into SQE ``slot``, queued at SQ ``position``."""
@@ -1059,13 +1064,18 @@ class _Rebuild:
 
     def _write_back(self, memory):
         """The dumped ring memory over what the replay left, but for the kernel's SQ flags
-        (clearing NEED_WAKEUP under a sleeping SQ thread would stall the application)."""
+        (clearing NEED_WAKEUP under a sleeping SQ thread would stall the application).  The
+        SQ tail moves last, in one store: an SQ thread takes the SQEs queued but not
+        entered at dump as soon as it sees them."""
         lay = memory.lay
         blob = self.owner.payload(self.file_id)
-        flags = memory.u32(lay.sq.flags)
-        memory.rings[:lay.rings_size] = blob[:lay.rings_size]
-        memory.set_u32(lay.sq.flags, flags)
+        rings = bytearray(blob[:lay.rings_size])
+        tail = struct.unpack_from("<I", rings, lay.sq.tail)[0]
+        for off in (lay.sq.tail, lay.sq.flags):
+            struct.pack_into("<I", rings, off, memory.u32(off))
         memory.sqes[:lay.sqes_size] = blob[lay.rings_size:lay.rings_size + lay.sqes_size]
+        memory.rings[:lay.rings_size] = rings
+        memory.set_u32(lay.sq.tail, tail)
 
 
 TASK_SIZE = (1 << 47) - 4096
