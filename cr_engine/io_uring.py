@@ -1002,16 +1002,14 @@ class _Rebuild:
         for with_cqe, count in ((True, target_cq), (False, target_sq - target_cq)):
             entry = sqe(OP_NOP, flags=0 if with_cqe else SQE_CQE_SKIP_SUCCESS)
             step = min(lay.sq_entries, lay.cq_entries)
-            if count:
+            if count:               # every slot a NOP, queued in place (position % entries)
                 for slot in range(lay.sq_entries):
                     memory.sqes[slot * lay.sqe_size:slot * lay.sqe_size + 64] = entry
+                    if lay.has_array:
+                        memory.set_u32(lay.sq.array + 4 * slot, slot)
             left = count
             while left:
                 n = min(step, left)
-                for k in range(n):
-                    if lay.has_array:
-                        memory.set_u32(lay.sq.array + 4 * ((done + k) % lay.sq_entries),
-                                       (done + k) % lay.sq_entries)
                 done += n
                 memory.set_u32(lay.sq.tail, done)
                 self._submit(memory, n, done, sqpoll)
@@ -1019,8 +1017,9 @@ class _Rebuild:
                 left -= n
         done = self._resubmit(memory, carried, done, sqpoll)
         target_sq = pos["sq_head"]
-        if memory.u32(lay.sq.head) != target_sq & 0xFFFFFFFF or \
-                memory.u32(lay.cq.tail) != target_cq & 0xFFFFFFFF:
+        # a request submitted again may complete at once (a timeout that expired meanwhile)
+        early = (memory.u32(lay.cq.tail) - target_cq) & 0xFFFFFFFF
+        if memory.u32(lay.sq.head) != target_sq & 0xFFFFFFFF or early > len(carried):
             raise RestoreError(f"{self.what}: the replay reached sq {memory.u32(lay.sq.head)} "
                                f"cq {memory.u32(lay.cq.tail)}, not {target_sq}/{target_cq}",
                                "state")
@@ -1041,17 +1040,22 @@ class _Rebuild:
                     memory.set_u32(lay.sq.array + 4 * slot, slot)
             done += len(batch)
             memory.set_u32(lay.sq.tail, done)
-            self._submit(memory, len(batch), done, sqpoll)
+            self._submit(memory, len(batch), done, sqpoll, batch)
             self.scratch.reset()
         return done
 
-    def _submit(self, memory, n, upto, sqpoll):
+    def _submit(self, memory, n, upto, sqpoll, carried=None):
         lay = memory.lay
         if not sqpoll:
             got = self.rem.call("io_uring_enter", self.fd, n, 0, 0, 0, 0, check=False)
             if got != n:
-                raise RestoreError(f"{self.what}: replaying NOPs: io_uring_enter gave "
-                                   f"{_err(got)}, not {n}", "state")
+                what = "replaying NOPs"
+                if carried and 0 < got <= n:        # the request whose preparation failed
+                    raw = bytes.fromhex(carried[got - 1]["sqe"])
+                    what = (f"submitting again a {uring.opcode_name(raw[0])} request in flight "
+                            f"at dump (user_data {struct.unpack_from('<Q', raw, 32)[0]:#x})")
+                raise RestoreError(f"{self.what}: {what}: io_uring_enter gave {_err(got)}, "
+                                   f"not {n}", "state")
             return
         deadline = time.monotonic() + 5
         while memory.u32(lay.sq.head) != upto & 0xFFFFFFFF:
@@ -1063,18 +1067,27 @@ class _Rebuild:
             time.sleep(0.0002)
 
     def _write_back(self, memory):
-        """The dumped ring memory over what the replay left, but for the kernel's SQ flags
-        (clearing NEED_WAKEUP under a sleeping SQ thread would stall the application).  The
-        SQ tail moves last, in one store: an SQ thread takes the SQEs queued but not
-        entered at dump as soon as it sees them."""
+        """The dumped ring memory over what the replay left, but for what the kernel owns
+        now: the SQ flags (clearing NEED_WAKEUP under a sleeping SQ thread would stall the
+        application), the CQ tail and the free CQ slots (a request submitted again may have
+        completed already).  The SQ tail moves last, in one store: an SQ thread takes the
+        SQEs queued but not entered at dump as soon as it sees them."""
         lay = memory.lay
         blob = self.owner.payload(self.file_id)
         rings = bytearray(blob[:lay.rings_size])
         tail = struct.unpack_from("<I", rings, lay.sq.tail)[0]
-        for off in (lay.sq.tail, lay.sq.flags):
+        for off in (lay.sq.tail, lay.sq.flags, lay.cq.tail):
             struct.pack_into("<I", rings, off, memory.u32(off))
         memory.sqes[:lay.sqes_size] = blob[lay.rings_size:lay.rings_size + lay.sqes_size]
-        memory.rings[:lay.rings_size] = rings
+        memory.rings[:lay.cq.cqes] = rings[:lay.cq.cqes]
+        head, dumped_tail = (struct.unpack_from("<I", blob, off)[0]
+                             for off in (lay.cq.head, lay.cq.tail))
+        size, mask = lay.cqe_size, lay.cq_entries - 1
+        for pos in range(head, head + ((dumped_tail - head) & 0xFFFFFFFF)):
+            at = lay.cq.cqes + (pos & mask) * size
+            memory.rings[at:at + size] = rings[at:at + size]
+        end = lay.cq.cqes + lay.cq_entries * size
+        memory.rings[end:lay.rings_size] = rings[end:]
         memory.set_u32(lay.sq.tail, tail)
 
 

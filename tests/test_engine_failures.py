@@ -37,7 +37,7 @@ def assert_untouched(s, before):
 
 @pytest.mark.parametrize("kind,what", [
     ("packet_socket", "unsupported: AF_PACKET socket (fd"),
-    ("io_uring_poll", "with requests in flight (armed polls)"),
+    ("io_uring_linked", "with a linked POLL_ADD request in flight"),
     ("io_uring_no_mmap", "io_uring ring with IORING_SETUP_NO_MMAP (fd"),
     ("unix_pending_data", "unsupported: data sent on a unix connection that @cr-subject-"),
     ("pidns_nested", "unsupported: a nested pid namespace"),

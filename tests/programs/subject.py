@@ -68,17 +68,19 @@ elif kind == "sysv_undo":              # a semaphore raised with SEM_UNDO, id in
     ipc.semop(semid, [(0, 1, ipc.SEM_UNDO)])
     with open(result + ".ipc", "w") as f:
         f.write(f"-1 {semid} -1")
-elif kind == "io_uring_poll":         # a ring with a poll armed on an empty pipe
+elif kind == "io_uring_linked":       # a poll on an empty pipe with a NOP linked behind it
     from kernel import io_uring
     from kernel.libc import syscall
-    from cr_engine.io_uring import RingMemory, layout, sqe
+    from cr_engine.io_uring import RingMemory, layout
+    from cr_engine.io_uring_inflight import sqe
     params = io_uring.Params()
     held = io_uring.setup(4, params)
     ring = RingMemory(held, layout(params.sq_entries, params.cq_entries, 0))
     poll_r, poll_w = os.pipe()
-    ring.put_sqe(0, 0, sqe(6, fd=poll_r, op_flags=1, user_data=7))     # POLL_ADD, POLLIN
-    ring.set_u32(ring.lay.sq.tail, 1)
-    syscall("io_uring_enter", held, 1, 0, 0, 0, 0)
+    ring.put_sqe(0, 0, sqe(6, fd=poll_r, op_flags=1, user_data=7, flags=1 << 2))  # IO_LINK
+    ring.put_sqe(1, 1, sqe(0, user_data=8))
+    ring.set_u32(ring.lay.sq.tail, 2)
+    syscall("io_uring_enter", held, 2, 0, 0, 0, 0)
 elif kind == "io_uring_no_mmap":      # a ring whose memory is the process's
     import ctypes
     import mmap
