@@ -51,7 +51,7 @@ LAYOUT_FLAGS = SETUP["NO_SQARRAY"] | SETUP["SQE128"] | SETUP["CQE32"] | SETUP["C
 # flags a restore does not pass on: sizes are exact, R_DISABLED is added and lifted by
 # the restore itself, a shared io-wq is not carried (it only pools worker threads)
 NOT_PASSED = SETUP["CLAMP"] | SETUP["R_DISABLED"] | SETUP["ATTACH_WQ"]
-REPLAY_MAX = 1 << 26            # NOPs a restore may replay: ~25 s at this host's 2.9 M/s
+REPLAY_MAX = 1 << 26            # NOPs a restore may replay: ~10 s at this host's rate
 CHUNK_REQUESTS = 1024           # ring slots spent per injected io_uring_enter at dump
 RINGFD_MAX = 16                 # IO_RINGFD_REG_MAX
 FFS_MASK = 7                    # FFS_* flags in a fixed file's pointer (3 bits in 5.10's)
@@ -226,6 +226,15 @@ class RingDump:
             raise Unsupported(f"unsupported: io_uring ring ({what}) whose SQ is {ahead} "
                               f"entries ahead of its CQ: that is replayed with "
                               f"IOSQE_CQE_SKIP_SUCCESS, which this kernel lacks")
+        if ahead >= 1 << 31:
+            raise Unsupported(f"unsupported: io_uring ring ({what}) with more completions "
+                              f"than submissions (multishot requests, messages from other "
+                              f"rings): its positions cannot be replayed yet")
+        steps = max(desc["positions"]["sq_head"], desc["positions"]["cq_tail"])
+        if steps > REPLAY_MAX:
+            raise Unsupported(f"unsupported: io_uring ring ({what}) {steps} submissions from "
+                              f"its start: replaying its positions would take too long "
+                              f"(limit {REPLAY_MAX})")
         desc["iowq_limits"] = _iowq_limits(c, data)
         start, end = c.get(data, "file_alloc_start"), c.get(data, "file_alloc_end")
         desc["file_table"] = {"size": int(info.get("UserFiles", "0").split()[0] or 0),
