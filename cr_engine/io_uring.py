@@ -57,8 +57,18 @@ RINGFD_MAX = 16                 # IO_RINGFD_REG_MAX
 FFS_MASK = 7                    # FFS_* flags in a fixed file's pointer (3 bits in 5.10's)
 
 
-def is_ring(link):
-    return link == "anon_inode:[io_uring]"
+def summary(d):
+    """One line about a ring's image, for `show`."""
+    setup, pos = d["setup"], d["positions"]
+    flags = [name for bit, name in enumerate(uring.SETUP_FLAGS) if setup["flags"] >> bit & 1]
+    extra = [f"{what} {n}" for what, n in (
+        ("files", len(d["file_table"].get("slots", {}))),
+        ("buffers", sum(1 for b in d["buffers"] if b)),
+        ("personalities", len(d["personalities"]["creds"])),
+        ("in flight", len(d.get("in_flight", ())))) if n]
+    return (f"ring sq {setup['sq_entries']} cq {setup['cq_entries']} "
+            f"{'|'.join(flags) or 'no flags'} at sq {pos['sq_head']} cq {pos['cq_tail']}"
+            + "".join(f", {e}" for e in extra))
 
 
 # --- the ring's memory ------------------------------------------------------------------------

@@ -169,6 +169,9 @@ def _file_summary(d):
         return (f"map {d['map_id']} {m['map_type']} {m['name']!r} key {m['key_size']} value "
                 f"{m['value_size']} max {m['max_entries']} flags {m['map_flags']:#x} "
                 f"entries {m.get('entries', 0)}{extra}")
+    if kind == "io_uring":
+        from .io_uring import summary
+        return summary(d)
     if kind == "epoll":
         return "items " + (", ".join(f"{i['tfd']}->{i['target']} {i['events']:#x} "
                                      f"data {i['data']:#x}{' ready' if i.get('ready') else ''}"

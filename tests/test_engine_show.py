@@ -26,10 +26,13 @@ def test_show_decodes_fd_kinds(subject, tmp_path):
     assert unlinked["path"] == os.path.join(str(tmp_path), "gone") and unlinked["size"] == 13
     locked = [d for d in by_kind["reg"] if d["path"].endswith("/locked")][0]
     assert locked["locks"] == [{"kind": "flock", "type": "WRITE", "start": 0, "end": None}]
+    ring = by_kind["io_uring"][0]["setup"]
+    assert (ring["sq_entries"], ring["cq_entries"]) == (4, 16)
 
     text = "\n".join(render(decoded))
     for line in ("eventfd count 5 semaphore", "signalfd mask 0x200", "memfd:subject size 10",
-                 f"{tmp_path}/gone (unlinked) size 13", "timerfd clock 1 left"):
+                 f"{tmp_path}/gone (unlinked) size 13", "timerfd clock 1 left",
+                 "io_uring ring sq 4 cq 16 CQSIZE at sq 0 cq 0"):
         assert line in text, line
     assert s.stop().startswith("alive")                # --leave-running: it runs on
 

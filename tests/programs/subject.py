@@ -110,8 +110,10 @@ elif kind == "fds":                     # one of each fd kind `show` decodes
     os.unlink(os.path.join(workdir, "gone"))
     locked = os.open(os.path.join(workdir, "locked"), os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(locked, fcntl.LOCK_EX)
+    from kernel import io_uring
+    ring = io_uring.setup(4, io_uring.Params(flags=io_uring.SETUP["CQSIZE"], cq_entries=16))
     held = [os.eventfd(5, os.EFD_SEMAPHORE), timer, fds.signalfd([signal.SIGUSR1]), notify,
-            memfd, unlinked, locked]
+            memfd, unlinked, locked, ring]
 elif kind == "pidns":                   # the subject is the init of a new pid namespace
     from kernel import namespaces
     namespaces.unshare(namespaces.CLONE_NEWPID)
