@@ -129,14 +129,18 @@ def _program(cfg_map, req_map, buf_map, offsets, tasks=False):
     return b"".join(code)
 
 
-def _load(insns, func):
-    """The loaded program; the verifier's log (its tail) only when it is refused."""
-    try:
-        return bpf.prog_load(bpf.PROG_TYPE_TRACING, insns, expected_attach_type=bpf.TRACE_ITER,
-                             attach_btf_id=func)
-    except OSError:
-        return bpf.prog_load(bpf.PROG_TYPE_TRACING, insns, expected_attach_type=bpf.TRACE_ITER,
-                             attach_btf_id=func, log_size=1 << 22)
+def _load(insns, func, tries=5):
+    """The loaded program; the verifier's log (its tail) only when it is refused.  A signal
+    arriving while the verifier works makes it give up with EAGAIN: load again (as libbpf)."""
+    for attempt in range(tries):
+        try:
+            return bpf.prog_load(bpf.PROG_TYPE_TRACING, insns,
+                                 expected_attach_type=bpf.TRACE_ITER, attach_btf_id=func)
+        except OSError as e:
+            if e.errno != errno.EAGAIN or attempt == tries - 1:
+                break
+    return bpf.prog_load(bpf.PROG_TYPE_TRACING, insns, expected_attach_type=bpf.TRACE_ITER,
+                         attach_btf_id=func, log_size=1 << 22)
 
 
 def _split(two):
