@@ -24,8 +24,8 @@ from kernel import ptrace
 from kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, setns
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
-from . import (context, creds, epoll, faults, files, io_uring, locks, memory, namespaces, proc,
-               pstree, seccomp, signals, stub, sysv_ipc, timers, tracking)
+from . import (context, creds, epoll, faults, files, io_uring_restore, locks, memory,
+               namespaces, proc, pstree, seccomp, signals, stub, sysv_ipc, timers, tracking)
 from .errors import CRError, ImageError, RestoreError
 from .images import FD_DATA, ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -148,7 +148,7 @@ class _Restorer:
         if "net" in ns_image:
             namespaces.set_up_net(ns_image["net"], self.joined["net"])
         self.opened.open_all(img.files, img.payload, netns=self.joined.get("net"))
-        self.rings = io_uring.RingRestore(img.files, img.payload, self.opened, self.own_creds)
+        self.rings = io_uring_restore.RingRestore(img.files, img.payload, self.opened, self.own_creds)
         shmem_fds = self._shmem_objects()
         map_fds = {}
         for pid, mm in img.mms.items():
@@ -352,7 +352,7 @@ class _Restorer:
             # everything of the stub goes but the work area and its vdso, moved into place
             vdso = [(v.start, v.end, v.name) for v in proc.maps(live)
                     if v.name in memory.VDSO_NAMES]
-            # and the low reservation until the rings are mapped (io_uring.reserve_low)
+            # and the low reservation until the rings are mapped (io_uring_restore.RingRestore.reserve_low)
             low = [self.low] if self.low and all(v["start"] >= self.low[1]
                                                  for v in mm["vmas"]) else []
             keep = sorted([(region, region + REGION)] + [(a, b) for a, b, _ in vdso] + low)
@@ -601,7 +601,7 @@ class _Restorer:
 
 class _ThreadsFor:
     """Helper threads with given credentials in one process, made on demand and ended
-    together (io_uring.RingRestore registers personalities with them)."""
+    together (io_uring_restore.RingRestore registers personalities with them)."""
 
     def __init__(self, restorer, rem, scratch, pid):
         self.restorer, self.rem, self.scratch, self.pid = restorer, rem, scratch, pid

@@ -1,0 +1,457 @@
+"""io_uring rings, restore: each ring made again inside its process (the dump's side and
+the ring memory's layout: io_uring.py).
+
+Once the process's memory and threads are back: io_uring_setup with the dumped flags plus
+R_DISABLED, by the submitter thread; the fd put at its numbers; the ring mapped where it was;
+files, buffers, restrictions, the eventfd, personalities, io-wq limits and per-thread ring
+fds registered; the ring enabled; the kernel's private counters brought to the dumped
+positions by replaying NOPs, the requests that were in flight submitted again as the last
+SQEs; the dumped ring memory written back over what that left.
+"""
+
+import os
+import struct
+import time
+
+from kernel import io_uring as uring
+from kernel import memory as kmem
+from kernel.memory import PAGE_SIZE
+
+from . import proc
+from .errors import RestoreError
+from .io_uring import (CQ_EVENTFD_DISABLED, ENTER_SQ_WAKEUP, KIND, NOT_PASSED, OP_NOP,
+                       SETUP, SQ_NEED_WAKEUP, SQE_CQE_SKIP_SUCCESS, RingMemory, _err,
+                       _page_up, layout)
+from .io_uring_inflight import sqe, timeout_sqe, timespec
+
+class RingRestore:
+    """Rebuilds the rings of one restored process from inside it (restore.py calls
+    ``restore`` once its memory and threads are back, before its credentials change)."""
+
+    def __init__(self, files, payload, opened, own_creds):
+        self.files, self.payload, self.opened = files, payload, opened
+        self.own_creds = own_creds
+
+    def reserve_low(self):
+        """Where the kernel alone places a ring (6.4+, and Debian's 6.1), it may choose an
+        address below vm.mmap_min_addr (6.1 does, 6.12 does not), where a restored process
+        in a user namespace may not map its fillers (_Rebuild._map): the restorer, which
+        may, reserves that space before forking the stubs; they inherit it and unmap it once
+        their rings are mapped.  The range reserved here, or None."""
+        low = _mmap_min_addr()
+        if low <= PAGE_SIZE or not any(d["type"] == KIND for d in self.files.values()):
+            return None
+        try:
+            kmem.mmap(low - PAGE_SIZE, kmem.PROT_NONE, MAP_FILLER, addr=PAGE_SIZE)
+        except OSError:
+            return None
+        return PAGE_SIZE, low
+
+    def restore(self, rem, remotes, scratch, pid, live, core, vmas, helpers):
+        """``helpers`` makes threads with given credentials (restore._ThreadsFor)."""
+        rings = {}
+        for entry in core["fds"]:
+            if self.files[entry["file"]]["type"] == KIND:
+                rings.setdefault(entry["file"], []).append(entry)
+        for file_id, entries in rings.items():
+            desc = self.files[file_id]
+            sub = remotes.get(desc.get("submitter"), rem)
+            rebuild = _Rebuild(self, desc, file_id, sub, scratch, live, f"pid {pid}")
+            rebuild.helpers, rebuild.own_creds = helpers, self.own_creds
+            rebuild.run(entries, [v for v in vmas if v["kind"] == KIND and v["file"] == file_id],
+                        {e["file"]: e["fd"] for e in core["fds"]}, remotes)
+
+
+class _Rebuild:
+    """One ring, made again inside its process through the injected calls of ``rem``."""
+
+    def __init__(self, owner, desc, file_id, rem, scratch, live, what):
+        self.owner, self.desc, self.file_id = owner, desc, file_id
+        self.rem, self.scratch, self.live = rem, scratch, live
+        self.what = f"io_uring ring {file_id} of {what}"
+        self.lent = []
+
+    def run(self, entries, vmas, fd_of_file, remotes):
+        setup = self.desc["setup"]
+        flags = setup["flags"]
+        self.fd = self._setup(setup)
+        self._place(entries)
+        for vma in vmas:
+            self._map(vma)
+        try:
+            self._register_files(fd_of_file)
+            self._register_buffers()
+            self._register_restrictions()
+            self._register_eventfd(fd_of_file)
+            self._register_personalities()
+            self._iowq_limits()
+            self._register_ring_fds(remotes)
+        finally:
+            for fd in self.lent:
+                self.rem.call("close", fd, check=False)
+        if not flags & SETUP["R_DISABLED"]:
+            self._register(uring.REGISTER_ENABLE_RINGS, 0, 0)
+        lay = layout(setup["sq_entries"], setup["cq_entries"], flags)
+        mine = self._borrow()
+        try:
+            memory = RingMemory(mine, lay)
+        finally:
+            os.close(mine)
+        try:
+            self._replay(memory, bool(flags & SETUP["SQPOLL"]))
+            self._write_back(memory)
+        finally:
+            memory.close()
+
+    # the ring, its fd and its fd numbers
+    def _setup(self, setup):
+        flags = (setup["flags"] & ~NOT_PASSED) | SETUP["R_DISABLED"] | SETUP["CQSIZE"]
+        params = uring.Params(flags=flags, cq_entries=setup["cq_entries"],
+                              sq_thread_idle=setup.get("sq_thread_idle", 0),
+                              sq_thread_cpu=max(setup.get("sq_thread_cpu", 0), 0))
+        at = self.scratch.put(bytes(params))
+        fd = self.rem.call("io_uring_setup", setup["sq_entries"], at, check=False)
+        self.scratch.reset()
+        if fd < 0:
+            raise RestoreError(f"{self.what}: io_uring_setup with flags {flags:#x} failed "
+                               f"({_err(fd)})", "state")
+        return fd
+
+    def _place(self, entries):
+        numbers = [e["fd"] for e in entries]
+        for e in entries:
+            if e["fd"] != self.fd:
+                self.rem.call("dup3", self.fd, e["fd"], os.O_CLOEXEC if e["cloexec"] else 0)
+        if self.fd not in numbers:
+            self.rem.call("close", self.fd)
+            self.fd = numbers[0]
+        elif not next(e for e in entries if e["fd"] == self.fd)["cloexec"]:
+            self.rem.call("fcntl", self.fd, 2, 0)       # F_SETFD: io_uring_setup set CLOEXEC
+
+    def _map(self, vma):
+        """Map the ring where the dumped process had it: at its address where the kernel
+        takes one (5.10).  Since 6.4 (and in Debian's 6.1) io_uring refuses any address but
+        0 (io_uring_get_unmapped_area: also for MAP_FIXED and mremap), so every free gap of
+        the address space but that one is filled first (PROT_NONE, no memory), and the
+        kernel's own choice then has to be it."""
+        start, length = vma["start"], vma["end"] - vma["start"]
+        got = self.rem.call("mmap", start, length, _prot(vma["perms"]), 0x01 | MAP_NOREPLACE,
+                            self.fd, vma["pgoff"], check=False)
+        if got == start:
+            return
+        fillers = []
+        at = _mmap_min_addr()
+        taken = sorted((m.start, m.end) for m in proc.maps(self.live)) + [(TASK_SIZE, TASK_SIZE)]
+        try:
+            for lo, hi in taken:
+                for gap in _minus((at, min(lo, TASK_SIZE)), (start, start + length)):
+                    got = self.rem.call("mmap", gap[0], gap[1] - gap[0], 0,
+                                        MAP_FILLER, -1, 0, check=False)
+                    if got != gap[0]:
+                        raise RestoreError(f"{self.what}: cannot reserve {gap[0]:#x}-"
+                                           f"{gap[1]:#x} ({_err(got)})", "state")
+                    fillers.append(gap)
+                at = max(at, hi)
+            got = self.rem.call("mmap", 0, length, _prot(vma["perms"]), 0x01, self.fd,
+                                vma["pgoff"], check=False)
+        finally:
+            for lo, hi in fillers:
+                self.rem.call("munmap", lo, hi - lo, check=False)
+        if got != start:
+            if got > 0:
+                self.rem.call("munmap", got, length, check=False)
+            raise RestoreError(f"{self.what}: cannot map it at {start:#x} (the kernel chose "
+                               f"{_err(got) if got < 0 else hex(got)})", "state")
+
+    def _borrow(self):
+        """The ring as an fd of ours, to write its memory directly."""
+        from kernel.process import pidfd_getfd, pidfd_open
+        pidfd = pidfd_open(self.live)
+        try:
+            return pidfd_getfd(pidfd, self.fd)
+        finally:
+            os.close(pidfd)
+
+    def _register(self, opcode, arg, nr, what=None):
+        got = self.rem.call("io_uring_register", self.fd, opcode, arg, nr, check=False)
+        if got < 0:
+            raise RestoreError(f"{self.what}: {what or f'io_uring_register({opcode})'} failed "
+                               f"({_err(got)})", "state")
+        return got
+
+    def _fd_for(self, file_id, fd_of_file):
+        """An fd of the process holding description ``file_id`` (lent when it has none)."""
+        if file_id in fd_of_file:
+            return fd_of_file[file_id]
+        from .remote import lend_fd
+        fd = lend_fd(self.rem, self.scratch, self.owner.opened.fds[file_id])
+        self.lent.append(fd)
+        return fd
+
+    # registered resources
+    def _register_files(self, fd_of_file):
+        table = self.desc["file_table"]
+        if not table["size"]:
+            return
+        fds = [-1] * table["size"]
+        for index, file_id in table["slots"].items():
+            fds[int(index)] = self._fd_for(file_id, fd_of_file)
+        at = self.scratch.put(struct.pack(f"<{len(fds)}i", *fds))
+        self._register(uring.REGISTER_FILES, at, len(fds), "registering its files")
+        self.scratch.reset()
+        alloc = table.get("alloc_range")
+        if alloc and alloc != [0, table["size"]]:
+            at = self.scratch.put(struct.pack("<IIQ", alloc[0], alloc[1], 0))
+            self._register(uring.REGISTER_FILE_ALLOC_RANGE, at, 0, "its file alloc range")
+            self.scratch.reset()
+
+    def _register_buffers(self):
+        buffers = self.desc["buffers"]
+        if not buffers:
+            return
+        temporary = []
+        iovecs = []
+        for buf in buffers:
+            if buf is None:
+                iovecs.append((0, 0))
+                continue
+            iovecs.append((buf["addr"], buf["len"]))
+            if buf.get("detached"):
+                temporary.append(self._detached_buffer(buf))
+        try:
+            at = self.scratch.put(b"".join(struct.pack("<QQ", a, n) for a, n in iovecs))
+            self._register(uring.REGISTER_BUFFERS, at, len(iovecs), "registering its buffers")
+            self.scratch.reset()
+        finally:
+            for start, length in temporary:
+                self.rem.call("munmap", start, length, check=False)
+
+    def _detached_buffer(self, buf):
+        """Pages at a buffer's address holding what it held (its memory was unmapped after
+        the registration): (start, length) of the mapping to remove once registered."""
+        start = buf["addr"] & ~(PAGE_SIZE - 1)
+        length = _page_up(buf["addr"] + buf["len"] - start)
+        got = self.rem.call("mmap", start, length, 3, 0x02 | 0x20 | MAP_NOREPLACE, -1, 0,
+                            check=False)
+        if got != start:
+            raise RestoreError(f"{self.what}: the address of registered buffer {buf['index']} "
+                               f"({start:#x}) is taken ({_err(got)})", "state")
+        offset, size = buf["data"]
+        from .remote import write_memory
+        write_memory(self.live, buf["addr"], self.owner.payload(self.file_id)[offset:offset + size])
+        return start, length
+
+    def _register_restrictions(self):
+        r = self.desc.get("restrictions")
+        if not r:
+            return
+        entries = [struct.pack("<HBB12x", uring.RESTRICTION_REGISTER_OP, op, 0)
+                   for op in _bits(r["register_op"])]
+        entries += [struct.pack("<HBB12x", uring.RESTRICTION_SQE_OP, op, 0)
+                    for op in _bits(r["sqe_op"])]
+        entries.append(struct.pack("<HBB12x", uring.RESTRICTION_SQE_FLAGS_ALLOWED,
+                                   r["sqe_flags_allowed"], 0))
+        entries.append(struct.pack("<HBB12x", uring.RESTRICTION_SQE_FLAGS_REQUIRED,
+                                   r["sqe_flags_required"], 0))
+        at = self.scratch.put(b"".join(entries))
+        self._register(uring.REGISTER_RESTRICTIONS, at, len(entries), "its restrictions")
+        self.scratch.reset()
+
+    def _register_eventfd(self, fd_of_file):
+        ev = self.desc.get("eventfd")
+        if not ev:
+            return
+        fd = self._fd_for(ev["file"], fd_of_file)
+        at = self.scratch.put(struct.pack("<i", fd))
+        self._register(uring.REGISTER_EVENTFD_ASYNC if ev["async"] else uring.REGISTER_EVENTFD,
+                       at, 1, "its eventfd")
+        self.scratch.reset()
+
+    def _register_personalities(self):
+        """Each personality under its id, registered by a thread with its credentials.  Ids
+        are handed out cyclically from 1: ids freed before the dump are taken by fillers,
+        unregistered at the end, so the next id is the dumped one too."""
+        pers = self.desc.get("personalities") or {}
+        wanted = {int(k): v for k, v in pers.get("creds", {}).items()}
+        if not wanted:
+            return
+        fillers, by_creds = [], {}
+        try:
+            for pers_id in range(1, max(max(wanted), pers["next"] - 1) + 1):
+                creds = wanted.get(pers_id)
+                if creds is None or _same_creds(creds, self.own_creds):
+                    rem = self.rem
+                else:
+                    key = repr(sorted(creds.items()))
+                    if key not in by_creds:
+                        by_creds[key] = self.helpers.with_creds(creds)
+                    rem = by_creds[key]
+                got = rem.call("io_uring_register", self.fd, uring.REGISTER_PERSONALITY, 0, 0,
+                               check=False)
+                if got != pers_id:
+                    raise RestoreError(f"{self.what}: personality {pers_id} came back as "
+                                       f"{_err(got)}", "state")
+                if creds is None:
+                    fillers.append(pers_id)
+        finally:
+            self.helpers.end()
+        for pers_id in fillers:
+            self._register(uring.UNREGISTER_PERSONALITY, 0, pers_id, "a filler personality")
+
+    def _register_ring_fds(self, remotes):
+        """Each thread's registration of the ring, under its index (while the ring is still
+        disabled: any thread may then)."""
+        for tid, index in self.desc.get("ring_fds", ()):
+            rem = remotes[tid]
+            at = self.scratch.put(bytes(uring.RsrcUpdate(offset=index, data=self.fd)))
+            got = rem.call("io_uring_register", self.fd, uring.REGISTER_RING_FDS, at, 1,
+                           check=False)
+            self.scratch.reset()
+            if got != 1:
+                raise RestoreError(f"{self.what}: registering it as ring fd {index} of thread "
+                                   f"{tid} failed ({_err(got)})", "state")
+
+    def _iowq_limits(self):
+        limits = self.desc.get("iowq_limits")
+        if limits:
+            at = self.scratch.put(struct.pack("<II", *limits))
+            self._register(uring.REGISTER_IOWQ_MAX_WORKERS, at, 2, "its io-wq limits")
+            self.scratch.reset()
+
+    # positions and memory
+    def _replay(self, memory, sqpoll):
+        """Submit NOPs until the kernel's private counters are where they were at dump."""
+        lay, pos = memory.lay, self.desc["positions"]
+        carried = self.desc.get("in_flight", [])
+        # the requests in flight go last: they took SQEs too
+        target_sq, target_cq = (pos["sq_head"] - len(carried)) & 0xFFFFFFFF, pos["cq_tail"]
+        if target_cq > target_sq:
+            raise RestoreError(f"{self.what}: more completions ({target_cq}) than submissions "
+                               f"({target_sq}) cannot be replayed yet", "state")
+        # no eventfd signals for the replayed completions (the dumped flags come back with
+        # the ring memory)
+        memory.set_u32(lay.cq.flags, memory.u32(lay.cq.flags) | CQ_EVENTFD_DISABLED)
+        done = 0
+        for with_cqe, count in ((True, target_cq), (False, target_sq - target_cq)):
+            entry = sqe(OP_NOP, flags=0 if with_cqe else SQE_CQE_SKIP_SUCCESS)
+            step = min(lay.sq_entries, lay.cq_entries)
+            if count:               # every slot a NOP, queued in place (position % entries)
+                for slot in range(lay.sq_entries):
+                    memory.sqes[slot * lay.sqe_size:slot * lay.sqe_size + 64] = entry
+                    if lay.has_array:
+                        memory.set_u32(lay.sq.array + 4 * slot, slot)
+            left = count
+            while left:
+                n = min(step, left)
+                done += n
+                memory.set_u32(lay.sq.tail, done)
+                self._submit(memory, n, done, sqpoll)
+                memory.set_u32(lay.cq.head, memory.u32(lay.cq.tail))
+                left -= n
+        done = self._resubmit(memory, carried, done, sqpoll)
+        target_sq = pos["sq_head"]
+        # a request submitted again may complete at once (a timeout that expired meanwhile)
+        early = (memory.u32(lay.cq.tail) - target_cq) & 0xFFFFFFFF
+        if memory.u32(lay.sq.head) != target_sq & 0xFFFFFFFF or early > len(carried):
+            raise RestoreError(f"{self.what}: the replay reached sq {memory.u32(lay.sq.head)} "
+                               f"cq {memory.u32(lay.cq.tail)}, not {target_sq}/{target_cq}",
+                               "state")
+
+    def _resubmit(self, memory, carried, done, sqpoll):
+        """Submit again the requests that were in flight (io_uring_inflight)."""
+        lay = memory.lay
+        for start in range(0, len(carried), lay.sq_entries):
+            batch = carried[start:start + lay.sq_entries]
+            self.scratch.reset()
+            for n, entry in enumerate(batch):
+                raw = bytes.fromhex(entry["sqe"])
+                if "clock" in entry:        # a timeout: its timespec in the process
+                    raw = timeout_sqe(entry, self.scratch.put(timespec(entry)))
+                slot = (done + n) % lay.sq_entries
+                memory.sqes[slot * lay.sqe_size:slot * lay.sqe_size + 64] = raw
+                if lay.has_array:
+                    memory.set_u32(lay.sq.array + 4 * slot, slot)
+            done += len(batch)
+            memory.set_u32(lay.sq.tail, done)
+            self._submit(memory, len(batch), done, sqpoll, batch)
+            self.scratch.reset()
+        return done
+
+    def _submit(self, memory, n, upto, sqpoll, carried=None):
+        lay = memory.lay
+        if not sqpoll:
+            got = self.rem.call("io_uring_enter", self.fd, n, 0, 0, 0, 0, check=False)
+            if got != n:
+                what = "replaying NOPs"
+                if carried and 0 < got <= n:        # the request whose preparation failed
+                    raw = bytes.fromhex(carried[got - 1]["sqe"])
+                    what = (f"submitting again a {uring.opcode_name(raw[0])} request in flight "
+                            f"at dump (user_data {struct.unpack_from('<Q', raw, 32)[0]:#x})")
+                raise RestoreError(f"{self.what}: {what}: io_uring_enter gave {_err(got)}, "
+                                   f"not {n}", "state")
+            return
+        deadline = time.monotonic() + 5
+        while memory.u32(lay.sq.head) != upto & 0xFFFFFFFF:
+            if memory.u32(lay.sq.flags) & SQ_NEED_WAKEUP:
+                self.rem.call("io_uring_enter", self.fd, 0, 0, ENTER_SQ_WAKEUP, 0, 0)
+            if time.monotonic() > deadline:
+                raise RestoreError(f"{self.what}: its SQ thread does not take the replayed "
+                                   f"NOPs", "state")
+            time.sleep(0.0002)
+
+    def _write_back(self, memory):
+        """The dumped ring memory over what the replay left, but for what the kernel owns
+        now: the SQ flags (clearing NEED_WAKEUP under a sleeping SQ thread would stall the
+        application), the CQ tail and the free CQ slots (a request submitted again may have
+        completed already).  The SQ tail moves last, in one store: an SQ thread takes the
+        SQEs queued but not entered at dump as soon as it sees them."""
+        lay = memory.lay
+        blob = self.owner.payload(self.file_id)
+        rings = bytearray(blob[:lay.rings_size])
+        tail = struct.unpack_from("<I", rings, lay.sq.tail)[0]
+        for off in (lay.sq.tail, lay.sq.flags, lay.cq.tail):
+            struct.pack_into("<I", rings, off, memory.u32(off))
+        memory.sqes[:lay.sqes_size] = blob[lay.rings_size:lay.rings_size + lay.sqes_size]
+        memory.rings[:lay.cq.cqes] = rings[:lay.cq.cqes]
+        head, dumped_tail = (struct.unpack_from("<I", blob, off)[0]
+                             for off in (lay.cq.head, lay.cq.tail))
+        size, mask = lay.cqe_size, lay.cq_entries - 1
+        for pos in range(head, head + ((dumped_tail - head) & 0xFFFFFFFF)):
+            at = lay.cq.cqes + (pos & mask) * size
+            memory.rings[at:at + size] = rings[at:at + size]
+        end = lay.cq.cqes + lay.cq_entries * size
+        memory.rings[end:lay.rings_size] = rings[end:]
+        memory.set_u32(lay.sq.tail, tail)
+
+
+TASK_SIZE = (1 << 47) - 4096
+MAP_NOREPLACE = 0x100000       # MAP_FIXED_NOREPLACE
+# MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE
+MAP_FILLER = 0x02 | 0x20 | 0x4000 | MAP_NOREPLACE
+
+
+def _mmap_min_addr():
+    """The lowest address a mapping may have (vm.mmap_min_addr): the gaps to fill start
+    there."""
+    with open("/proc/sys/vm/mmap_min_addr") as f:
+        return max(int(f.read()), PAGE_SIZE)
+
+
+def _minus(span, hole):
+    """The parts of range ``span`` outside range ``hole`` (non-empty ones)."""
+    (lo, hi), (h_lo, h_hi) = span, hole
+    parts = [(lo, min(hi, h_lo)), (max(lo, h_hi), hi)]
+    return [(a, b) for a, b in parts if a < b]
+
+
+def _same_creds(a, b):
+    return all(a[key] == b[key] for key in ("uids", "gids", "groups", "caps", "securebits"))
+
+
+def _prot(perms):
+    return (1 if perms[0] == "r" else 0) | (2 if perms[1] == "w" else 0) | \
+        (4 if perms[2] == "x" else 0)
+
+
+def _bits(mask):
+    return [bit for bit in range(mask.bit_length()) if mask >> bit & 1]
