@@ -221,6 +221,12 @@ class RingDump:
                 reads[name] = addr
         if reads:
             self._kernel_objects(desc, reads, data)
+        for path, what_it_is in (("io_bl_xa.xa_head", "provided buffers (groups or rings)"),
+                                 ("zcrx_ctxs.xa_head", "zero-copy receive queues"),
+                                 ("cq_wait_arg", "a registered wait region")):
+            if c.get(data, path):
+                raise Unsupported(f"unsupported: io_uring ring ({what}) with {what_it_is}: "
+                                  f"not carried yet")
         desc["restrictions"] = self._restrictions(data)
         desc["personalities"], creds = self._personalities(data, what)
         desc["in_flight"] = InFlight(self, ctx_addr, data, what).collect(
