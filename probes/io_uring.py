@@ -22,7 +22,7 @@ import os
 from kernel import fdinfo
 from kernel import io_uring as uring
 
-from .common import closing_fds
+from .common import closing_fds, vmlinux_btf
 from .registry import absent, errname, present, probe, undecided
 from .sandbox import ChildFailed, in_child
 
@@ -363,6 +363,31 @@ def io_uring_ctx_readable():
     (setup flags, submitter, registered files, personalities...) read with a BPF task_file
     iterator at the offsets of the kernel's BTF, checked against a ring of known setup."""
     return _part("ctx")()
+
+
+def _judge_request_fd(seen):
+    if not seen["btf"]:
+        return absent("no kernel BTF")
+    if not seen["field"]:
+        return absent("struct io_kiocb has no cqe.fd")
+    return present("struct io_kiocb keeps the SQE's fd (cqe.fd)")
+
+
+@probe("io_uring_request_fd", "io_uring", since="6.0", judge=_judge_request_fd,
+       examples=[({"btf": True, "field": True}, True), ({"btf": True, "field": False}, False),
+                 ({"btf": False}, False)])
+def io_uring_request_fd():
+    """A request in flight keeps the fd its SQE named (struct io_kiocb's cqe.fd, in the
+    kernel's BTF): what the engine submits a request again with after a restore."""
+    try:
+        types = vmlinux_btf()
+    except OSError:
+        return {"btf": False}
+    try:
+        types.field("io_kiocb", "cqe.fd")
+    except KeyError:
+        return {"btf": True, "field": False}
+    return {"btf": True, "field": True}
 
 
 def _judge_fixed_fd_install(seen):

@@ -2,6 +2,8 @@
 
 import pytest
 
+import probes
+
 BUILTIN = "config.getoption('engine') == 'builtin'"
 # when a gap shows, as a condition on the command line (pytest evaluates it, no eval of ours)
 WHEN = {
@@ -23,11 +25,23 @@ WHEN = {
 }
 
 
-def engine_lacks(program, what, issue, id=None, when="always"):
+def engine_lacks(program, what, issue, id=None, when="always", kernel_lacks=(), more=()):
     """``program`` as a pytest parameter that the bundled engine does not carry yet: a strict
     xfail under ``--engine builtin`` (it must start passing once the gap is closed), a plain
     test under every other engine (``--engine none`` checks the program itself).  ``id``
     names a variant of a program run with other arguments; ``when`` (a WHEN key) narrows
-    the gap to the modes it shows in."""
-    return pytest.param(program, id=id or program.name, marks=pytest.mark.xfail(
-        WHEN[when], strict=True, reason=f"engine: {what} (issue {issue})"))
+    the gap to the modes it shows in; ``kernel_lacks`` (probe names) to the kernels where
+    one of them is not present.  ``more``: further gaps of the program, (what, issue, when,
+    kernel_lacks) each; the first that shows is the one reported."""
+    marks = [_gap(what, issue, when, kernel_lacks)] + [_gap(*gap) for gap in more]
+    return pytest.param(program, id=id or program.name, marks=marks)
+
+
+def _gap(what, issue, when="always", kernel_lacks=()):
+    shows = WHEN[when]
+    if kernel_lacks:
+        lacking = [name for name in kernel_lacks if probes.check(name).status != "present"]
+        shows = f"({shows}) and {bool(lacking)}"
+        if lacking:
+            what = f"{what}; this kernel lacks {', '.join(lacking)}"
+    return pytest.mark.xfail(shows, strict=True, reason=f"engine: {what} (issue {issue})")

@@ -25,7 +25,10 @@ PROGRAMS = [
     Program(HERE / "uring_sqpoll.c",
             requires=RING + ("io_uring_setup_sqpoll", "io_uring_setup_sq_aff")),
     engine_lacks(Program(HERE / "uring_files.c", dirname=True, requires=RING), SPENDS, 8,
-                 when="spends"),
+                 when="spends",
+                 more=[("a pipe, a direct descriptor and a memfd only the ring holds are taken "
+                        "out with IORING_OP_FIXED_FD_INSTALL (6.8)", 8, "always",
+                        ("io_uring_fixed_fd_install",))]),
     engine_lacks(Program(HERE / "uring_buffers.c", requires=RING), SPENDS, 8, when="spends"),
     engine_lacks(Program(HERE / "uring_eventfd.c", requires=RING), SPENDS, 8, when="spends"),
     Program(HERE / "uring_personality.c", dirname=True,
@@ -34,7 +37,10 @@ PROGRAMS = [
             requires=RING + ("io_uring_restrictions", "io_uring_setup_r_disabled")),
     Program(HERE / "uring_ring_fds.c", requires=RING + ("io_uring_register_ring_fds",)),
     Program(HERE / "uring_big.c", requires=RING),
-    Program(HERE / "uring_inflight.c", requires=RING),
+    # before 6.0 (Debian's 5.10) a request in flight keeps no SQE fd to submit it again with
+    engine_lacks(Program(HERE / "uring_inflight.c", requires=RING),
+                 "requests in flight are made again from struct io_kiocb, which keeps the "
+                 "SQE's fd from 6.0", 8, kernel_lacks=("io_uring_request_fd",)),
 ]
 
 
