@@ -89,6 +89,18 @@ def table(results):
     return lines
 
 
+def cases_table(results, width):
+    """Dump and restore medians of each case, ours beside CRIU's (bench_bpf_epoll.py,
+    bench_io_uring.py)."""
+    lines = [f"{'case':<{width}}{'ours':>10}{'CRIU 4.1.1':>12}"]
+    for case, r in results["cases"].items():
+        for key, label in (("dump_s", "dump"), ("restore_s", "restore")):
+            lines.append(row(f"{case}: {label}, median ms", r, key, width=width))
+        if "criu_error" in r:
+            lines.append(criu_error_line(case, r))
+    return lines
+
+
 def row(what, r, key, width=44):
     """One line of a side-by-side table: our median and CRIU's, in ms."""
     ours = f"{statistics.median(r['ours'][key]) * 1000:.1f}"

@@ -55,18 +55,8 @@ def main(argv=None):
     if args.json:
         print(json.dumps(results, indent=1))
     else:
-        print("\n".join(table(results)))
+        print("\n".join(bench_fds.cases_table(results, 66)))
     return 0
-
-
-def table(results):
-    lines = [f"{'case':<66}{'ours':>10}{'CRIU 4.1.1':>12}"]
-    for case, r in results["cases"].items():
-        for key, label in (("dump_s", "dump"), ("restore_s", "restore")):
-            lines.append(bench_fds.row(f"{case}: {label}, median ms", r, key, width=66))
-        if "criu_error" in r:
-            lines.append(bench_fds.criu_error_line(case, r))
-    return lines
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from kernel.memory import PAGE_SIZE
 from . import proc
 from .errors import DumpError, Unsupported
 from .io_uring_inflight import InFlight, sqe
+from .remote import lend_fd
 
 KIND = "io_uring"
 OP_NOP, OP_WRITE_FIXED, OP_FIXED_FD_INSTALL = 0, 5, 54
@@ -174,7 +175,7 @@ class RingDump:
         self.reader = None
         self.ctx = None
         self.hz = None
-        self.rings = []             # (pid, fd, file id, ctx address, memory)
+        self.rings = []             # per ring: pid, fd, dup, memory, desc, ctx, ctx_data, ...
         self.files_of = {}          # pid -> {fd: (struct file, private_data)}
         self.tasks_of = {}          # pid -> {tid: its registered ring table (addresses)}
         self.eventfd_ops = None     # the kernel's eventfd_fops (_eventfd_slots)
@@ -561,7 +562,6 @@ class RingDump:
         sink_fd = None
         if detached:
             sink = os.memfd_create("cr-io_uring-buffers", os.MFD_CLOEXEC)
-            from .remote import lend_fd
             sink_fd = lend_fd(rem, state.scratch, sink)
         results = {}
         offsets, at = {}, 0

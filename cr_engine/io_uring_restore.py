@@ -9,6 +9,7 @@ positions by replaying NOPs, the requests that were in flight submitted again as
 SQEs; the dumped ring memory written back over what that left.
 """
 
+import fcntl
 import os
 import struct
 import time
@@ -16,13 +17,17 @@ import time
 from kernel import io_uring as uring
 from kernel import memory as kmem
 from kernel.memory import PAGE_SIZE
+from kernel.process import pidfd_getfd, pidfd_open
 
 from . import proc
 from .errors import RestoreError
+from .memory import prot_of
+from .remote import lend_fd, write_memory
 from .io_uring import (CQ_EVENTFD_DISABLED, ENTER_SQ_WAKEUP, KIND, NOT_PASSED, OP_NOP,
                        SETUP, SQ_NEED_WAKEUP, SQE_CQE_SKIP_SUCCESS, RingMemory, _err,
                        _page_up, layout)
 from .io_uring_inflight import sqe, timeout_sqe, timespec
+
 
 class RingRestore:
     """Rebuilds the rings of one restored process from inside it (restore.py calls
@@ -56,8 +61,7 @@ class RingRestore:
         for file_id, entries in rings.items():
             desc = self.files[file_id]
             sub = remotes.get(desc.get("submitter"), rem)
-            rebuild = _Rebuild(self, desc, file_id, sub, scratch, live, f"pid {pid}")
-            rebuild.helpers, rebuild.own_creds = helpers, self.own_creds
+            rebuild = _Rebuild(self, desc, file_id, sub, scratch, live, f"pid {pid}", helpers)
             rebuild.run(entries, [v for v in vmas if v["kind"] == KIND and v["file"] == file_id],
                         {e["file"]: e["fd"] for e in core["fds"]}, remotes)
 
@@ -65,10 +69,12 @@ class RingRestore:
 class _Rebuild:
     """One ring, made again inside its process through the injected calls of ``rem``."""
 
-    def __init__(self, owner, desc, file_id, rem, scratch, live, what):
+    def __init__(self, owner, desc, file_id, rem, scratch, live, what, helpers):
         self.owner, self.desc, self.file_id = owner, desc, file_id
         self.rem, self.scratch, self.live = rem, scratch, live
         self.what = f"io_uring ring {file_id} of {what}"
+        self.helpers, self.own_creds = helpers, owner.own_creds
+        self.blob = owner.payload(file_id)      # its memory, then detached buffers' bytes
         self.lent = []
 
     def run(self, entries, vmas, fd_of_file, remotes):
@@ -126,7 +132,7 @@ class _Rebuild:
             self.rem.call("close", self.fd)
             self.fd = numbers[0]
         elif not next(e for e in entries if e["fd"] == self.fd)["cloexec"]:
-            self.rem.call("fcntl", self.fd, 2, 0)       # F_SETFD: io_uring_setup set CLOEXEC
+            self.rem.call("fcntl", self.fd, fcntl.F_SETFD, 0)  # io_uring_setup set CLOEXEC
 
     def _map(self, vma):
         """Map the ring where the dumped process had it: at its address where the kernel
@@ -135,8 +141,9 @@ class _Rebuild:
         the address space but that one is filled first (PROT_NONE, no memory), and the
         kernel's own choice then has to be it."""
         start, length = vma["start"], vma["end"] - vma["start"]
-        got = self.rem.call("mmap", start, length, _prot(vma["perms"]), 0x01 | MAP_NOREPLACE,
-                            self.fd, vma["pgoff"], check=False)
+        got = self.rem.call("mmap", start, length, prot_of(vma["perms"]),
+                            kmem.MAP_SHARED | kmem.MAP_FIXED_NOREPLACE, self.fd, vma["pgoff"],
+                            check=False)
         if got == start:
             return
         fillers = []
@@ -152,8 +159,8 @@ class _Rebuild:
                                            f"{gap[1]:#x} ({_err(got)})", "state")
                     fillers.append(gap)
                 at = max(at, hi)
-            got = self.rem.call("mmap", 0, length, _prot(vma["perms"]), 0x01, self.fd,
-                                vma["pgoff"], check=False)
+            got = self.rem.call("mmap", 0, length, prot_of(vma["perms"]), kmem.MAP_SHARED,
+                                self.fd, vma["pgoff"], check=False)
         finally:
             for lo, hi in fillers:
                 self.rem.call("munmap", lo, hi - lo, check=False)
@@ -165,7 +172,6 @@ class _Rebuild:
 
     def _borrow(self):
         """The ring as an fd of ours, to write its memory directly."""
-        from kernel.process import pidfd_getfd, pidfd_open
         pidfd = pidfd_open(self.live)
         try:
             return pidfd_getfd(pidfd, self.fd)
@@ -183,7 +189,6 @@ class _Rebuild:
         """An fd of the process holding description ``file_id`` (lent when it has none)."""
         if file_id in fd_of_file:
             return fd_of_file[file_id]
-        from .remote import lend_fd
         fd = lend_fd(self.rem, self.scratch, self.owner.opened.fds[file_id])
         self.lent.append(fd)
         return fd
@@ -231,14 +236,14 @@ class _Rebuild:
         the registration): (start, length) of the mapping to remove once registered."""
         start = buf["addr"] & ~(PAGE_SIZE - 1)
         length = _page_up(buf["addr"] + buf["len"] - start)
-        got = self.rem.call("mmap", start, length, 3, 0x02 | 0x20 | MAP_NOREPLACE, -1, 0,
-                            check=False)
+        got = self.rem.call("mmap", start, length, kmem.PROT_READ | kmem.PROT_WRITE,
+                            kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS | kmem.MAP_FIXED_NOREPLACE,
+                            -1, 0, check=False)
         if got != start:
             raise RestoreError(f"{self.what}: the address of registered buffer {buf['index']} "
                                f"({start:#x}) is taken ({_err(got)})", "state")
         offset, size = buf["data"]
-        from .remote import write_memory
-        write_memory(self.live, buf["addr"], self.owner.payload(self.file_id)[offset:offset + size])
+        write_memory(self.live, buf["addr"], self.blob[offset:offset + size])
         return start, length
 
     def _register_restrictions(self):
@@ -406,7 +411,7 @@ class _Rebuild:
         completed already).  The SQ tail moves last, in one store: an SQ thread takes the
         SQEs queued but not entered at dump as soon as it sees them."""
         lay = memory.lay
-        blob = self.owner.payload(self.file_id)
+        blob = self.blob
         rings = bytearray(blob[:lay.rings_size])
         tail = struct.unpack_from("<I", rings, lay.sq.tail)[0]
         for off in (lay.sq.tail, lay.sq.flags, lay.cq.tail):
@@ -425,9 +430,8 @@ class _Rebuild:
 
 
 TASK_SIZE = (1 << 47) - 4096
-MAP_NOREPLACE = 0x100000       # MAP_FIXED_NOREPLACE
-# MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE
-MAP_FILLER = 0x02 | 0x20 | 0x4000 | MAP_NOREPLACE
+MAP_FILLER = kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS | kmem.MAP_NORESERVE | \
+    kmem.MAP_FIXED_NOREPLACE
 
 
 def _mmap_min_addr():
@@ -446,11 +450,6 @@ def _minus(span, hole):
 
 def _same_creds(a, b):
     return all(a[key] == b[key] for key in ("uids", "gids", "groups", "caps", "securebits"))
-
-
-def _prot(perms):
-    return (1 if perms[0] == "r" else 0) | (2 if perms[1] == "w" else 0) | \
-        (4 if perms[2] == "x" else 0)
 
 
 def _bits(mask):

@@ -45,7 +45,6 @@ PARALLEL_MIN = 32 << 20              # smaller images load on the main thread al
 WALL = 0x40000000
 ZOMBIE_WAIT = 10.0
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000
-MAP_FIXED_NOREPLACE = 0x100000
 PR_SET_NAME = 15
 RESTORE_OPTIONS = ptrace.O_TRACESYSGOOD | ptrace.O_TRACECLONE | ptrace.O_EXITKILL
 
@@ -340,7 +339,7 @@ class _Restorer:
         region = _free_gap([(v.start, v.end) for v in proc.maps(live)] +
                            [(v["start"], v["end"]) for v in mm["vmas"]], REGION)
         got = rem.call("mmap", region, REGION, kmem.PROT_READ | kmem.PROT_WRITE,
-                       kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+                       kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS | kmem.MAP_FIXED_NOREPLACE, -1, 0)
         if got != region:
             raise RestoreError(f"cannot map the work area in {pid}", "memory")
         write_memory(live, region, GADGET)

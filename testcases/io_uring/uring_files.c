@@ -307,14 +307,5 @@ static int check(void)
 
 int main(int argc, char **argv)
 {
-	test_init(argc, argv);
-	if (setup())
-		return 1;
-
-	test_daemon();
-	test_waitsig();
-
-	if (!check())
-		pass();
-	return 0;
+	return uring_test_main(argc, argv, setup, check);
 }

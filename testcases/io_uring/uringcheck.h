@@ -665,4 +665,23 @@ static inline void sleep_ms(int ms)
 		;
 }
 
+/*
+ * The static test protocol, as these programs follow it: setup(), daemonize, wait for
+ * the checkpoint's end (SIGTERM), check(); PASS when check() returns 0 (each failing
+ * check says why itself).
+ */
+static inline int uring_test_main(int argc, char **argv, int (*setup)(void), int (*check)(void))
+{
+	test_init(argc, argv);
+	if (setup())
+		return 1;
+
+	test_daemon();
+	test_waitsig();
+
+	if (!check())
+		pass();
+	return 0;
+}
+
 #endif
