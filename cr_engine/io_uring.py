@@ -10,7 +10,8 @@ Where each part of a ring comes from at dump:
   too; registered buffers (address and length, also once unmapped): the ring's fdinfo;
 - requests in flight: io_uring_inflight.py;
 - the ring memory (so unconsumed CQEs, and SQEs submitted but not yet entered): our own
-  mmap of the ring;
+  mmap of the ring, or for an IORING_SETUP_NO_MMAP ring the process's own memory, found
+  from the pages the kernel pinned (io_uring_user.py);
 - fixed-file slots no fd of the tree holds (direct descriptors) and registered buffers
   whose memory is gone: taken out through the ring itself, from inside the frozen
   submitter (FIXED_FD_INSTALL, WRITE_FIXED into a memfd), after everything else is read.
@@ -30,7 +31,7 @@ from kernel import btf, kread
 from kernel import io_uring as uring
 from kernel.memory import PAGE_SIZE
 
-from . import proc
+from . import io_uring_user, proc
 from .errors import DumpError, Unsupported
 from .io_uring_inflight import InFlight, sqe
 from .remote import lend_fd
@@ -140,8 +141,24 @@ class RingMemory:
         out = []
         for pos in range(head, tail):
             slot = at + (pos & mask) * size
-            out.append(struct.unpack_from("<Qi", self.rings, slot))
+            out.append(struct.unpack("<Qi", self.rings[slot:slot + 12]))
         return out
+
+
+class UserRingMemory(RingMemory):
+    """The memory of an IORING_SETUP_NO_MMAP ring, which no fd maps: the process's own at
+    ``addrs`` ({"rings": ..., "sqes": ...}, io_uring_user.addresses), read and written in
+    place through /proc/PID/mem."""
+
+    def __init__(self, pid, addrs, lay):
+        self.lay = lay
+        self.rings = io_uring_user.ProcessMemory(pid, addrs["rings"], lay.rings_size)
+        try:
+            self.sqes = io_uring_user.ProcessMemory(pid, addrs["sqes"], lay.sqes_size)
+        except BaseException:
+            self.rings.close()
+            raise
+        self.words = self.rings.words()
 
 
 # --- dump -------------------------------------------------------------------------------------
@@ -205,10 +222,10 @@ class RingDump:
             raise DumpError(f"cannot read the io_uring context of {what}")
         c = self.ctx
         setup_flags = c.get(data, "flags")
-        if setup_flags & SETUP["NO_MMAP"]:
-            raise Unsupported(f"unsupported: io_uring ring with IORING_SETUP_NO_MMAP ({what}): "
-                              f"its memory is the process's, at addresses the kernel does "
-                              f"not show")
+        # a NO_MMAP ring's memory is the process's own: where it lies (io_uring_user)
+        user_addr = io_uring_user.addresses(reader, c.types, data, pid, layout(
+            c.get(data, "sq_entries"), c.get(data, "cq_entries"), setup_flags), what) \
+            if setup_flags & SETUP["NO_MMAP"] else None
         desc = {"type": KIND, "flags": flags,
                 "setup": {"flags": setup_flags, "sq_entries": c.get(data, "sq_entries"),
                           "cq_entries": c.get(data, "cq_entries")},
@@ -256,12 +273,14 @@ class RingDump:
         lay = layout(desc["setup"]["sq_entries"], desc["setup"]["cq_entries"], setup_flags)
         dup = table.dup(pid, fd)
         try:
-            memory = RingMemory(dup, lay)
+            memory = UserRingMemory(pid, user_addr, lay) if user_addr else RingMemory(dup, lay)
         except OSError as e:
             os.close(dup)
             raise DumpError(f"cannot map the io_uring ring of {what}: {e.strerror}") from None
         payload = bytes(memory.rings) + bytes(memory.sqes)
         desc["memory"] = {"rings": lay.rings_size, "sqes": lay.sqes_size}
+        if user_addr:
+            desc["user_addr"] = user_addr
         desc["payload"] = payload
         self.rings.append({"pid": pid, "fd": fd, "dup": dup, "memory": memory, "desc": desc,
                            "ctx": ctx_addr, "ctx_data": data, "what": what,

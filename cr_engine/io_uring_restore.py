@@ -2,8 +2,9 @@
 the ring memory's layout: io_uring.py).
 
 Once the process's memory and threads are back: io_uring_setup with the dumped flags plus
-R_DISABLED, by the submitter thread; the fd put at its numbers; the ring mapped where it was;
-files, buffers, restrictions, the eventfd, personalities, io-wq limits and per-thread ring
+R_DISABLED, by the submitter thread (an IORING_SETUP_NO_MMAP ring over the process's
+memory, back at the dumped addresses); the fd put at its numbers; the ring mapped where it
+was; files, buffers, restrictions, the eventfd, personalities, io-wq limits and per-thread ring
 fds registered; the ring enabled; the kernel's private counters brought to the dumped
 positions by replaying NOPs, the requests that were in flight submitted again as the last
 SQEs; the dumped ring memory written back over what that left.
@@ -24,8 +25,8 @@ from .errors import RestoreError
 from .memory import prot_of
 from .remote import lend_fd, write_memory
 from .io_uring import (CQ_EVENTFD_DISABLED, ENTER_SQ_WAKEUP, KIND, NOT_PASSED, OP_NOP,
-                       SETUP, SQ_NEED_WAKEUP, SQE_CQE_SKIP_SUCCESS, RingMemory, _err,
-                       _page_up, layout)
+                       SETUP, SQ_NEED_WAKEUP, SQE_CQE_SKIP_SUCCESS, RingMemory, UserRingMemory,
+                       _err, _page_up, layout)
 from .io_uring_inflight import sqe, timeout_sqe, timespec
 
 
@@ -82,8 +83,9 @@ class _Rebuild:
         flags = setup["flags"]
         self.fd = self._setup(setup)
         self._place(entries)
-        for vma in vmas:
-            self._map(vma)
+        if "user_addr" not in self.desc:        # a NO_MMAP ring has no mapping of its own
+            for vma in vmas:
+                self._map(vma)
         try:
             self._register_files(fd_of_file)
             self._register_buffers()
@@ -97,12 +99,7 @@ class _Rebuild:
                 self.rem.call("close", fd, check=False)
         if not flags & SETUP["R_DISABLED"]:
             self._register(uring.REGISTER_ENABLE_RINGS, 0, 0)
-        lay = layout(setup["sq_entries"], setup["cq_entries"], flags)
-        mine = self._borrow()
-        try:
-            memory = RingMemory(mine, lay)
-        finally:
-            os.close(mine)
+        memory = self._memory(layout(setup["sq_entries"], setup["cq_entries"], flags))
         try:
             self._replay(memory, bool(flags & SETUP["SQPOLL"]))
             self._write_back(memory)
@@ -115,13 +112,30 @@ class _Rebuild:
         params = uring.Params(flags=flags, cq_entries=setup["cq_entries"],
                               sq_thread_idle=setup.get("sq_thread_idle", 0),
                               sq_thread_cpu=max(setup.get("sq_thread_cpu", 0), 0))
+        addrs = self.desc.get("user_addr")
+        if addrs:       # NO_MMAP: its memory, back at the dumped addresses with the process's
+            params.sq_off.user_addr, params.cq_off.user_addr = addrs["sqes"], addrs["rings"]
         at = self.scratch.put(bytes(params))
         fd = self.rem.call("io_uring_setup", setup["sq_entries"], at, check=False)
         self.scratch.reset()
         if fd < 0:
             raise RestoreError(f"{self.what}: io_uring_setup with flags {flags:#x} failed "
                                f"({_err(fd)})", "state")
+        if addrs:
+            self._fresh_counters(addrs, layout(setup["sq_entries"], setup["cq_entries"], flags))
         return fd
+
+    def _fresh_counters(self, addrs, lay):
+        """A NO_MMAP ring's counters as a new ring has them (0), before it is enabled: the
+        memory it was set up over holds the dumped ones, which 6.18 clears but 6.12 leaves
+        (an SQ thread would take the SQ tail found there for that many SQEs queued)."""
+        memory = UserRingMemory(self.live, addrs, lay)
+        try:
+            for off in (lay.sq.head, lay.sq.tail, lay.sq.flags, lay.sq.dropped, lay.cq.head,
+                        lay.cq.tail, lay.cq.flags, lay.cq.overflow):
+                memory.set_u32(off, 0)
+        finally:
+            memory.close()
 
     def _place(self, entries):
         numbers = [e["fd"] for e in entries]
@@ -169,6 +183,17 @@ class _Rebuild:
                 self.rem.call("munmap", got, length, check=False)
             raise RestoreError(f"{self.what}: cannot map it at {start:#x} (the kernel chose "
                                f"{_err(got) if got < 0 else hex(got)})", "state")
+
+    def _memory(self, lay):
+        """The ring's memory, to write it directly: our own mmap of the ring, or the
+        process's memory in place for a NO_MMAP ring (which no fd maps)."""
+        if "user_addr" in self.desc:
+            return UserRingMemory(self.live, self.desc["user_addr"], lay)
+        mine = self._borrow()
+        try:
+            return RingMemory(mine, lay)
+        finally:
+            os.close(mine)
 
     def _borrow(self):
         """The ring as an fd of ours, to write its memory directly."""

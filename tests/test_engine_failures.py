@@ -38,7 +38,7 @@ def assert_untouched(s, before):
 @pytest.mark.parametrize("kind,what", [
     ("packet_socket", "unsupported: AF_PACKET socket (fd"),
     ("io_uring_linked", "with a linked POLL_ADD request in flight"),
-    ("io_uring_no_mmap", "io_uring ring with IORING_SETUP_NO_MMAP (fd"),
+    ("io_uring_no_mmap_readonly", "its rings are in no writable mapping of the process"),
     ("unix_pending_data", "unsupported: data sent on a unix connection that @cr-subject-"),
     ("pidns_nested", "unsupported: a nested pid namespace"),
     ("userns_alone", "has a user namespace of its own but not a pid namespace whose init"),

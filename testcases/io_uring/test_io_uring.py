@@ -1,7 +1,8 @@
 """io_uring: ring positions far from the start, unconsumed CQEs and SQEs not yet entered,
 every setup flag, SQPOLL threads, registered files (with and without fds, direct
 descriptors), registered buffers (also unmapped ones), eventfds, personalities,
-restrictions and disabled rings, registered ring fds per thread, a big ring."""
+restrictions and disabled rings, registered ring fds per thread, a big ring, a ring in
+the program's own memory (NO_MMAP)."""
 
 from pathlib import Path
 
@@ -37,6 +38,9 @@ PROGRAMS = [
             requires=RING + ("io_uring_restrictions", "io_uring_setup_r_disabled")),
     Program(HERE / "uring_ring_fds.c", requires=RING + ("io_uring_register_ring_fds",)),
     Program(HERE / "uring_big.c", requires=RING),
+    # its memory is the program's: no mapping of the ring fd (so no io_uring_mmap)
+    Program(HERE / "uring_no_mmap.c",
+            requires=("io_uring_setup", "io_uring_setup_no_mmap", "io_uring_setup_sqpoll")),
     # before 6.0 (Debian's 5.10) a request in flight keeps no SQE fd to submit it again with
     engine_lacks(Program(HERE / "uring_inflight.c", requires=RING),
                  "requests in flight are made again from struct io_kiocb, which keeps the "

@@ -30,8 +30,12 @@
 
 #include "zdtmtst.h"
 
+/* 6.5 also named the last __u64 of io_sqring_offsets and io_cqring_offsets user_addr */
 #ifndef IORING_SETUP_NO_MMAP
 #define IORING_SETUP_NO_MMAP (1U << 14)
+#define URING_USER_ADDR resv2
+#else
+#define URING_USER_ADDR user_addr
 #endif
 #ifndef IORING_SETUP_REGISTERED_FD_ONLY
 #define IORING_SETUP_REGISTERED_FD_ONLY (1U << 15)
@@ -113,23 +117,11 @@ static inline void store_release(unsigned *p, unsigned v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
-/*
- * io_uring_setup(entries, p) (p NULL: flags 0) and map the rings and SQEs
- * into r. 0, or -1 with errno set; only a failed mmap is logged here (the
- * caller decides what a refused setup means, e.g. a flag this kernel lacks).
- */
-static inline int ring_setup(struct ring *r, unsigned entries, struct io_uring_params *p)
+/* The sizes of the ring memory io_uring_setup() returned in r->p. */
+static inline void ring_sizes(struct ring *r)
 {
-	struct io_uring_params zero = {};
-	char *sq, *cq;
-	int e;
+	struct io_uring_params *p = &r->p;
 
-	memset(r, 0, sizeof(*r));
-	r->fd = sys_io_uring_setup(entries, p ? p : &zero);
-	if (r->fd < 0)
-		return -1;
-	r->p = p ? *p : zero;
-	p = &r->p;
 	r->sqe_size = p->flags & IORING_SETUP_SQE128 ? 128 : 64;
 	r->cqe_size = p->flags & IORING_SETUP_CQE32 ? 32 : 16;
 	/* with NO_SQARRAY sq_off.array is 0: the SQ part is the header only */
@@ -143,26 +135,15 @@ static inline int ring_setup(struct ring *r, unsigned entries, struct io_uring_p
 			r->sq_len = r->cq_len;
 		r->cq_len = r->sq_len;
 	}
-	r->sq_map = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-			 r->fd, IORING_OFF_SQ_RING);
-	if (r->sq_map == MAP_FAILED)
-		goto err;
-	if (p->features & IORING_FEAT_SINGLE_MMAP) {
-		r->cq_map = r->sq_map;
-	} else {
-		r->cq_map = mmap(NULL, r->cq_len, PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
-		if (r->cq_map == MAP_FAILED)
-			goto err;
-	}
 	r->sqes_len = (size_t)p->sq_entries * r->sqe_size;
-	r->sqes = mmap(NULL, r->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-		       r->fd, IORING_OFF_SQES);
-	if (r->sqes == MAP_FAILED)
-		goto err;
+}
 
-	sq = r->sq_map;
-	cq = r->cq_map;
+/* r's pointers into the ring memory: the SQ ring at r->sq_map, the CQ ring at r->cq_map. */
+static inline void ring_pointers(struct ring *r)
+{
+	struct io_uring_params *p = &r->p;
+	char *sq = r->sq_map, *cq = r->cq_map;
+
 	r->sq_head = (unsigned *)(sq + p->sq_off.head);
 	r->sq_tail = (unsigned *)(sq + p->sq_off.tail);
 	r->sq_mask = (unsigned *)(sq + p->sq_off.ring_mask);
@@ -179,6 +160,42 @@ static inline int ring_setup(struct ring *r, unsigned entries, struct io_uring_p
 	r->cq_flags = (unsigned *)(cq + p->cq_off.flags);
 	r->cqes = cq + p->cq_off.cqes;
 	r->sqe_tail = *r->sq_tail;
+}
+
+/*
+ * io_uring_setup(entries, p) (p NULL: flags 0) and map the rings and SQEs
+ * into r. 0, or -1 with errno set; only a failed mmap is logged here (the
+ * caller decides what a refused setup means, e.g. a flag this kernel lacks).
+ */
+static inline int ring_setup(struct ring *r, unsigned entries, struct io_uring_params *p)
+{
+	struct io_uring_params zero = {};
+	int e;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = sys_io_uring_setup(entries, p ? p : &zero);
+	if (r->fd < 0)
+		return -1;
+	r->p = p ? *p : zero;
+	p = &r->p;
+	ring_sizes(r);
+	r->sq_map = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+			 r->fd, IORING_OFF_SQ_RING);
+	if (r->sq_map == MAP_FAILED)
+		goto err;
+	if (p->features & IORING_FEAT_SINGLE_MMAP) {
+		r->cq_map = r->sq_map;
+	} else {
+		r->cq_map = mmap(NULL, r->cq_len, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+		if (r->cq_map == MAP_FAILED)
+			goto err;
+	}
+	r->sqes = mmap(NULL, r->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+		       r->fd, IORING_OFF_SQES);
+	if (r->sqes == MAP_FAILED)
+		goto err;
+	ring_pointers(r);
 	return 0;
 err:
 	e = errno;
@@ -186,6 +203,35 @@ err:
 	close(r->fd);
 	errno = e;
 	return -1;
+}
+
+/*
+ * io_uring_setup(entries, p) with IORING_SETUP_NO_MMAP (6.5+): the SQ and CQ
+ * rings live in the program's memory at rings, the SQEs at sqes (both page
+ * aligned; before 6.15 memory of more than one page must be one huge page).
+ * p may be NULL (no other flag); its flags get NO_MMAP and its user_addr
+ * fields are set here. 0, or -1 with errno set (not logged).
+ */
+static inline int ring_setup_no_mmap(struct ring *r, unsigned entries,
+				     struct io_uring_params *p, void *rings, void *sqes)
+{
+	struct io_uring_params zero = {};
+
+	if (!p)
+		p = &zero;
+	p->flags |= IORING_SETUP_NO_MMAP;
+	p->sq_off.URING_USER_ADDR = (unsigned long)sqes;
+	p->cq_off.URING_USER_ADDR = (unsigned long)rings;
+	memset(r, 0, sizeof(*r));
+	r->fd = sys_io_uring_setup(entries, p);
+	if (r->fd < 0)
+		return -1;
+	r->p = *p;
+	ring_sizes(r);
+	r->sq_map = r->cq_map = rings;
+	r->sqes = sqes;
+	ring_pointers(r);
+	return 0;
 }
 
 /* The next SQE at the program's tail, zeroed (and listed in the SQ array); NULL when full. */
@@ -655,6 +701,19 @@ static inline int nothing_to_read(int fd)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 
 	return poll(&p, 1, 0) == 0;
+}
+
+/* Unmap ring r and close its fd (a mapping alone keeps a ring alive). */
+static inline void ring_close(struct ring *r)
+{
+	if (r->sq_map)
+		munmap(r->sq_map, r->sq_len);
+	if (r->cq_map && r->cq_map != r->sq_map)
+		munmap(r->cq_map, r->cq_len);
+	if (r->sqes)
+		munmap(r->sqes, r->sqes_len);
+	close(r->fd);
+	memset(r, 0, sizeof(*r));
 }
 
 static inline void sleep_ms(int ms)

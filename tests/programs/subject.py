@@ -81,15 +81,18 @@ elif kind == "io_uring_linked":       # a poll on an empty pipe with a NOP linke
     ring.put_sqe(1, 1, sqe(0, user_data=8))
     ring.set_u32(ring.lay.sq.tail, 2)
     syscall("io_uring_enter", held, 2, 0, 0, 0, 0)
-elif kind == "io_uring_no_mmap":      # a ring whose memory is the process's
-    import ctypes
+elif kind == "io_uring_no_mmap_readonly":  # a NO_MMAP ring whose rings page the process
+    import ctypes                               # made read-only (a restore could not pin it)
     import mmap
     from kernel import io_uring
-    rings, sqes = mmap.mmap(-1, 4 * mmap.PAGESIZE), mmap.mmap(-1, mmap.PAGESIZE)
+    from kernel.memory import mprotect
+    rings, sqes = mmap.mmap(-1, mmap.PAGESIZE), mmap.mmap(-1, mmap.PAGESIZE)
+    rings_at = ctypes.addressof(ctypes.c_char.from_buffer(rings))
     params = io_uring.Params(flags=io_uring.SETUP["NO_MMAP"])
-    params.cq_off.user_addr = ctypes.addressof(ctypes.c_char.from_buffer(rings))
+    params.cq_off.user_addr = rings_at
     params.sq_off.user_addr = ctypes.addressof(ctypes.c_char.from_buffer(sqes))
     held = io_uring.setup(4, params)
+    mprotect(rings_at, mmap.PAGESIZE, mmap.PROT_READ)
 elif kind == "fds":                     # one of each fd kind `show` decodes
     import ctypes
     import fcntl
