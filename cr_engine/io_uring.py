@@ -26,6 +26,7 @@ import functools
 import mmap
 import os
 import struct
+import time
 
 from kernel import btf, kread
 from kernel import io_uring as uring
@@ -33,14 +34,15 @@ from kernel.memory import PAGE_SIZE
 
 from . import io_uring_user, proc
 from .errors import DumpError, Unsupported
-from .io_uring_inflight import InFlight, sqe
+from .io_uring_inflight import QUIESCE, InFlight, sqe
 from .remote import lend_fd
 
 KIND = "io_uring"
-OP_NOP, OP_WRITE_FIXED, OP_FIXED_FD_INSTALL = 0, 5, 54
+OP_NOP, OP_WRITE_FIXED, OP_MSG_RING, OP_FIXED_FD_INSTALL = 0, 5, 40, 54
 SQE_FIXED_FILE, SQE_CQE_SKIP_SUCCESS = 1 << 0, 1 << 6
 ENTER_GETEVENTS, ENTER_SQ_WAKEUP = 1, 2
-SQ_NEED_WAKEUP = 1
+SQ_NEED_WAKEUP, SQ_CQ_OVERFLOW = 1, 2
+MASK = 0xFFFFFFFF               # ring positions are u32 and wrap
 CQ_EVENTFD_DISABLED = 1
 SETUP = uring.SETUP
 # flags that change where things lie in the ring memory
@@ -50,6 +52,7 @@ LAYOUT_FLAGS = SETUP["NO_SQARRAY"] | SETUP["SQE128"] | SETUP["CQE32"] | SETUP["C
 # the restore itself, a shared io-wq is not carried (it only pools worker threads)
 NOT_PASSED = SETUP["CLAMP"] | SETUP["R_DISABLED"] | SETUP["ATTACH_WQ"]
 REPLAY_MAX = 1 << 26            # NOPs a restore may replay: ~10 s at this host's rate
+OVERFLOW_MAX = 1 << 14          # CQEs of an overflow list carried (one kernel read each)
 CHUNK_REQUESTS = 1024           # ring slots spent per injected io_uring_enter at dump
 RINGFD_MAX = 16                 # IO_RINGFD_REG_MAX
 FFS_MASK = 7                    # FFS_* flags in a fixed file's pointer (3 bits in 5.10's)
@@ -209,14 +212,15 @@ class RingDump:
                                   f"iterator, which this kernel refuses ({e.strerror})") from None
         return self.reader
 
-    def _files(self, pid):
+    def fds(self, pid):
+        """{fd: (struct file, private_data)} of process ``pid``, read once per dump."""
         if pid not in self.files_of:
             self.files_of[pid] = self.reader.files(pid)
         return self.files_of[pid]
 
     def describe(self, table, pid, fd, info, flags, what):
         reader = self._reader(what)
-        _, ctx_addr = self._files(pid)[fd]
+        _, ctx_addr = self.fds(pid)[fd]
         data = reader.read_one(ctx_addr, self.ctx.size)
         if data is None:
             raise DumpError(f"cannot read the io_uring context of {what}")
@@ -228,10 +232,7 @@ class RingDump:
             if setup_flags & SETUP["NO_MMAP"] else None
         desc = {"type": KIND, "flags": flags,
                 "setup": {"flags": setup_flags, "sq_entries": c.get(data, "sq_entries"),
-                          "cq_entries": c.get(data, "cq_entries")},
-                # the kernel's own counters: where the next SQE is taken, the next CQE goes
-                "positions": {"sq_head": c.get(data, "cached_sq_head"),
-                              "cq_tail": c.get(data, "cached_cq_tail")}}
+                          "cq_entries": c.get(data, "cq_entries")}}
         reads = {}
         for name in ("submitter_task", "sq_data", "io_ev_fd", "cq_ev_fd"):
             addr = c.get(data, name)
@@ -247,19 +248,24 @@ class RingDump:
                                   f"not carried yet")
         desc["restrictions"] = self._restrictions(data)
         desc["personalities"], creds = self._personalities(data, what)
-        desc["in_flight"] = InFlight(self, ctx_addr, data, what).collect(
-            lambda: reader.read_one(ctx_addr, c.size), creds, pid)
-        # submissions without completions are replayed as NOPs that post none (5.17)
-        ahead = (desc["positions"]["sq_head"] - len(desc["in_flight"]) -
-                 desc["positions"]["cq_tail"]) & 0xFFFFFFFF
-        if 0 < ahead < 1 << 31 and not _kernel()[1] & uring.FEAT["CQE_SKIP"]:
-            raise Unsupported(f"unsupported: io_uring ring ({what}) whose SQ is {ahead} "
-                              f"entries ahead of its CQ: that is replayed with "
-                              f"IOSQE_CQE_SKIP_SUCCESS, which this kernel lacks")
-        if ahead >= 1 << 31:
-            raise Unsupported(f"unsupported: io_uring ring ({what}) with more completions "
-                              f"than submissions (multishot requests, messages from other "
-                              f"rings): its positions cannot be replayed yet")
+        cqe_size = 32 if setup_flags & SETUP["CQE32"] else 16
+        deadline = time.monotonic() + QUIESCE
+        while True:
+            in_flight = InFlight(self, ctx_addr, data, what)
+            desc["in_flight"] = in_flight.collect(lambda: reader.read_one(ctx_addr, c.size),
+                                                  creds, pid)
+            data = in_flight.data   # the context once quiesced, which the requests are of
+            # the kernel's own counters: where the next SQE is taken, the next CQE goes
+            desc["positions"] = {"sq_head": c.get(data, "cached_sq_head"),
+                                 "cq_tail": c.get(data, "cached_cq_tail")}
+            desc["overflow"] = self._overflow(ctx_addr, data, cqe_size, what)
+            # a request between two places (an io-wq worker arming its poll) is seen in
+            # none: wait for it as for the requests in flight
+            if self._unseen(desc, data) <= 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+            data = reader.read_one(ctx_addr, c.size)
+        self._check_replay(desc, data, what)
         steps = max(desc["positions"]["sq_head"], desc["positions"]["cq_tail"])
         if steps > REPLAY_MAX:
             raise Unsupported(f"unsupported: io_uring ring ({what}) {steps} submissions from "
@@ -296,7 +302,7 @@ class RingDump:
         if len(rings) > 1:
             held = self._mapped_file(pid, vma.start)
             rings = {file_id: ring for file_id, ring in rings.items()
-                     if self._files(ring["pid"])[ring["fd"]][0] == held}
+                     if self.fds(ring["pid"])[ring["fd"]][0] == held}
         return sorted(rings)
 
     def _mapped_file(self, pid, start):
@@ -348,6 +354,66 @@ class RingDump:
         elif "cq_ev_fd" in reads:           # before 5.16: in the context itself
             desc["eventfd"] = {"ctx": reads["cq_ev_fd"],
                                "async": bool(c.get(ctx_data, "eventfd_async"))}
+
+    def _overflow(self, ctx_addr, data, cqe_size, what):
+        """The CQEs waiting in the kernel's overflow list (posted while the CQ ring was
+        full), oldest first: [[user_data, res, flags], ...]."""
+        c = self.ctx
+        head = c.field("io_ring_ctx", "cq_overflow_list.next")
+        if head is None or head.value(data) == ctx_addr + head.offset:
+            return []
+        if c.field("io_overflow_cqe", "cqe") is None:       # 5.10: requests, not CQEs
+            raise Unsupported(f"unsupported: io_uring ring ({what}) with completions in its "
+                              f"overflow list: this kernel keeps requests there, not CQEs")
+        at_cqe = c.field("io_overflow_cqe", "cqe").offset
+        out, entry = [], head.value(data)
+        while entry != ctx_addr + head.offset:
+            if len(out) == OVERFLOW_MAX:
+                raise Unsupported(f"unsupported: io_uring ring ({what}) with more than "
+                                  f"{OVERFLOW_MAX} completions in its overflow list")
+            blob = self.reader.read_one(entry, at_cqe + cqe_size)
+            if blob is None:
+                raise DumpError(f"cannot read the overflow list of the io_uring ring of {what}")
+            user_data, res, flags = struct.unpack_from("<QiI", blob, at_cqe)
+            if any(blob[at_cqe + 16:]):
+                raise Unsupported(f"unsupported: io_uring ring ({what}) with a 32-byte CQE "
+                                  f"(user_data {user_data:#x}) in its overflow list: its "
+                                  f"second half cannot be posted again")
+            out.append([user_data, res, flags])
+            entry = struct.unpack_from("<Q", blob, 0)[0]    # list.next comes first
+        return out
+
+    def _unseen(self, desc, data):
+        """Submissions with neither a completion (in the ring or its overflow list) nor a
+        request in flight; negative: completions without submissions.  ``data`` given: 0
+        where the ring skips completions (``drain_disabled``: a CQE_SKIP_SUCCESS was
+        submitted, or a dropped CQE counted on its own), where those are expected."""
+        pos = desc["positions"]
+        nops = (pos["sq_head"] - len(desc["in_flight"])) & MASK
+        ahead = nops - pos["cq_tail"] - len(desc["overflow"])
+        if data is not None and ahead > 0 and self.ctx.get(data, "drain_disabled") != 0:
+            return 0
+        return ahead
+
+    def _check_replay(self, desc, data, what):
+        """Can a restore bring the kernel's counters back?  NOPs give as many completions
+        as submissions; NOPs with IOSQE_CQE_SKIP_SUCCESS (5.17) submissions alone, and
+        IORING_OP_MSG_RING from a ring of the restorer's (5.18) completions alone (a
+        multishot request's, another ring's messages) and the overflow list's CQEs."""
+        ahead = self._unseen(desc, None)
+        if ahead > 0 and not _kernel()[1] & uring.FEAT["CQE_SKIP"]:
+            raise Unsupported(f"unsupported: io_uring ring ({what}) whose SQ is {ahead} "
+                              f"entries ahead of its CQ: that is replayed with "
+                              f"IOSQE_CQE_SKIP_SUCCESS, which this kernel lacks")
+        if self._unseen(desc, data) > 0:
+            raise Unsupported(f"unsupported: io_uring ring ({what}) with {ahead} submissions "
+                              f"neither completed nor seen in flight (a request between two "
+                              f"queues, or completions the kernel dropped)")
+        if (ahead < 0 or desc["overflow"]) and \
+                OP_MSG_RING not in _supported_ops():
+            raise Unsupported(f"unsupported: io_uring ring ({what}) with more completions "
+                              f"than submissions or an overflow list: they are posted again "
+                              f"with IORING_OP_MSG_RING, which this kernel lacks")
 
     def _hz(self):
         """The kernel's tick rate (an SQPOLL ring keeps its idle time in jiffies): what a
@@ -435,7 +501,7 @@ class RingDump:
         by_file = {}
         for (pid, fd), file_id in table.fd_files.items():
             if pid in table.injected or pid in self.files_of:
-                file_addr, private = self._files(pid).get(fd, (None, None))
+                file_addr, private = self.fds(pid).get(fd, (None, None))
                 if file_addr:
                     by_file.setdefault(file_addr, file_id)
                     by_file.setdefault(("private", private), file_id)
@@ -505,7 +571,7 @@ class RingDump:
             tables = self.reader.read([(t + rings.offset, 8 * RINGFD_MAX) for _, t in held])
             self.tasks_of[pid] = {tid: struct.unpack(f"<{RINGFD_MAX}Q", raw)
                                   for (tid, _), raw in zip(held, tables)}
-        mine = self._files(pid)[ring["fd"]][0]
+        mine = self.fds(pid)[ring["fd"]][0]
         return [[tid, index] for tid, table in sorted(self.tasks_of[pid].items())
                 for index, addr in enumerate(table) if addr == mine]
 

@@ -28,7 +28,7 @@ IDLE_WORKER = ("io_wq_worker", "io_wqe_worker", "0")
 OP = {name: uring.OPCODES.index(name) for name in
       ("READV", "READ_FIXED", "POLL_ADD", "RECVMSG", "TIMEOUT", "ACCEPT", "READ", "RECV")}
 SQE_FLAG_BITS = 0x7F            # REQ_F_* bits 0-6 are the SQE's IOSQE_* flags
-SQE_LINKED = (1 << 2) | (1 << 3)
+SQE_FIXED_FILE, SQE_LINKED, SQE_BUFFER_SELECT = 1 << 0, (1 << 2) | (1 << 3), 1 << 5
 EPOLLET, EPOLLONESHOT = 1 << 31, 1 << 30
 POLL_ADD_MULTI, POLL_ADD_LEVEL = 1 << 0, 1 << 3
 TIMEOUT_ABS, TIMEOUT_BOOTTIME, TIMEOUT_REALTIME, TIMEOUT_MULTISHOT = 1, 1 << 2, 1 << 3, 1 << 6
@@ -48,6 +48,7 @@ class InFlight:
     def __init__(self, dump, ctx_addr, data, what):
         self.c, self.reader = dump.ctx, dump.reader
         self.ctx_addr, self.data, self.what = ctx_addr, data, what
+        self.fds_of = dump.fds          # pid -> {fd: (struct file, private_data)}
 
     def collect(self, reread, personalities, pid):
         """The requests to submit again: [{"sqe": hex, ...}], once nothing else is in
@@ -64,6 +65,7 @@ class InFlight:
             time.sleep(0.01)
             self.data = reread()
         self.creds = {addr: int(index) for index, addr in personalities.items()}
+        self.pid = pid
         polled, timeouts = self._polled(), self._timeouts()
         if (polled or timeouts) and self.c.field("io_kiocb", "cqe.fd") is None:
             raise Unsupported(f"unsupported: io_uring ring ({self.what}) with requests in "
@@ -74,6 +76,8 @@ class InFlight:
     def _busy(self):
         c, busy = self.c, []
         for name in _BUSY_LISTS + ("iopoll_list",):
+            if name == "cq_overflow_list" and c.field("io_overflow_cqe", "cqe") is not None:
+                continue            # CQEs, not requests (5.19+): RingDump._overflow
             f = c.field("io_ring_ctx", f"{name}.next")      # a list_head: empty points home
             if f is not None and f.value(self.data) != self.ctx_addr + f.offset:
                 busy.append(_BUSY_NAMES.get(name, name.replace("_", " ")))
@@ -104,9 +108,28 @@ class InFlight:
         if creds in self.creds:
             personality = self.creds[creds]
         fd = struct.unpack("<i", struct.pack("<I", c.get(blob, "cqe.fd", "io_kiocb")))[0]
+        file = c.get(blob, "file", "io_kiocb")
+        if file and not flags & SQE_FIXED_FILE:
+            fd = self._fd_of(file, fd, opcode)
+        # buf_index means something only to READ_FIXED and with BUFFER_SELECT (a group):
+        # the kernel leaves it as a recycled request had it otherwise, and POLL_ADD's
+        # preparation refuses any but 0
+        buf_index = c.get(blob, "buf_index", "io_kiocb") \
+            if opcode == OP["READ_FIXED"] or flags & SQE_BUFFER_SELECT else 0
         return {"opcode": opcode, "flags": flags & SQE_FLAG_BITS, "fd": fd,
                 "user_data": c.get(blob, "cqe.user_data", "io_kiocb"),
-                "personality": personality, "buf_index": c.get(blob, "buf_index", "io_kiocb")}
+                "personality": personality, "buf_index": buf_index}
+
+    def _fd_of(self, file, fd, opcode):
+        """An fd of the process for the request's struct file: ``fd`` (the SQE's, kept in
+        io_kiocb.cqe.fd) where it still holds that file.  cqe.fd shares its word with the
+        CQE flags, which a multishot request that has posted overwrote (0 or F_MORE)."""
+        held = sorted(n for n, (f, _) in self.fds_of(self.pid).items() if f == file)
+        if not held:
+            raise Unsupported(f"unsupported: io_uring ring ({self.what}) with a "
+                              f"{uring.opcode_name(opcode)} request in flight on a file no "
+                              f"fd of the process holds any more")
+        return fd if fd in held else held[0]
 
     def _polled(self):
         """Requests hashed in the context's poll tables (armed polls): cancel_table, and
@@ -155,7 +178,8 @@ class InFlight:
             return {"sqe": sqe(addr=umsg.value(cmd), length=c.get(cmd, "len", "io_sr_msg"),
                                op_flags=c.get(cmd, "msg_flags", "io_sr_msg"),
                                ioprio=c.get(cmd, "flags", "io_sr_msg"),
-                               **_args(head, buf_index=c.get(cmd, "buf_group", "io_sr_msg")))
+                               **_args(head, buf_index=c.get(cmd, "buf_group", "io_sr_msg")
+                                       if head["flags"] & SQE_BUFFER_SELECT else 0))
                     .hex()}
         if opcode == OP["ACCEPT"]:
             return {"sqe": sqe(addr=c.get(cmd, "addr", "io_accept"),

@@ -10,6 +10,7 @@ positions by replaying NOPs, the requests that were in flight submitted again as
 SQEs; the dumped ring memory written back over what that left.
 """
 
+import errno
 import fcntl
 import os
 import struct
@@ -24,10 +25,13 @@ from . import proc
 from .errors import RestoreError
 from .memory import prot_of
 from .remote import lend_fd, write_memory
-from .io_uring import (CQ_EVENTFD_DISABLED, ENTER_SQ_WAKEUP, KIND, NOT_PASSED, OP_NOP,
-                       SETUP, SQ_NEED_WAKEUP, SQE_CQE_SKIP_SUCCESS, RingMemory, UserRingMemory,
-                       _err, _page_up, layout)
+from .io_uring import (CQ_EVENTFD_DISABLED, ENTER_GETEVENTS, ENTER_SQ_WAKEUP, KIND, MASK,
+                       NOT_PASSED, OP_MSG_RING, OP_NOP, SETUP, SQ_CQ_OVERFLOW, SQ_NEED_WAKEUP,
+                       SQE_CQE_SKIP_SUCCESS, RingMemory, UserRingMemory, _err, _page_up,
+                       layout)
 from .io_uring_inflight import sqe, timeout_sqe, timespec
+
+MSG_RING_FLAGS_PASS = 1 << 1
 
 
 class RingRestore:
@@ -350,42 +354,95 @@ class _Rebuild:
 
     # positions and memory
     def _replay(self, memory, sqpoll):
-        """Submit NOPs until the kernel's private counters are where they were at dump."""
+        """Bring the kernel's private counters where they were at dump: NOPs (each posting
+        a CQE, or with CQE_SKIP_SUCCESS none), completions without submissions (a
+        multishot request's) posted from a ring of ours with MSG_RING, the overflow list's
+        CQEs the same way into a ring that looks full, the requests in flight submitted
+        again last.  Before each batch of completions the CQ head leaves exactly the room
+        the batch fills: the kernel caches the free CQ slots it saw (cqe_cached, 5.19+),
+        and a cache made from a head beyond the dumped one would let new completions
+        overwrite CQEs the application has not read yet."""
         lay, pos = memory.lay, self.desc["positions"]
-        carried = self.desc.get("in_flight", [])
+        carried, overflow = self.desc.get("in_flight", []), self.desc.get("overflow", [])
         # the requests in flight go last: they took SQEs too
-        target_sq, target_cq = (pos["sq_head"] - len(carried)) & 0xFFFFFFFF, pos["cq_tail"]
-        if target_cq > target_sq:
-            raise RestoreError(f"{self.what}: more completions ({target_cq}) than submissions "
-                               f"({target_sq}) cannot be replayed yet", "state")
+        nops, target_cq = (pos["sq_head"] - len(carried)) & MASK, pos["cq_tail"]
+        posting = min(nops, target_cq)
         # no eventfd signals for the replayed completions (the dumped flags come back with
         # the ring memory)
         memory.set_u32(lay.cq.flags, memory.u32(lay.cq.flags) | CQ_EVENTFD_DISABLED)
-        done = 0
-        for with_cqe, count in ((True, target_cq), (False, target_sq - target_cq)):
+        done = posted = 0
+        for with_cqe, count in ((True, posting), (False, nops - posting)):
             entry = sqe(OP_NOP, flags=0 if with_cqe else SQE_CQE_SKIP_SUCCESS)
             step = min(lay.sq_entries, lay.cq_entries)
             if count:               # every slot a NOP, queued in place (position % entries)
                 for slot in range(lay.sq_entries):
-                    memory.sqes[slot * lay.sqe_size:slot * lay.sqe_size + 64] = entry
-                    if lay.has_array:
-                        memory.set_u32(lay.sq.array + 4 * slot, slot)
+                    memory.put_sqe(slot, slot, entry)
             left = count
             while left:
                 n = min(step, left)
+                if with_cqe:
+                    _make_room(memory, posted, n)
                 done += n
                 memory.set_u32(lay.sq.tail, done)
                 self._submit(memory, n, done, sqpoll)
-                memory.set_u32(lay.cq.head, memory.u32(lay.cq.tail))
+                if with_cqe:
+                    posted += n
+                    self._settle(memory, posted, sqpoll)
                 left -= n
+        if target_cq > posting or overflow:
+            posted = self._post(memory, posted, target_cq - posting, overflow)
+        memory.set_u32(lay.cq.head, struct.unpack_from("<I", self.blob, lay.cq.head)[0])
         done = self._resubmit(memory, carried, done, sqpoll)
         target_sq = pos["sq_head"]
         # a request submitted again may complete at once (a timeout that expired meanwhile)
-        early = (memory.u32(lay.cq.tail) - target_cq) & 0xFFFFFFFF
-        if memory.u32(lay.sq.head) != target_sq & 0xFFFFFFFF or early > len(carried):
+        early = (memory.u32(lay.cq.tail) - target_cq) & MASK
+        if memory.u32(lay.sq.head) != target_sq & MASK or early > len(carried):
             raise RestoreError(f"{self.what}: the replay reached sq {memory.u32(lay.sq.head)} "
                                f"cq {memory.u32(lay.cq.tail)}, not {target_sq}/{target_cq}",
                                "state")
+
+    def _post(self, memory, posted, extra, overflow):
+        """``extra`` completions of nothing into the CQ ring, then the ``overflow`` CQEs
+        into the kernel's overflow list (the CQ ring full), from a ring of ours."""
+        lay = memory.lay
+        with _Messenger(self._borrow()) as messenger:
+            while extra:
+                n = min(extra, messenger.entries, lay.cq_entries)
+                _make_room(memory, posted, n)
+                self._message(messenger, [(0, 0, 0)] * n)
+                posted += n
+                extra -= n
+                self._settle(memory, posted, False)
+            if overflow:
+                memory.set_u32(lay.cq.head, posted - lay.cq_entries)
+                for start in range(0, len(overflow), messenger.entries):
+                    self._message(messenger, overflow[start:start + messenger.entries])
+                if not memory.u32(lay.sq.flags) & SQ_CQ_OVERFLOW or \
+                        memory.u32(lay.cq.tail) != posted & MASK:
+                    raise RestoreError(f"{self.what}: the {len(overflow)} CQEs of its overflow "
+                                       f"list did not go there", "state")
+        return posted
+
+    def _message(self, messenger, cqes):
+        messenger.send(cqes)
+        if self.desc["setup"]["flags"] & SETUP["DEFER_TASKRUN"]:
+            # posted as task work of its submitter (always on 6.18, from another task before;
+            # before 6.11 the message itself completes there too): run it there
+            self.rem.call("io_uring_enter", self.fd, 0, 0, ENTER_GETEVENTS, 0, 0)
+        failed = messenger.reap(len(cqes))
+        if failed:
+            raise RestoreError(f"{self.what}: posting {len(cqes)} CQEs with IORING_OP_MSG_RING "
+                               f"failed ({_err(failed[0])})", "state")
+
+    def _settle(self, memory, posted, sqpoll):
+        """Wait until the kernel has published the CQ tail ``posted`` (an SQ thread does
+        it after it moved the SQ head)."""
+        deadline = time.monotonic() + 5
+        while memory.u32(memory.lay.cq.tail) != posted & MASK:
+            if not sqpoll or time.monotonic() > deadline:
+                raise RestoreError(f"{self.what}: the replay posted up to CQ "
+                                   f"{memory.u32(memory.lay.cq.tail)}, not {posted}", "state")
+            time.sleep(0.0002)
 
     def _resubmit(self, memory, carried, done, sqpoll):
         """Submit again the requests that were in flight (io_uring_inflight)."""
@@ -415,8 +472,12 @@ class _Rebuild:
                 what = "replaying NOPs"
                 if carried and 0 < got <= n:        # the request whose preparation failed
                     raw = bytes.fromhex(carried[got - 1]["sqe"])
+                    user_data = struct.unpack_from('<Q', raw, 32)[0]
+                    tail = memory.u32(lay.cq.tail)  # its failure is the last CQE
+                    res = [res for ud, res in memory.cqes(tail - 1, tail) if ud == user_data]
                     what = (f"submitting again a {uring.opcode_name(raw[0])} request in flight "
-                            f"at dump (user_data {struct.unpack_from('<Q', raw, 32)[0]:#x})")
+                            f"at dump (user_data {user_data:#x}, SQE {raw.hex()}"
+                            f"{f', refused: {_err(res[0])}' if res else ''})")
                 raise RestoreError(f"{self.what}: {what}: io_uring_enter gave {_err(got)}, "
                                    f"not {n}", "state")
             return
@@ -452,6 +513,60 @@ class _Rebuild:
         end = lay.cq.cqes + lay.cq_entries * size
         memory.rings[end:lay.rings_size] = rings[end:]
         memory.set_u32(lay.sq.tail, tail)
+
+
+class _Messenger:
+    """A ring of the restorer's that posts CQEs into another ring with IORING_OP_MSG_RING
+    (5.18; CQE flags other than 0 need IORING_MSG_RING_FLAGS_PASS, 6.3)."""
+
+    entries = 64
+
+    def __init__(self, target):
+        self.target = target
+        try:
+            params = uring.Params()
+            self.fd = uring.setup(self.entries, params)
+            self.memory = RingMemory(self.fd, layout(self.entries, params.cq_entries, 0))
+        except BaseException:
+            os.close(target)
+            raise
+        self.tail = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.memory.close()
+        os.close(self.fd)
+        os.close(self.target)
+
+    def send(self, cqes):
+        """Submit messages posting [(user_data, res, flags)] (at most ``entries``)."""
+        mem = self.memory
+        for n, (user_data, res, flags) in enumerate(cqes):
+            entry = sqe(OP_MSG_RING, fd=self.target, length=res & MASK, off=user_data,
+                        op_flags=MSG_RING_FLAGS_PASS if flags else 0, file_index=flags)
+            mem.put_sqe((self.tail + n) % self.entries, self.tail + n, entry)
+        self.tail += len(cqes)
+        mem.set_u32(mem.lay.sq.tail, self.tail)
+        uring.enter(self.fd, len(cqes))
+
+    def reap(self, n, timeout=5.0):
+        """The errors of the ``n`` messages sent last that failed, once they completed."""
+        mem, deadline = self.memory, time.monotonic() + timeout
+        head = mem.u32(mem.lay.cq.head)
+        while (mem.u32(mem.lay.cq.tail) - head) & MASK < n:
+            if time.monotonic() > deadline:
+                return [-errno.ETIMEDOUT]
+            time.sleep(0.0002)
+        results = mem.cqes(head, head + n)
+        mem.set_u32(mem.lay.cq.head, head + n)
+        return [res for _, res in results if res < 0]
+
+
+def _make_room(memory, posted, n):
+    """Leave exactly ``n`` free CQ slots after CQ position ``posted``."""
+    memory.set_u32(memory.lay.cq.head, posted + n - memory.lay.cq_entries)
 
 
 TASK_SIZE = (1 << 47) - 4096

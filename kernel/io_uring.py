@@ -149,6 +149,11 @@ def setup(entries, params):
     return syscall("io_uring_setup", entries, ctypes.byref(params))
 
 
+def enter(fd, to_submit, min_complete=0, flags=0):
+    """io_uring_enter(2) without an argument: how many SQEs it took."""
+    return syscall("io_uring_enter", fd, to_submit, min_complete, flags, None, 0)
+
+
 def register(fd, opcode, arg=None, nr_args=0):
     """io_uring_register(2) with a raw argument (ctypes object, pointer or None)."""
     if isinstance(arg, (ctypes.Structure, ctypes.Array)):

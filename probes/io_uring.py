@@ -390,22 +390,35 @@ def io_uring_request_fd():
     return {"btf": True, "field": True}
 
 
-def _judge_fixed_fd_install(seen):
-    verdict = _judge_opcodes(seen)
-    if not verdict.present:
-        return verdict
-    if uring.OPCODES.index("FIXED_FD_INSTALL") in seen["opcodes"]["ops"]:
-        return present("IORING_OP_FIXED_FD_INSTALL supported")
-    return absent("IORING_OP_FIXED_FD_INSTALL not among the supported opcodes")
+def _judge_opcode(name):
+    def judge(seen):
+        verdict = _judge_opcodes(seen)
+        if not verdict.present:
+            return verdict
+        if uring.OPCODES.index(name) in seen["opcodes"]["ops"]:
+            return present(f"IORING_OP_{name} supported")
+        return absent(f"IORING_OP_{name} not among the supported opcodes")
+    return judge
 
 
-@probe("io_uring_fixed_fd_install", "io_uring", since="6.8", judge=_judge_fixed_fd_install,
+@probe("io_uring_fixed_fd_install", "io_uring", since="6.8",
+       judge=_judge_opcode("FIXED_FD_INSTALL"),
        examples=[(_ok(opcodes={"last_op": 62, "ops": [0, 54]}), True),
                  (_ok(opcodes={"last_op": 52, "ops": [0, 52]}), False),
                  (_ok(opcodes={"errno": errno.EFAULT}), None)] + NO_RING_EXAMPLES)
 def io_uring_fixed_fd_install():
     """IORING_OP_FIXED_FD_INSTALL (6.8): a fixed-file slot becomes an fd of the submitter;
     how the engine dumps a file only a ring holds (a direct descriptor)."""
+    return _part("opcodes")()
+
+
+@probe("io_uring_msg_ring", "io_uring", since="5.18", judge=_judge_opcode("MSG_RING"),
+       examples=[(_ok(opcodes={"last_op": 62, "ops": [0, 40]}), True),
+                 (_ok(opcodes={"last_op": 36, "ops": [0, 36]}), False),
+                 (_ok(opcodes={"errno": errno.EFAULT}), None)] + NO_RING_EXAMPLES)
+def io_uring_msg_ring():
+    """IORING_OP_MSG_RING (5.18): a ring posts a CQE into another; how the engine gives a
+    restored ring its completions without submissions and its overflow list back."""
     return _part("opcodes")()
 
 

@@ -41,6 +41,7 @@ PROGRAMS = [
     # its memory is the program's: no mapping of the ring fd (so no io_uring_mmap)
     Program(HERE / "uring_no_mmap.c",
             requires=("io_uring_setup", "io_uring_setup_no_mmap", "io_uring_setup_sqpoll")),
+    Program(HERE / "uring_overflow.c", requires=RING + ("io_uring_msg_ring",)),
     # before 6.0 (Debian's 5.10) a request in flight keeps no SQE fd to submit it again with
     engine_lacks(Program(HERE / "uring_inflight.c", requires=RING),
                  "requests in flight are made again from struct io_kiocb, which keeps the "
