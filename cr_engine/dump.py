@@ -13,6 +13,7 @@ import time
 from kernel import memory as kmem
 from kernel import ptrace
 from kernel.libc import syscall
+from kernel.namespaces import ns_get_userns, related_ino
 from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
@@ -171,15 +172,17 @@ def _undo(error, what, injected, tree, writer, increments, table=None):
 
 
 def _check_tree(tree):
-    """Refuse trees the engine cannot carry (namespaces); note each process's status.  One
-    pid namespace is carried: a new one whose init is the root of the tree (the tree's
-    pids then have two levels, ours and the namespace's)."""
+    """Refuse trees the engine cannot carry (namespaces); note each process's status.  Pid
+    namespaces: the root's (ours, or a new one whose init it is: the tree's pids then have
+    a level more) and any nested below it whose init is in the tree."""
     own = {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in NAMESPACES
            if os.path.exists(f"/proc/self/ns/{ns}")}
     me = os.getpid()
     tree.pidns = _root_pidns(tree, own["pid"])
     tree.namespaces = namespaces.own(tree.root)     # carried: the root's, shared by all
     namespaces.check_owners(tree.root, tree.namespaces, tree.pidns)
+    top = tree.pidns or own["pid"]
+    nested = {}                     # a pid namespace below the root's -> a process in it
     for pid, process in tree.processes.items():
         if process.zombie:
             continue
@@ -188,18 +191,57 @@ def _check_tree(tree):
                 theirs = os.readlink(f"/proc/{pid}/ns/{ns}")
             except FileNotFoundError:
                 continue
-            if ns == "pid" and tree.pidns and theirs == tree.pidns and \
-                    os.readlink(f"/proc/{pid}/ns/pid_for_children") == theirs:
+            if ns == "pid":
+                _check_pidns(tree, pid, theirs, top, nested)
                 continue
             if theirs == tree.namespaces.get(ns):
                 continue
             if theirs != link:
-                what = "a nested pid namespace" if ns == "pid" else f"a {ns} namespace"
                 of_tree = f" (in the tree of pid {tree.root})" if pid != tree.root else ""
-                raise Unsupported(f"unsupported: {what} ({theirs}) of pid {pid}{of_tree}")
+                raise Unsupported(f"unsupported: a {ns} namespace ({theirs}) of pid "
+                                  f"{pid}{of_tree}")
         process.status = proc_status(pid)
         if pid == me:
             raise DumpError("the dumping process is inside the tree")
+    _check_nested(tree, top, nested)
+
+
+def _check_pidns(tree, pid, theirs, top, nested):
+    """A process's pid namespace, and the one its children go to, are the root's or
+    deeper ones (whose inits _check_nested finds in the tree)."""
+    depth = len(proc_status(pid)["NSpid"].split())
+    try:
+        for_children = os.readlink(f"/proc/{pid}/ns/pid_for_children")
+    except FileNotFoundError:       # a namespace no process is in yet
+        raise Unsupported(f"unsupported: the pid namespace for the children of pid {pid} "
+                          f"has no init in the tree (not forked yet, or it exited)") from None
+    for link in (theirs, for_children):
+        if link == top:
+            continue
+        if link == theirs and depth <= len(proc_status(tree.root)["NSpid"].split()):
+            of_tree = f" (in the tree of pid {tree.root})" if pid != tree.root else ""
+            raise Unsupported(f"unsupported: a pid namespace ({theirs}) of pid {pid}{of_tree} "
+                              f"that is not below the root's")
+        nested.setdefault(link, pid)
+
+
+def _check_nested(tree, top, nested):
+    """Every nested pid namespace has its init in the tree and belongs to the user
+    namespace the root's belongs to (the restore makes it from inside the tree)."""
+    if not nested:
+        return
+    inits = {}
+    for pid, process in tree.processes.items():
+        if not process.zombie and proc_status(pid)["NSpid"].split()[-1] == "1":
+            inits[os.readlink(f"/proc/{pid}/ns/pid")] = pid
+    owner = related_ino(f"/proc/{tree.root}/ns/pid", ns_get_userns)
+    for link, pid in sorted(nested.items()):
+        if link not in inits:
+            raise Unsupported(f"unsupported: the pid namespace {link} of pid {pid} has no "
+                              f"init in the tree (not forked yet, or it exited)")
+        if related_ino(f"/proc/{inits[link]}/ns/pid", ns_get_userns) != owner:
+            raise Unsupported(f"unsupported: the pid namespace {link} of pid {pid} belongs "
+                              f"to another user namespace than the root's")
 
 
 def _root_pidns(tree, ours):

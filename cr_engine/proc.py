@@ -5,6 +5,7 @@ issue 11) can be dropped in beside them and compared against them.
 """
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -37,7 +38,7 @@ def tids(pid):
     return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
 
 
-PF_IO_WORKER = 0x10
+PF_EXITING, PF_IO_WORKER = 0x4, 0x10
 
 
 def is_io_worker(pid, tid):
@@ -159,6 +160,7 @@ def reap(tids, timeout=5.0):
     re-parented elsewhere to be gone; returns those still there after ``timeout``."""
     pending = list(dict.fromkeys(tids))
     deadline = time.monotonic() + timeout
+    stalled = None
     while pending and time.monotonic() < deadline:
         for tid in list(pending):
             try:
@@ -167,9 +169,39 @@ def reap(tids, timeout=5.0):
             except ChildProcessError:
                 if not os.path.exists(f"/proc/{tid}"):
                     pending.remove(tid)     # gone, reaped by whoever it belonged to
+        if pending and all(_exiting_init(tid) for tid in pending):
+            # each may wait for zombies of its namespace whose parent was outside it: they
+            # went to a reaper outside the tree, which reaps them in its own time (perhaps
+            # only once we return): reap these when they are done, meanwhile
+            stalled = stalled or time.monotonic()
+            if time.monotonic() - stalled > INIT_STALL:
+                _reap_later(pending)
+                return []
+        else:
+            stalled = None
         if pending:
             time.sleep(0.001)
     return pending
+
+
+INIT_STALL = 0.2                # seconds only exiting inits may hold up reap()
+
+
+def _reap_later(tids):
+    def reap_all():
+        for tid in tids:
+            try:
+                os.waitpid(tid, WALL)
+            except ChildProcessError:
+                pass
+    threading.Thread(target=reap_all, name="reap-inits", daemon=True).start()
+
+
+def _exiting_init(tid):
+    try:
+        return bool(stat(tid)["flags"] & PF_EXITING) and ns_tid(tid, tid) == 1
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def ns_tid(pid, tid):

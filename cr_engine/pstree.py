@@ -34,11 +34,10 @@ def image(tree, shell_job):
         entry = {"pid": pid, "comm": p.stat["comm"], "ppid": p.stat["ppid"],
                  "pgid": p.stat["pgrp"],
                  "sid": p.stat["session"], "threads": sorted(p.threads) or [pid],
-                 "children": p.children, "zombie": p.zombie, "stopped": p.stopped}
+                 "children": p.children, "zombie": p.zombie, "stopped": p.stopped,
+                 "levels": _levels(pid, sorted(p.threads) or [pid])}
         if p.zombie:
             entry["exit_status"] = p.stat["exit_code"]
-        if getattr(tree, "pidns", None):
-            entry["ns"] = _ns_ids(pid, entry["threads"])
         processes.append(entry)
     pstree = {"root": tree.root, "external": external, "processes": processes,
               "pidns": bool(getattr(tree, "pidns", None))}
@@ -46,30 +45,55 @@ def image(tree, shell_job):
     return pstree
 
 
-def _ns_ids(pid, threads):
-    """The ids of a process of a pid namespace tree as the namespace sees them: pid,
-    process group, session and {tid: its tid there}."""
+def _levels(pid, threads):
+    """The ids of a process at every pid namespace level from ours down to its own (NSpid,
+    NSpgid, NSsid: 0 where a group or session is not visible), each thread's too, and its
+    pid namespace (the link's text: a name for it within this dump)."""
     st = proc_status(pid)
-    inner = {key: int(st[key].split()[-1]) for key in ("NSpid", "NSpgid", "NSsid")}
-    tids = {}
+    out = {key: [int(n) for n in st[name].split()]
+           for key, name in (("pid", "NSpid"), ("pgid", "NSpgid"), ("sid", "NSsid"))}
+    out["tids"] = {}
     for tid in threads:
         try:
-            tids[str(tid)] = int(proc_status(f"{pid}/task/{tid}")["NSpid"].split()[-1])
+            out["tids"][str(tid)] = [int(n) for n in
+                                     proc_status(f"{pid}/task/{tid}")["NSpid"].split()]
         except (FileNotFoundError, KeyError):
-            tids[str(tid)] = inner["NSpid"] if tid == pid else None
-    return {"pid": inner["NSpid"], "pgid": inner["NSpgid"], "sid": inner["NSsid"],
-            "tids": tids}
+            out["tids"][str(tid)] = out["pid"] if tid == pid else None
+    out["pidns"] = os.readlink(f"/proc/{pid}/ns/pid")
+    try:            # where its children go (another after unshare(CLONE_NEWPID) or setns)
+        out["for_children"] = os.readlink(f"/proc/{pid}/ns/pid_for_children")
+    except FileNotFoundError:       # a zombie's
+        out["for_children"] = out["pidns"]
+    return out
+
+
+def levels(entry):
+    """``entry``'s ids per level (images before nested namespaces: one level, or the
+    namespace's ids under ``ns`` below ours)."""
+    if "levels" in entry:
+        return entry["levels"]
+    ns = entry.get("ns")
+    if ns is None:
+        return {"pid": [entry["pid"]], "pgid": [entry["pgid"]], "sid": [entry["sid"]],
+                "tids": {str(t): [t] for t in entry["threads"]}}
+    return {"pid": [entry["pid"], ns["pid"]], "pgid": [entry["pgid"], ns["pgid"]],
+            "sid": [entry["sid"], ns["sid"]],
+            "tids": {t: [int(t), inner] for t, inner in ns["tids"].items()}}
+
+
+def own_id(entry, key="pid"):
+    """The process's ``key`` (pid, pgid or sid) as its own pid namespace numbers it: what a
+    call made from inside it takes."""
+    return levels(entry)[key][-1]
 
 
 def set_tid(entry, tid=None, own_only=False):
     """The set_tid array that makes ``tid`` (default: the process) again: innermost level
-    first, so [its id in the tree's pid namespace, ours] for a namespace tree; ``own_only``:
-    the tree's level alone (ours is the kernel's choice)."""
+    first, down to ours (the tree's levels alone with ``own_only``: ours is the kernel's
+    choice)."""
     tid = entry["pid"] if tid is None else tid
-    if "ns" not in entry:
-        return [tid]
-    inner = entry["ns"]["tids"][str(tid)]
-    return [inner] if own_only else [inner, tid]
+    numbers = list(reversed(levels(entry)["tids"][str(tid)]))
+    return numbers[:-1] if own_only else numbers
 
 
 def plan(pstree):

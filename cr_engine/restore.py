@@ -270,9 +270,10 @@ class _Restorer:
         """Where the tree got new pids in ours: which is which, by the pids of its own pid
         namespace (the root's we were told)."""
         img, root = self.image, self.live[self.root]
+        level = len(pstree.levels(img.procs[self.root])["pid"]) - 1     # the root's
         for pid in img.order:
             if pid != self.root:
-                self.live[pid] = proc.outer_pid(root, img.procs[pid]["ns"]["pid"])
+                self.live[pid] = proc.outer_pid(root, pstree.levels(img.procs[pid])["pid"][level])
         self.created = [self.live[pid] for pid in img.order]
 
     def _wait_ready(self, ready_r, alive):
@@ -383,7 +384,7 @@ class _Restorer:
             timers.restore_itimers(rem, scratch, core["itimers"])
             if img.steps[pid]["pgid"] == "late":       # from inside: its namespace's id
                 entry = img.procs[pid]
-                rem.call("setpgid", 0, entry["ns"]["pgid"] if "ns" in entry else entry["pgid"])
+                rem.call("setpgid", 0, pstree.own_id(entry, "pgid"))
             remotes = self._threads(rem, scratch, pid, core)
             for thread in core["threads"]:
                 here = remotes[thread["tid"]]

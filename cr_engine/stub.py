@@ -18,7 +18,8 @@ import signal
 import time
 
 from kernel.libc import syscall
-from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, prctl, waitid
+from kernel.namespaces import CLONE_NEWPID, setns
+from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, pidfd_open, prctl, waitid
 
 from . import epoll, fd_layout, namespaces, pstree
 from .pstree import exit_like
@@ -68,15 +69,18 @@ def _become(ctx, pid):
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     zombies = []
     for child in steps["before"]:
-        _fork(ctx, child, zombies)
+        _fork(ctx, pid, child, zombies)
     if steps["setsid"]:
         os.setsid()
     elif steps["pgid"] == "create":
         os.setpgid(0, 0)
     elif steps["pgid"] == "join":
-        _join_group(entry["ns"]["pgid"] if "ns" in entry else entry["pgid"])
+        _join_group(pstree.own_id(entry, "pgid"))
     for child in steps["after"]:
-        _fork(ctx, child, zombies)
+        _fork(ctx, pid, child, zombies)
+    ids = pstree.levels(entry)
+    if ids.get("for_children", ids.get("pidns")) != ids.get("pidns"):
+        os.close(_enter_pidns(ctx, pid, ids["for_children"]))   # and stay there
     if entry["zombie"]:
         exit_like(entry["exit_status"])
     for child in zombies:                 # they must be zombies before we say ready
@@ -107,13 +111,55 @@ def _join_group(pgid, timeout=5.0):
             time.sleep(0.001)
 
 
-def _fork(ctx, child, zombies):
-    # in a user namespace of the tree's own only the tree's pid namespace's level is ours
-    pid, _ = fork3(set_tid=pstree.set_tid(ctx.procs[child], own_only="user" in ctx.joined))
-    if pid == 0:
-        start(ctx, child)
+def _fork(ctx, parent, child, zombies):
+    """Fork ``child`` with its pids: the init of a pid namespace of its own with
+    CLONE_NEWPID, a process of a namespace another made from inside that namespace."""
+    mine, theirs = (pstree.levels(ctx.procs[pid]).get("pidns") for pid in (parent, child))
+    flags, back = 0, None
+    if theirs != mine:
+        if pstree.own_id(ctx.procs[child]) == 1:
+            flags = CLONE_NEWPID
+        else:
+            back = _enter_pidns(ctx, parent, theirs)
+    try:
+        # in a user namespace of the tree's own only the tree's levels are ours to choose
+        pid, _ = fork3(flags=flags, set_tid=pstree.set_tid(ctx.procs[child],
+                                                         own_only="user" in ctx.joined))
+        if pid == 0:
+            start(ctx, child)
+    finally:
+        if back is not None:
+            setns(back, CLONE_NEWPID)
+            os.close(back)
     if ctx.procs[child]["zombie"]:
         zombies.append(pid)         # as we see it: in a pid namespace, its number there
+
+
+def _enter_pidns(ctx, pid, ns, timeout=5.0):
+    """Make the children of ``pid`` (this stub) go into pid namespace ``ns`` (a deeper one,
+    whose init another stub may still be making): an fd of our own one, to come back."""
+    init = next(e for e in ctx.procs.values()
+                if pstree.levels(e).get("pidns") == ns and pstree.own_id(e) == 1)
+    level = len(pstree.levels(ctx.procs[pid])["pid"]) - 1
+    number = pstree.levels(init)["pid"][level]          # as we number it
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pidfd = pidfd_open(number)
+            break
+        except ProcessLookupError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.001)
+    back = os.open("/proc/thread-self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        setns(pidfd, CLONE_NEWPID)
+    except BaseException:
+        os.close(back)
+        raise
+    finally:
+        os.close(pidfd)
+    return back
 
 
 def _place_fds(ctx, pid):

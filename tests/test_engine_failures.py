@@ -40,7 +40,7 @@ def assert_untouched(s, before):
     ("io_uring_linked", "with a linked POLL_ADD request in flight"),
     ("io_uring_no_mmap_readonly", "its rings are in no writable mapping of the process"),
     ("unix_pending_data", "unsupported: data sent on a unix connection that @cr-subject-"),
-    ("pidns_nested", "unsupported: a nested pid namespace"),
+    ("pidns_unforked", "has no init in the tree (not forked yet, or it exited)"),
     ("userns_alone", "has a user namespace of its own but not a pid namespace whose init"),
     ("epoll_outside", "watches a file (fd number"),
     ("bpf_bloom", "(bloom_filter ''; fd "),

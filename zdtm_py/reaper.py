@@ -101,9 +101,29 @@ def wait_exit(pid, timeout):
 
 
 def reap_tree(pids, timeout):
-    """Reap every pid of a dead tree listed parents-first; returns {pid: status}."""
+    """Reap every pid of a dead tree, in whatever order the kernel allows (the init of a pid
+    namespace finishes exiting only once the rest of its namespace is reaped, and those may
+    be ours to reap); returns {pid: status} (None: someone else reaped it)."""
     deadline = time.monotonic() + timeout
-    return {pid: wait_exit(pid, max(0.0, deadline - time.monotonic())) for pid in pids}
+    pending, statuses = list(pids), {}
+    while pending:
+        for pid in list(pending):
+            try:
+                got, status = os.waitpid(pid, os.WNOHANG)
+                if got == pid:
+                    statuses[pid] = status
+                    pending.remove(pid)
+            except ChildProcessError:
+                if state(pid) is None:
+                    statuses[pid] = None
+                    pending.remove(pid)
+        if pending and time.monotonic() >= deadline:
+            pid = pending[0]
+            raise TimeoutError(f"pid {pid} still exists after {timeout:g}s "
+                               f"(state {state(pid)}, parent {parent(pid)})")
+        if pending:
+            time.sleep(_POLL)
+    return {pid: statuses[pid] for pid in pids}
 
 
 def kill(pid, sig=signal.SIGKILL):

@@ -28,27 +28,33 @@ def snapshot(root, own_pids=False):
     """{"processes": {pid: {...}}, "mounts": [...]} of the tree rooted at ``root``."""
     pids = reaper.tree([root])
     processes = {}
+    # each process's ids at every pid namespace level from the tree's down to its own
+    level = len(_ns_ids(root, "NSpid") or [0]) - 1 if own_pids else 0
     for pid in pids:
         entry = _process(pid, root, pids)
-        if entry is not None:
+        ids = _ns_ids(pid)
+        if entry is not None and ids is not None:
+            entry["levels"] = {key: ids[key][level:] for key in ("NSpid", "NSpgid", "NSsid")}
             processes[pid] = entry
     if own_pids:
-        processes = _renumbered(processes)
+        processes = _renumbered(processes, root)
     return {"processes": processes, "mounts": _mounts(root)}
 
 
-def _renumbered(processes):
-    """``processes`` with the pids, groups, sessions and tids of the tree's pid namespace."""
+def _renumbered(processes, root):
+    """``processes`` with the pids, groups, sessions and tids of the tree's pid namespace
+    (the root's: deeper namespaces number their processes again, each from 1)."""
+    level = len(_ns_ids(root)["NSpid"]) - 1
     inner = {}
     for pid, entry in processes.items():
         ids = _ns_ids(pid)
         if ids is None:
             continue
-        inner[pid] = ids["NSpid"]
-        entry["pgid"], entry["sid"] = ids["NSpgid"], ids["NSsid"]
+        inner[pid] = ids["NSpid"][level]
+        entry["pgid"], entry["sid"] = ids["NSpgid"][level], ids["NSsid"][level]
         if "threads" in entry:
-            entry["threads"] = sorted(filter(None, (_ns_ids(f"{pid}/task/{t}", "NSpid")
-                                                    for t in entry["threads"])))
+            tids = (_ns_ids(f"{pid}/task/{t}", "NSpid") for t in entry["threads"])
+            entry["threads"] = sorted(t[level] for t in tids if t)
     out = {}
     for pid, entry in processes.items():
         if pid in inner:
@@ -59,10 +65,12 @@ def _renumbered(processes):
 
 
 def _ns_ids(path, key=None):
-    """The last (innermost) NSpid, NSpgid and NSsid of /proc/``path``/status."""
+    """The NSpid, NSpgid and NSsid lists of /proc/``path``/status (every level from ours
+    down to its own)."""
     try:
         with open(f"/proc/{path}/status") as f:
-            ids = {k: int(v.split()[-1]) for k, _, v in (line.partition(":") for line in f)
+            ids = {k: [int(n) for n in v.split()]
+                   for k, _, v in (line.partition(":") for line in f)
                    if k in ("NSpid", "NSpgid", "NSsid")}
     except (FileNotFoundError, ProcessLookupError):
         return None
@@ -196,7 +204,7 @@ def differences(before, after):
 
 def _process_diff(a, b):
     lines = []
-    for key in ("parent", "pgid", "sid", "zombie", "threads", "sq_threads"):
+    for key in ("parent", "pgid", "sid", "levels", "zombie", "threads", "sq_threads"):
         if a.get(key) != b.get(key):
             lines.append(f"{key} {a.get(key)} -> {b.get(key)}")
     for key in sorted(set(a.get("creds", {})) | set(b.get("creds", {}))):

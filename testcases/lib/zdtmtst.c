@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -217,6 +218,12 @@ static char *absolute(const char *path)
 		exit(1);
 	}
 	return res;
+}
+
+/* a forked child is never the test's main process, whatever pid its namespace gives it */
+static void not_main(void)
+{
+	test_main_pid = 0;
 }
 
 static void finish_outfile(void)
@@ -510,6 +517,7 @@ void test_init(int argc, char **argv)
 		launcher(pid);
 
 	test_main_pid = getpid();
+	pthread_atfork(NULL, NULL, not_main);
 	if (setsid() < 0) {
 		perror("zdtm: setsid");
 		exit(1);

@@ -207,14 +207,9 @@ elif kind == "utsns":                   # a hostname of its own
     from kernel import namespaces
     namespaces.unshare(namespaces.CLONE_NEWUTS)
     socket.sethostname("cr-subject-host")
-elif kind == "pidns_nested":            # a child of the subject in a pid namespace of its own
-    from kernel import namespaces
+elif kind == "pidns_unforked":          # unshare(CLONE_NEWPID) and no child yet: its
+    from kernel import namespaces       # children's namespace has no init
     namespaces.unshare(namespaces.CLONE_NEWPID)
-    held = os.fork()
-    if held == 0:
-        die_with_parent()
-        while True:
-            time.sleep(1)
 elif kind == "epoll_outside":           # an epoll whose target only a process outside the
     import select                       # tree holds (an orphan, gone when the subject is)
     held, (r, w) = select.epoll(), os.pipe()
