@@ -17,8 +17,8 @@ from kernel.namespaces import ns_get_userns, related_ino
 from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
-from . import (context, creds, faults, files, memory, namespaces, proc, pstree, seccomp,
-               signals, sockets, sysv_ipc, timers, tracking)
+from . import (context, creds, faults, files, memory, namespaces, pidns, proc, pstree,
+               seccomp, signals, sockets, sysv_ipc, timers, tracking)
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
 from .images import FD_DATA, ImageWriter
@@ -86,6 +86,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         faults.hit(fault, "dump:freeze")
         _check_tree(tree)
         tree_image = pstree.image(tree, shell_job)
+        if pidns.table(tree_image):
+            tree_image["pid_namespaces"] = pidns.dump_last_pids(tree_image)
         table = files.FileTable(shell_job, tcp_established,
                                 netns=tree.root if "net" in tree.namespaces else None,
                                 own_mounts="mnt" in tree.namespaces, injected=injected,

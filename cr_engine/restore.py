@@ -25,7 +25,8 @@ from kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, setns
 from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
 
 from . import (context, creds, epoll, faults, files, io_uring_restore, locks, memory,
-               namespaces, proc, pstree, seccomp, signals, stub, sysv_ipc, timers, tracking)
+               namespaces, pidns, proc, pstree, seccomp, signals, stub, sysv_ipc, timers,
+               tracking)
 from .errors import CRError, ImageError, RestoreError
 from .images import FD_DATA, ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -561,6 +562,8 @@ class _Restorer:
     # resume ----------------------------------------------------------------------------------
     def resume(self):
         img = self.image
+        # last: every process and thread (ours without set_tid too) took its pid by now
+        pidns.restore_last_pids(img.pstree, self.live)
         for pid, core in img.cores.items():
             for thread in core["threads"]:
                 tid = self.live.get(thread["tid"], thread["tid"])

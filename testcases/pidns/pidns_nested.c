@@ -17,6 +17,12 @@
  * (/proc/self/ns/pid_for_children against /proc/self/ns/pid). After the
  * restore it checks all of it again, stops its children (C and A before B:
  * an init's exit kills its namespace) and reports through its exit status.
+ *
+ * Each init (B, and P where it is one) reads its namespace's ns_last_pid once
+ * the whole tree is up (nothing forks after that), after a number of forks of
+ * its own that differs per level; after the restore ns_last_pid reads the
+ * same, and (in the last namespace, where an init's children stay in its own)
+ * the next child it forks gets the pid after it.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -40,8 +46,10 @@ struct seen {
 	int children_elsewhere;		/* pid_for_children is not our own namespace */
 };
 
-static struct ready ready;
+static struct ready ready, recorded;
+static int go[2];		/* closed by the root once every process is ready */
 static struct seen before;
+static long last_pid = -1;	/* an init's ns_last_pid at the checkpoint */
 static pid_t kids[MAX_KIDS];	/* in the order they are stopped */
 static int nkids, depth;
 static const char *role = "P";
@@ -138,6 +146,66 @@ static int check(void)
 	return bad;
 }
 
+static long read_last_pid(void)
+{
+	char buf[32];
+
+	if (read_whole("/proc/sys/kernel/ns_last_pid", buf, sizeof(buf)) < 0) {
+		pr_perror("%s at level %d: reading ns_last_pid", role, depth);
+		return -1;
+	}
+	return atol(buf);
+}
+
+/* An init, once every process is ready (nothing forks any more): ns_last_pid. */
+static int record_last_pid(void)
+{
+	char c;
+
+	if (read(go[0], &c, 1) != 0)
+		return -1;
+	last_pid = read_last_pid();
+	ready_signal(&recorded);
+	return last_pid < 0 ? -1 : 0;
+}
+
+static int check_last_pid(void)
+{
+	long now = read_last_pid();
+	pid_t child;
+
+	if (now != last_pid) {
+		fail("%s at level %d: ns_last_pid is %ld, was %ld", role, depth, now, last_pid);
+		return 1;
+	}
+	/* a fork of ours would go to the next namespace down (and move its cursor before
+	 * its init checks it), or last_pid + 1 is taken: the next fork gets another pid */
+	if (before.children_elsewhere || kill(last_pid + 1, 0) == 0)
+		return 0;
+	child = fork_or_exit();
+	if (child == 0)
+		_exit(0);
+	wait_status(child);
+	if (child != last_pid + 1) {
+		fail("%s at level %d: a new child got pid %d, not %ld", role, depth, child,
+		     last_pid + 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* n children that exit at once, reaped: the namespace's pid cursor moves on by n */
+static void burn(int n)
+{
+	while (n-- > 0) {
+		pid_t pid = fork_or_exit();
+
+		if (pid == 0)
+			_exit(0);
+		wait_status(pid);
+	}
+}
+
 static void *sleeper(void *arg)
 {
 	(void)arg;
@@ -151,11 +219,17 @@ static void settle(void)
 {
 	int bad, i;
 
+	if (getpid() == 1)		/* an init: as many forks as our level says */
+		burn(2 * depth + 1);
 	if (look(&before))
 		exit(1);
 	ready_signal(&ready);
+	if (getpid() == 1 && record_last_pid())
+		exit(1);
 	test_waitsig();
 	bad = check();
+	if (last_pid >= 0)
+		bad |= check_last_pid();
 	for (i = 0; i < nkids; i++)		/* one by one: B (an init) last */
 		bad |= stop_children(&kids[i], 1) ? 1 : 0;
 	exit(bad);
@@ -168,6 +242,7 @@ static pid_t spawn(const char *name, void (*body)(void))
 	pid_t pid = fork_or_exit();
 
 	if (pid == 0) {
+		close(go[1]);	/* only the root holds it: its close is the go */
 		role = name;
 		nkids = 0;
 		body();
@@ -228,20 +303,36 @@ int main(int argc, char **argv)
 
 	test_init(argc, argv);
 	ready_init(&ready);
+	ready_init(&recorded);
+	if (pipe(go)) {
+		pr_perror("pipe");
+		return 1;
+	}
 	grow();
 	/* per level above the last: A, B, C; at the last: A */
 	if (ready_wait(&ready, 3 * DEPTH + 1)) {
 		fail("the tree did not come up");
 		return 1;
 	}
+	close(go[1]);
+	if (ready_wait(&recorded, DEPTH)) {
+		fail("the inits did not read ns_last_pid");
+		return 1;
+	}
 	if (look(&before))
 		return 1;
+	if (getpid() == 1) {	/* the init of the tree's own namespace (ns, uns) */
+		burn(3);
+		last_pid = read_last_pid();
+	}
 
 	test_daemon();
 	test_waitsig();
 
 	before.ppid = getppid();	/* the root's parent is the harness's business */
 	bad = check();
+	if (last_pid >= 0)
+		bad |= check_last_pid();
 	for (i = 0; i < nkids; i++)
 		bad |= stop_children(&kids[i], 1) ? 1 : 0;
 	if (bad)
