@@ -100,8 +100,16 @@ def plan(pstree):
     """{pid: steps} for every process; raises Unsupported naming what cannot be rebuilt.
 
     steps: setsid (bool), before (children forked before setsid), after (the others),
-    pgid ("inherit" | "create" | "join" | "late").  A session or group outside the tree
-    (a shell job) is the restorer's own, named EXTERNAL here.
+    pgid ("inherit" | "create" | "join" | "late"), siblings (children of its parent it
+    forks itself, with CLONE_PARENT: they get its session and group), helpers (processes
+    it forks that stand for a dead session or group leader: {"setsid", "ids" (the
+    leader's number per level), "members" (forked with CLONE_PARENT), then they exit}).
+    A session or group outside the tree (a shell job) is the restorer's own, named
+    EXTERNAL here.
+
+    Re-parenting separates a process from the leader it inherited its session or group
+    from; forking it with CLONE_PARENT from a sibling that has them (the leader itself, or
+    a helper with the dead leader's pid) gives it both, and the right parent.
     """
     procs = {p["pid"]: p for p in pstree["processes"]}
     root = pstree["root"]
@@ -119,6 +127,52 @@ def plan(pstree):
 
     group_session = {EXTERNAL: EXTERNAL}     # groups that exist so far -> their session
     steps, late = {}, []
+    adopted, helpers, dead_sessions = {}, {}, {}
+
+    def helper(parent, child, kind, ident):
+        """A helper of ``parent`` standing for dead leader ``ident`` forks ``child``."""
+        numbers = levels(procs[child])[kind]
+        if 0 in numbers:
+            raise Unsupported(f"pid {child}: its {'session' if kind == 'sid' else 'group'} "
+                              f"{ident} comes from a pid namespace above its own and its "
+                              f"leader is gone")
+        spec = helpers.setdefault(parent, {}).setdefault(
+            (kind, ident), {"setsid": kind == "sid", "ids": numbers, "members": []})
+        spec["members"].append(child)
+
+    def adopt(parent, child, new_sid):
+        """(session, group) ``child`` starts with when its parent's session is not its own:
+        forked by its leader, a sibling (CLONE_PARENT), or by a helper standing for a dead
+        leader; or None: the parent's, with only the group to make."""
+        sid, pgid = sid_of(child), pgid_of(child)
+        if sid == new_sid:
+            if pgid in procs or pgid in (EXTERNAL, child):
+                return None
+            if group_session.get(pgid) == sid and ("pgid", pgid) not in helpers.get(parent, {}):
+                return None                         # made elsewhere: joined
+            helper(parent, child, "pgid", pgid)     # a dead group leader's stand-in
+            group_session[pgid] = sid
+            return sid, pgid
+        if sid in procs:
+            leader = procs[sid]
+            if leader["ppid"] != parent or own_id(leader) == 1 or \
+                    levels(leader).get("pidns") != levels(procs[child]).get("pidns"):
+                raise Unsupported(f"pid {child}: its session {procs[child]['sid']} cannot be "
+                                  f"rebuilt (its leader is neither an ancestor nor a sibling "
+                                  f"it could be forked by)")
+            adopted.setdefault(sid, []).append(child)
+            return sid, sid
+        if sid == EXTERNAL:
+            raise Unsupported(f"pid {child}: its session {procs[child]['sid']} (outside the "
+                              f"tree) is not its parent's")
+        first = dead_sessions.setdefault(sid, parent)
+        if first != parent:
+            raise Unsupported(f"pid {child}: its session {procs[child]['sid']} has no leader "
+                              f"any more and members under different parents (pids {first} "
+                              f"and {parent}): which branch made it is not known")
+        helper(parent, child, "sid", sid)           # a dead session leader's stand-in
+        group_session[sid] = sid
+        return sid, sid
 
     def visit(pid, sid, pgid):
         p = procs[pid]
@@ -151,9 +205,13 @@ def plan(pstree):
             if s["setsid"] and sid_of(child) == sid:
                 s["before"].append(child)
                 visit(child, sid, pgid)
-            else:
+                continue
+            start = adopt(pid, child, new_sid) if sid_of(child) != child else None
+            if start is None:
                 s["after"].append(child)
                 visit(child, new_sid, new_pgid)
+            else:
+                visit(child, *start)
 
     visit(root, EXTERNAL, EXTERNAL)
     for pid in late:
@@ -161,6 +219,10 @@ def plan(pstree):
         if group not in procs or pgid_of(group) != group:
             raise Unsupported(f"pid {pid}: its process group {group} has no leader in the "
                               f"tree to recreate it")
+    for pid, children in adopted.items():
+        steps[pid]["siblings"] = children
+    for pid, specs in helpers.items():
+        steps[pid]["helpers"] = list(specs.values())
     return steps
 
 

@@ -19,7 +19,8 @@ import time
 
 from kernel.libc import syscall
 from kernel.namespaces import CLONE_NEWPID, setns
-from kernel.process import P_PID, WEXITED, WNOWAIT, fork3, pidfd_open, prctl, waitid
+from kernel.process import (CLONE_PARENT, P_PID, WEXITED, WNOWAIT, fork3, pidfd_open, prctl,
+                            waitid)
 
 from . import epoll, fd_layout, namespaces, pstree
 from .pstree import exit_like
@@ -78,6 +79,10 @@ def _become(ctx, pid):
         _join_group(pstree.own_id(entry, "pgid"))
     for child in steps["after"]:
         _fork(ctx, pid, child, zombies)
+    for spec in steps.get("helpers", ()):
+        _helper(ctx, pid, spec)
+    for child in steps.get("siblings", ()):   # our parent's: ours to make (our session)
+        _fork(ctx, pid, child, None, CLONE_PARENT)
     ids = pstree.levels(entry)
     if ids.get("for_children", ids.get("pidns")) != ids.get("pidns"):
         os.close(_enter_pidns(ctx, pid, ids["for_children"]))   # and stay there
@@ -111,28 +116,53 @@ def _join_group(pgid, timeout=5.0):
             time.sleep(0.001)
 
 
-def _fork(ctx, parent, child, zombies):
+def _fork(ctx, parent, child, zombies, flags=0):
     """Fork ``child`` with its pids: the init of a pid namespace of its own with
-    CLONE_NEWPID, a process of a namespace another made from inside that namespace."""
+    CLONE_NEWPID, a process of a namespace another made from inside that namespace.
+    ``zombies`` (None: not ours to wait for) gets it if it is to be a zombie."""
     mine, theirs = (pstree.levels(ctx.procs[pid]).get("pidns") for pid in (parent, child))
-    flags, back = 0, None
+    back = None
     if theirs != mine:
         if pstree.own_id(ctx.procs[child]) == 1:
-            flags = CLONE_NEWPID
+            flags |= CLONE_NEWPID
         else:
             back = _enter_pidns(ctx, parent, theirs)
     try:
         # in a user namespace of the tree's own only the tree's levels are ours to choose
-        pid, _ = fork3(flags=flags, set_tid=pstree.set_tid(ctx.procs[child],
-                                                         own_only="user" in ctx.joined))
+        # CLONE_PARENT: the child's exit signal is our parent's (clone3 wants 0 here)
+        pid, _ = fork3(flags=flags, exit_signal=0 if flags & CLONE_PARENT else signal.SIGCHLD,
+                       set_tid=pstree.set_tid(ctx.procs[child], own_only="user" in ctx.joined))
         if pid == 0:
             start(ctx, child)
     finally:
         if back is not None:
             setns(back, CLONE_NEWPID)
             os.close(back)
-    if ctx.procs[child]["zombie"]:
+    if ctx.procs[child]["zombie"] and zombies is not None:
         zombies.append(pid)         # as we see it: in a pid namespace, its number there
+
+
+def _helper(ctx, parent, spec):
+    """A child standing for a dead session or group leader, with its pids: it makes the
+    session or group, forks its members as our children (CLONE_PARENT), and exits."""
+    numbers = list(reversed(spec["ids"]))
+    pid, _ = fork3(set_tid=numbers[:-1] if "user" in ctx.joined else numbers)
+    if pid == 0:
+        try:
+            if spec["setsid"]:
+                os.setsid()
+            else:
+                os.setpgid(0, 0)
+            for child in spec["members"]:
+                _fork(ctx, parent, child, None, CLONE_PARENT)
+        except BaseException as e:        # noqa: BLE001 - reported, then gone
+            _report(ctx, {"pid": parent, "error": f"helper for {spec['ids'][-1]}: "
+                                                  f"{type(e).__name__}: {e}"})
+            os._exit(70)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status:
+        raise RuntimeError(f"the helper standing for leader {spec['ids'][-1]} failed")
 
 
 def _enter_pidns(ctx, pid, ns, timeout=5.0):
