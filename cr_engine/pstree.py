@@ -128,10 +128,43 @@ def plan(pstree):
     group_session = {EXTERNAL: EXTERNAL}     # groups that exist so far -> their session
     steps, late = {}, []
     adopted, helpers, dead_sessions = {}, {}, {}
+    # groups whose leader lives on in another group of the session: it makes its group
+    # once its children are forked, its members join it, and it moves on at the end
+    transit = {procs[p]["pgid"] for p in procs if pgid_of(p) in procs and pgid_of(p) != p
+               and pgid_of(pgid_of(p)) != pgid_of(p) and sid_of(pgid_of(p)) == sid_of(p)}
+
+    born = {}
+
+    def born_in(leader):
+        """The session a session leader must have before its setsid() (its children
+        forked then stay in it), when one of its descendants needs that; else None."""
+        if leader not in born:
+            born[leader] = None
+            for child in procs[leader]["children"]:
+                sid = sid_of(child)
+                if sid == child:
+                    need = born_in(child)
+                elif sid == leader or sid == EXTERNAL or \
+                        (sid in procs and procs[sid]["ppid"] == leader):
+                    need = None         # its own, or one a sibling of the child has
+                else:
+                    need = sid
+                if need is not None and need != leader:
+                    born[leader] = need
+        return born[leader]
+
+    def ancestor(a, b):
+        """Is ``a`` an ancestor of ``b`` (by the dumped parents)?"""
+        while b in procs and b != root:
+            b = procs[b]["ppid"]
+            if b == a:
+                return True
+        return False
 
     def helper(parent, child, kind, ident):
         """A helper of ``parent`` standing for dead leader ``ident`` forks ``child``."""
-        numbers = levels(procs[child])[kind]
+        member = next(m for m in procs.values() if m[kind] == ident)    # one it has
+        numbers = levels(member)[kind]
         if 0 in numbers:
             raise Unsupported(f"pid {child}: its {'session' if kind == 'sid' else 'group'} "
                               f"{ident} comes from a pid namespace above its own and its "
@@ -140,11 +173,12 @@ def plan(pstree):
             (kind, ident), {"setsid": kind == "sid", "ids": numbers, "members": []})
         spec["members"].append(child)
 
-    def adopt(parent, child, new_sid):
-        """(session, group) ``child`` starts with when its parent's session is not its own:
-        forked by its leader, a sibling (CLONE_PARENT), or by a helper standing for a dead
-        leader; or None: the parent's, with only the group to make."""
-        sid, pgid = sid_of(child), pgid_of(child)
+    def adopt(parent, child, new_sid, sid=None):
+        """(session, group) ``child`` starts with when its parent's session is not its own
+        (or, ``sid``, the one it must be born in): forked by its leader, a sibling
+        (CLONE_PARENT), or by a helper standing for a dead leader; or None: the
+        parent's, with only the group to make."""
+        sid, pgid = sid or sid_of(child), pgid_of(child)
         if sid == new_sid:
             if pgid in procs or pgid in (EXTERNAL, child):
                 return None
@@ -186,27 +220,47 @@ def plan(pstree):
         else:
             raise Unsupported(f"pid {pid}: its session {p['sid']} cannot be rebuilt (the "
                               f"leader is not an ancestor it could inherit it from)")
-        if not s["setsid"] and pgid_of(pid) != new_pgid:
+        if pid in transit:
+            s["transit"] = True
+            group_session[pid] = new_sid
+        if pid in transit and p["zombie"]:
+            s["rejoin"] = True          # once its members joined, before it exits
+        elif pid in transit:
+            s["pgid"] = "late"          # back to its own group, once its members joined
+            late.append(pid)
+        elif not s["setsid"] and pgid_of(pid) != new_pgid and pgid_of(pid) in transit:
+            # joined at once (its stub waits for the group), or by an ancestor of the leader
+            # (which forks it later) at the end, before the leader moves on (parents first)
+            s["pgid"] = "late" if ancestor(pid, pgid_of(pid)) else "join"
+            if s["pgid"] == "late":
+                late.append(pid)
+            else:
+                new_pgid = pgid_of(pid)
+        elif not s["setsid"] and pgid_of(pid) != new_pgid:
             if pgid_of(pid) == pid:
                 s["pgid"] = "create"
                 group_session[pid] = new_sid
             elif group_session.get(pgid_of(pid)) == new_sid:
                 s["pgid"] = "join"
-            elif p["zombie"]:
-                raise Unsupported(f"zombie {pid}: its process group {p['pgid']} does not "
-                                  f"exist when it must be created")
-            else:
-                s["pgid"] = "late"
+            else:   # made later: joined at once (a zombie, waiting for it) or at the end
+                s["pgid"] = "join" if p["zombie"] else "late"
                 late.append(pid)
-            new_pgid = pgid_of(pid)
+            if s["pgid"] != "late":     # the children are forked before a late join
+                new_pgid = pgid_of(pid)
         for child in p["children"]:
             if child not in procs:
                 raise ImageError(f"pstree.json: child {child} of {pid} is not listed")
-            if s["setsid"] and sid_of(child) == sid:
+            need = sid_of(child) if sid_of(child) != child else born_in(child)
+            if s["setsid"] and need == sid:
                 s["before"].append(child)
                 visit(child, sid, pgid)
                 continue
-            start = adopt(pid, child, new_sid) if sid_of(child) != child else None
+            if sid_of(child) != child:
+                start = adopt(pid, child, new_sid)
+            elif need is not None and need != new_sid:
+                start = adopt(pid, child, new_sid, need)   # a leader born in another one
+            else:
+                start = None
             if start is None:
                 s["after"].append(child)
                 visit(child, new_sid, new_pgid)
@@ -214,11 +268,23 @@ def plan(pstree):
                 visit(child, *start)
 
     visit(root, EXTERNAL, EXTERNAL)
-    for pid in late:
+    for pid in late:        # the group must exist once every process is forked
         group = pgid_of(pid)
-        if group not in procs or pgid_of(group) != group:
-            raise Unsupported(f"pid {pid}: its process group {group} has no leader in the "
-                              f"tree to recreate it")
+        if group_session.get(group) != sid_of(pid):
+            raise Unsupported(f"pid {pid}: its process group {procs[pid]['pgid']} is made by "
+                              f"no process of its session when the tree is forked (its "
+                              f"leader is gone, its other members join it too)")
+        if procs[pid]["zombie"] and steps.get(group, {}).get("pgid") == "late":
+            raise Unsupported(f"zombie {pid}: its process group {procs[pid]['pgid']} is made "
+                              f"only after it must have exited")
+    for pid in transit:     # a zombie leaves its group once the members that join did
+        if steps[pid].get("rejoin"):
+            joiners = [m for m in procs if pgid_of(m) == pid and m != pid and
+                       steps[m]["pgid"] in ("join", "late")]
+            if any(steps[m]["pgid"] == "late" for m in joiners):
+                raise Unsupported(f"zombie {pid}: it left its process group for "
+                                  f"{procs[pid]['pgid']}, which an ancestor of it is in")
+            steps[pid]["joiners"] = len(joiners)
     for pid, children in adopted.items():
         steps[pid]["siblings"] = children
     for pid, specs in helpers.items():

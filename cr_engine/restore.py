@@ -223,9 +223,13 @@ class _Restorer:
         self.own_fds += [ready_r, ready_w, go_r, go_w]
         async_fds = files.OpenFiles.first_fds(img.files, img.cores, img.order,
                                               lambda d: d["flags"] & os.O_ASYNC)
+        transit = {pid: os.pipe2(os.O_CLOEXEC) for pid, steps in img.steps.items()
+                   if steps.get("rejoin")}
+        self.own_fds += [fd for pair in transit.values() for fd in pair]
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
                                self.service, ready_w, go_r, img.ipc, self.joined,
-                               self.staging, epoll.owned_items(img.files, img.cores, img.order))
+                               self.staging, epoll.owned_items(img.files, img.cores, img.order),
+                               transit)
         # a pid namespace tree: the root is the init of a new one
         new_pid = CLONE_NEWPID if img.pstree.get("pidns") else 0
         user = "user" in self.joined

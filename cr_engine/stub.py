@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import resource
+import select
 import signal
 import time
 
@@ -32,7 +33,7 @@ class StubContext:
     """What every stub needs, prepared by the restorer before forking (inherited)."""
 
     def __init__(self, procs, steps, cores, file_fds, async_fds, service, ready_w, go_r,
-                 ipc=None, joined=None, staging=None, epoll_items=None):
+                 ipc=None, joined=None, staging=None, epoll_items=None, transit=None):
         self.procs = procs            # pid -> pstree entry
         self.steps = steps            # pid -> plan steps
         self.cores = cores            # pid -> core image (alive processes)
@@ -44,6 +45,8 @@ class StubContext:
         self.joined = joined or {}    # namespace kind -> fd of the one made for the tree
         self.staging = staging        # an empty directory to build a private root on
         self.epoll_items = epoll_items or {}  # pid -> epoll items it adds itself
+        # zombie group leader -> (read, write) pipe: its group's members say they joined
+        self.transit = transit or {}
 
 
 def start(ctx, pid):
@@ -77,12 +80,19 @@ def _become(ctx, pid):
         os.setpgid(0, 0)
     elif steps["pgid"] == "join":
         _join_group(pstree.own_id(entry, "pgid"))
+        if entry["pgid"] in ctx.transit:      # its zombie leader waits for us to leave
+            os.write(ctx.transit[entry["pgid"]][1], b"j")
     for child in steps["after"]:
         _fork(ctx, pid, child, zombies)
     for spec in steps.get("helpers", ()):
         _helper(ctx, pid, spec)
     for child in steps.get("siblings", ()):   # our parent's: ours to make (our session)
         _fork(ctx, pid, child, None, CLONE_PARENT)
+    if steps.get("transit"):                  # our group, which we leave at the end
+        os.setpgid(0, 0)
+        if steps.get("rejoin"):               # a zombie: once its members joined it
+            _wait_joiners(ctx.transit[pid][0], steps["joiners"])
+            _join_group(pstree.own_id(entry, "pgid"))
     ids = pstree.levels(entry)
     if ids.get("for_children", ids.get("pidns")) != ids.get("pidns"):
         os.close(_enter_pidns(ctx, pid, ids["for_children"]))   # and stay there
@@ -101,6 +111,16 @@ def _become(ctx, pid):
     _report(ctx, {"pid": pid, "service": service})
     while True:
         os.read(ctx.go_r, 1)              # the restorer interrupts us here
+
+
+def _wait_joiners(fd, count, timeout=5.0):
+    """Wait for ``count`` bytes on ``fd``: the members of our group that join it."""
+    deadline = time.monotonic() + timeout
+    got = 0
+    while got < count:
+        if not select.select([fd], [], [], max(deadline - time.monotonic(), 0))[0]:
+            raise TimeoutError(f"{count - got} of {count} members did not join our group")
+        got += len(os.read(fd, count - got))
 
 
 def _join_group(pgid, timeout=5.0):

@@ -89,9 +89,13 @@ def selected_flavors(config):
 
 
 def pytest_generate_tests(metafunc):
-    # every test that runs programs runs once per flavor
+    # every test that runs programs runs once per flavor (those it is marked for)
     if "zdtm" in metafunc.fixturenames:
-        metafunc.parametrize("zdtm_flavor", selected_flavors(metafunc.config))
+        flavors = selected_flavors(metafunc.config)
+        mark = metafunc.definition.get_closest_marker("zdtm_flavors")
+        if mark is not None:
+            flavors = [f for f in flavors if f in mark.args]
+        metafunc.parametrize("zdtm_flavor", flavors)
 
 
 def pytest_report_header(config):
@@ -103,6 +107,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "requires(*features): skip unless every named kernel feature probe "
                    "reports present (`python -m probes --list`)")
+    config.addinivalue_line(
+        "markers", "zdtm_flavors(*flavors): run the test in these flavors only (of those "
+                   "selected)")
 
 
 def pytest_runtest_setup(item):
