@@ -161,8 +161,9 @@ def plan(pstree):
                 return True
         return False
 
-    def helper(parent, child, kind, ident):
-        """A helper of ``parent`` standing for dead leader ``ident`` forks ``child``."""
+    def helper(parent, child, kind, ident, before=False):
+        """A helper of ``parent`` standing for dead leader ``ident`` forks ``child``
+        (``before``: forked before the parent's setsid)."""
         member = next(m for m in procs.values() if m[kind] == ident)    # one it has
         numbers = levels(member)[kind]
         if 0 in numbers:
@@ -170,10 +171,11 @@ def plan(pstree):
                               f"{ident} comes from a pid namespace above its own and its "
                               f"leader is gone")
         spec = helpers.setdefault(parent, {}).setdefault(
-            (kind, ident), {"setsid": kind == "sid", "ids": numbers, "members": []})
+            (kind, ident), {"setsid": kind == "sid", "ids": numbers, "members": [],
+                            "before": before})
         spec["members"].append(child)
 
-    def adopt(parent, child, new_sid, sid=None):
+    def adopt(parent, child, new_sid, sid=None, before=False):
         """(session, group) ``child`` starts with when its parent's session is not its own
         (or, ``sid``, the one it must be born in): forked by its leader, a sibling
         (CLONE_PARENT), or by a helper standing for a dead leader; or None: the
@@ -184,7 +186,7 @@ def plan(pstree):
                 return None
             if group_session.get(pgid) == sid and ("pgid", pgid) not in helpers.get(parent, {}):
                 return None                         # made elsewhere: joined
-            helper(parent, child, "pgid", pgid)     # a dead group leader's stand-in
+            helper(parent, child, "pgid", pgid, before)     # a dead group leader's stand-in
             group_session[pgid] = sid
             return sid, pgid
         if sid in procs:
@@ -252,8 +254,12 @@ def plan(pstree):
                 raise ImageError(f"pstree.json: child {child} of {pid} is not listed")
             need = sid_of(child) if sid_of(child) != child else born_in(child)
             if s["setsid"] and need == sid:
-                s["before"].append(child)
-                visit(child, sid, pgid)
+                start = adopt(pid, child, sid, before=True) if sid_of(child) != child else None
+                if start is None:
+                    s["before"].append(child)
+                    visit(child, sid, pgid)
+                else:
+                    visit(child, *start)
                 continue
             if sid_of(child) != child:
                 start = adopt(pid, child, new_sid)

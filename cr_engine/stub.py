@@ -74,6 +74,9 @@ def _become(ctx, pid):
     zombies = []
     for child in steps["before"]:
         _fork(ctx, pid, child, zombies)
+    for spec in steps.get("helpers", ()):
+        if spec.get("before"):
+            _helper(ctx, pid, spec)
     if steps["setsid"]:
         os.setsid()
     elif steps["pgid"] == "create":
@@ -85,7 +88,8 @@ def _become(ctx, pid):
     for child in steps["after"]:
         _fork(ctx, pid, child, zombies)
     for spec in steps.get("helpers", ()):
-        _helper(ctx, pid, spec)
+        if not spec.get("before"):
+            _helper(ctx, pid, spec)
     for child in steps.get("siblings", ()):   # our parent's: ours to make (our session)
         _fork(ctx, pid, child, None, CLONE_PARENT)
     if steps.get("transit"):                  # our group, which we leave at the end

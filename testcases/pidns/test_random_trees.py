@@ -7,12 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from zdtm_py import Program
+from zdtm_py import Program, engine_lacks
 
 from . import randtree
 
 HERE = Path(__file__).parent
 SEEDS = {"h": range(0, 140), "ns": range(140, 170), "uns": range(170, 200)}
+COUSIN = ("a member of a session whose leader is neither its ancestor nor its sibling "
+          "(the leader is its cousin): it would be forked under the leader and routed to "
+          "its parent through a temporary subreaper; the dump refuses it")
+ZOMBIE_LEFT = ("a zombie that left its process group for one an ancestor of it joined: "
+               "the ancestor joins after the zombie is gone; the dump refuses it")
+# the trees the dump refuses, by seed: what makes them, each a known gap
+REFUSED = {135: COUSIN, 188: COUSIN, 155: ZOMBIE_LEFT, 176: ZOMBIE_LEFT}
+
+
+def _seeds(flavor):
+    return [engine_lacks(seed, REFUSED[seed], 9, id=str(seed)) if seed in REFUSED else seed
+            for seed in SEEDS[flavor]]
 
 
 def _program(seed):
@@ -21,18 +33,18 @@ def _program(seed):
 
 
 @pytest.mark.zdtm_flavors("h")
-@pytest.mark.parametrize("seed", SEEDS["h"])
+@pytest.mark.parametrize("seed", _seeds("h"))
 def test_random_tree(zdtm, seed):
     zdtm.run(_program(seed))
 
 
 @pytest.mark.zdtm_flavors("ns")
-@pytest.mark.parametrize("seed", SEEDS["ns"])
+@pytest.mark.parametrize("seed", _seeds("ns"))
 def test_random_tree_ns(zdtm, seed):
     zdtm.run(_program(seed))
 
 
 @pytest.mark.zdtm_flavors("uns")
-@pytest.mark.parametrize("seed", SEEDS["uns"])
+@pytest.mark.parametrize("seed", _seeds("uns"))
 def test_random_tree_uns(zdtm, seed):
     zdtm.run(_program(seed))
