@@ -16,7 +16,10 @@
  * Each process saves its pid, ppid, pgid, sid, subreaper flag and children
  * (/proc/thread-self/children) and checks them after the restore. Then S1
  * waits for its zombie Z1 (exit status 7) and for O1; S3 for O3: each wait
- * must give exactly the re-parented child and its status.
+ * must give exactly the re-parented child and its status. And W, another
+ * subreaper, is blocked in waitid(P_ALL) over the checkpoint on OW, an orphan
+ * re-parented to it: once OW exits (status 5) after the restore, the wait
+ * returns exactly it.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -239,9 +242,58 @@ static void s0(void)
 	kids[nkids++] = o0;
 }
 
+/*
+ * W: a subreaper blocked in waitid(P_ALL) on OW, an orphan re-parented to it, from
+ * before the checkpoint until OW exits (after the restore, SIGTERMed by the root): the
+ * wait must give exactly OW's pid and exit status 5. W exits 0 when it did.
+ */
+static pid_t ow;
+
+static void make_ow(int w)
+{
+	pid_t o = fork_or_exit();
+
+	if (o == 0) {
+		while (getppid() == middle)
+			sleep_ms(1);
+		ready_signal(&ready);
+		test_waitsig();
+		_exit(5);
+	}
+	if (write(w, &o, sizeof(o)) != sizeof(o))
+		_exit(1);
+}
+
+static pid_t spawn_waiter(int tell)
+{
+	pid_t w = fork_or_exit();
+
+	if (w == 0) {
+		siginfo_t si = {};
+
+		if (prctl(PR_SET_CHILD_SUBREAPER, 1))
+			_exit(1);
+		orphan_via_middle(make_ow, &ow, 1);
+		if (write(tell, &ow, sizeof(ow)) != sizeof(ow))
+			_exit(1);
+		ready_signal(&ready);
+		/* blocked here over the checkpoint: SIGTERM (the lib's handler) restarts it */
+		while (waitid(P_ALL, 0, &si, WEXITED) && errno == EINTR)
+			;
+		if (si.si_pid != ow || si.si_code != CLD_EXITED || si.si_status != 5) {
+			fail("W: waitid gave pid %d code %d status %d, expected %d exited with 5",
+			     si.si_pid, si.si_code, si.si_status, ow);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	return w;
+}
+
 int main(int argc, char **argv)
 {
-	int bad, i;
+	int bad, i, tell[2];
+	pid_t w;
 
 	test_init(argc, argv);
 	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1)) {
@@ -251,8 +303,13 @@ int main(int argc, char **argv)
 	ready_init(&ready);
 	kids[nkids++] = spawn("S1", s1);
 	kids[nkids++] = spawn("S0", s0);
-	/* S1, O1, M, S3, Y3, O3, S0, O0 */
-	if (ready_wait(&ready, 8)) {
+	if (pipe(tell))
+		return 1;
+	w = spawn_waiter(tell[1]);
+	if (read(tell[0], &ow, sizeof(ow)) != sizeof(ow))
+		return 1;
+	/* S1, O1, M, S3, Y3, O3, S0, O0, W, OW */
+	if (ready_wait(&ready, 10)) {
 		fail("the tree did not come up");
 		return 1;
 	}
@@ -266,6 +323,9 @@ int main(int argc, char **argv)
 	bad = check();
 	for (i = 0; i < nkids; i++)
 		bad |= stop_children(&kids[i], 1) ? 1 : 0;
+	kill(ow, SIGTERM);		/* W, waiting for it, then exits */
+	if (child_passed(w, "W waiting for its re-parented child"))
+		bad = 1;
 	if (bad)
 		fail("a process found itself changed");
 	else
