@@ -153,6 +153,22 @@ def plan(pstree):
                     born[leader] = need
         return born[leader]
 
+    routes, route_targets = {}, set()
+
+    def routable(leader, target):
+        """Can a child the leader's helper leaves behind climb to ``target``: an ancestor
+        of the leader in its pid namespace, nothing between them an init?"""
+        ns = levels(procs[leader]).get("pidns")
+        at = leader
+        while at in procs and at != root:
+            at = procs[at]["ppid"]
+            if at == target:
+                return True
+            if at not in procs or levels(procs[at]).get("pidns") != ns or \
+                    own_id(procs[at]) == 1:
+                return False
+        return False
+
     def ancestor(a, b):
         """Is ``a`` an ancestor of ``b`` (by the dumped parents)?"""
         while b in procs and b != root:
@@ -191,13 +207,17 @@ def plan(pstree):
             return sid, pgid
         if sid in procs:
             leader = procs[sid]
-            if leader["ppid"] != parent or own_id(leader) == 1 or \
-                    levels(leader).get("pidns") != levels(procs[child]).get("pidns"):
-                raise Unsupported(f"pid {child}: its session {procs[child]['sid']} cannot be "
-                                  f"rebuilt (its leader is neither an ancestor nor a sibling "
-                                  f"it could be forked by)")
-            adopted.setdefault(sid, []).append(child)
-            return sid, sid
+            same_ns = levels(leader).get("pidns") == levels(procs[child]).get("pidns")
+            if leader["ppid"] == parent and own_id(leader) != 1 and same_ns:
+                adopted.setdefault(sid, []).append(child)
+                return sid, sid
+            if same_ns and routable(sid, parent):
+                routes.setdefault(sid, []).append(child)
+                route_targets.add(parent)
+                return sid, sid
+            raise Unsupported(f"pid {child}: its session {procs[child]['sid']} cannot be "
+                              f"rebuilt (its leader is neither an ancestor nor a sibling it "
+                              f"could be forked by, nor below its parent)")
         if sid == EXTERNAL:
             raise Unsupported(f"pid {child}: its session {procs[child]['sid']} (outside the "
                               f"tree) is not its parent's")
@@ -285,17 +305,49 @@ def plan(pstree):
                               f"only after it must have exited")
     for pid in transit:     # a zombie leaves its group once the members that join did
         if steps[pid].get("rejoin"):
+            # those that join at the end need one that joined at once still in it
             joiners = [m for m in procs if pgid_of(m) == pid and m != pid and
-                       steps[m]["pgid"] in ("join", "late")]
-            if any(steps[m]["pgid"] == "late" for m in joiners):
+                       steps[m]["pgid"] == "join"]
+            if not joiners:
                 raise Unsupported(f"zombie {pid}: it left its process group for "
-                                  f"{procs[pid]['pgid']}, which an ancestor of it is in")
+                                  f"{procs[pid]['pgid']}, and its members join it only "
+                                  f"after it must have exited")
             steps[pid]["joiners"] = len(joiners)
+    free, used = _free_numbers(procs.values()), 0
+    for leader, members in sorted(routes.items()):
+        depth = len(levels(procs[leader])["pid"])
+        steps[leader]["routes"] = []
+        for m in members:
+            steps[leader]["routes"].append(
+                {"member": m, "ids": [free[level] + used for level in range(depth)]})
+            used += 1
+            at = leader             # where the climb starts: the helper's parent
+            while at != procs[m]["ppid"]:
+                if at in route_targets:
+                    raise Unsupported(f"pid {m}: on its way from its session leader {leader} "
+                                      f"to its parent it would stop at pid {at}, where "
+                                      f"another process is routed")
+                at = procs[at]["ppid"]
+    for pid in route_targets:
+        steps[pid]["route_target"] = True
     for pid, children in adopted.items():
         steps[pid]["siblings"] = children
     for pid, specs in helpers.items():
         steps[pid]["helpers"] = list(specs.values())
     return steps
+
+
+def _free_numbers(entries):
+    """Per level (from ours down), a number above every pid, tid, group and session the
+    tree has there: helpers take theirs from it (the kernel's choice could take one a
+    later set_tid needs)."""
+    highest = {}
+    for entry in entries:
+        ids = levels(entry)
+        for numbers in list(ids["tids"].values()) + [ids["pgid"], ids["sid"]]:
+            for level, n in enumerate(numbers or ()):
+                highest[level] = max(highest.get(level, 0), n)
+    return [highest.get(level, 0) + 1 for level in range(max(highest, default=0) + 1)]
 
 
 def order(pstree):

@@ -22,7 +22,7 @@ import time
 from kernel import memory as kmem
 from kernel import ptrace
 from kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, setns
-from kernel.process import CLONE_PARENT, CloneArgs, PrctlMmMap, fork3
+from kernel.process import CLONE_PARENT, PR_SET_CHILD_SUBREAPER, CloneArgs, PrctlMmMap, fork3
 
 from . import (context, creds, epoll, faults, files, io_uring_restore, locks, memory,
                namespaces, pidns, proc, pstree, seccomp, signals, stub, sysv_ipc, timers,
@@ -402,6 +402,9 @@ class _Restorer:
             for start, end in low:
                 rem.call("munmap", start, end - start)
             context.restore_process(rem, core["context"])
+            if img.steps[pid].get("route_target") and \
+                    not core["context"].get("child_subreaper"):     # flagged for the fork
+                rem.call("prctl", PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
             timers.restore_posix(rem, scratch, core["posix_timers"], live,  # may name a thread
                                  self.live)
             # only a thread itself may queue signals that look sent by the kernel or kill()

@@ -20,8 +20,8 @@ import time
 
 from kernel.libc import syscall
 from kernel.namespaces import CLONE_NEWPID, setns
-from kernel.process import (CLONE_PARENT, P_PID, WEXITED, WNOWAIT, fork3, pidfd_open, prctl,
-                            waitid)
+from kernel.process import (CLONE_PARENT, P_PID, PR_SET_CHILD_SUBREAPER, WEXITED, WNOWAIT,
+                            fork3, pidfd_open, prctl, waitid)
 
 from . import epoll, fd_layout, namespaces, pstree
 from .pstree import exit_like
@@ -72,6 +72,8 @@ def _become(ctx, pid):
             syscall("rt_sigaction", sig, default, None, 8)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     zombies = []
+    if steps.get("route_target"):             # where orphans routed below us must stop
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
     for child in steps["before"]:
         _fork(ctx, pid, child, zombies)
     for spec in steps.get("helpers", ()):
@@ -92,6 +94,8 @@ def _become(ctx, pid):
             _helper(ctx, pid, spec)
     for child in steps.get("siblings", ()):   # our parent's: ours to make (our session)
         _fork(ctx, pid, child, None, CLONE_PARENT)
+    for route in steps.get("routes", ()):     # a descendant's: climbs there from here
+        _route(ctx, pid, route)
     if steps.get("transit"):                  # our group, which we leave at the end
         os.setpgid(0, 0)
         if steps.get("rejoin"):               # a zombie: once its members joined it
@@ -164,6 +168,25 @@ def _fork(ctx, parent, child, zombies, flags=0):
             os.close(back)
     if ctx.procs[child]["zombie"] and zombies is not None:
         zombies.append(pid)         # as we see it: in a pid namespace, its number there
+
+
+def _route(ctx, parent, route):
+    """Fork a helper (at free pids) that forks ``route["member"]`` and exits: the member,
+    with our session and group, climbs to the nearest subreaper above us - its parent,
+    flagged for the time of the fork (plan: ``route_target``)."""
+    numbers = list(reversed(route["ids"]))
+    pid, _ = fork3(set_tid=numbers[:-1] if "user" in ctx.joined else numbers)
+    if pid == 0:
+        try:
+            _fork(ctx, parent, route["member"], None)
+        except BaseException as e:        # noqa: BLE001 - reported, then gone
+            _report(ctx, {"pid": parent, "error": f"routing {route['member']}: "
+                                                  f"{type(e).__name__}: {e}"})
+            os._exit(70)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status:
+        raise RuntimeError(f"the helper routing {route['member']} failed")
 
 
 def _helper(ctx, parent, spec):
