@@ -10,6 +10,9 @@
  *   `- C   forked after B: a process of B's namespace whose parent is outside
  *          it (getppid() is 0 in it); P's children keep going to B's namespace
  *
+ * Each process that grows a level (the root, each B) also has a zombie child Z,
+ * which exited with 10 + its level: reaped after the restore, with that status.
+ *
  * Every process saves before the checkpoint what it sees of itself: the
  * NSpid, NSpgid and NSsid lines of /proc/self/status (every level from the
  * /proc mount's namespace down), getpid(), getppid(), getpgid(0), getsid(0),
@@ -146,6 +149,21 @@ static int check(void)
 	return bad;
 }
 
+static pid_t zombie;		/* Z: our child that exited with 10 + our level */
+
+/* Z and its exit status: a zombie at every level, reaped by its parent after restore */
+static int reap_zombie(void)
+{
+	int st = wait_status(zombie);
+
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 10 + depth) {
+		fail("%s at level %d: its zombie %d gave status %#x, not exit %d", role, depth,
+		     zombie, st, 10 + depth);
+		return 1;
+	}
+	return 0;
+}
+
 static long read_last_pid(void)
 {
 	char buf[32];
@@ -230,6 +248,8 @@ static void settle(void)
 	bad = check();
 	if (last_pid >= 0)
 		bad |= check_last_pid();
+	if (zombie)
+		bad |= reap_zombie();
 	for (i = 0; i < nkids; i++)		/* one by one: B (an init) last */
 		bad |= stop_children(&kids[i], 1) ? 1 : 0;
 	exit(bad);
@@ -245,6 +265,7 @@ static pid_t spawn(const char *name, void (*body)(void))
 		close(go[1]);	/* only the root holds it: its close is the go */
 		role = name;
 		nkids = 0;
+		zombie = 0;
 		body();
 		settle();
 	}
@@ -281,6 +302,11 @@ static void grow(void)
 {
 	pid_t a, b, c;
 
+	zombie = fork_or_exit();
+	if (zombie == 0)
+		_exit(10 + depth);
+	if (wait_zombie(zombie, 5000))
+		exit(1);
 	a = spawn("A", child_a);
 	if (depth == DEPTH) {
 		kids[nkids++] = a;
@@ -333,6 +359,8 @@ int main(int argc, char **argv)
 	bad = check();
 	if (last_pid >= 0)
 		bad |= check_last_pid();
+	if (zombie)
+		bad |= reap_zombie();
 	for (i = 0; i < nkids; i++)
 		bad |= stop_children(&kids[i], 1) ? 1 : 0;
 	if (bad)
