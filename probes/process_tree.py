@@ -237,6 +237,53 @@ def clone3_set_tid():
     return call
 
 
+def _set_tid_keeps_last_pid():
+    """As pid 1 of a new pid namespace: move the cursor with 3 plain forks, then fork with
+    set_tid; ns_last_pid before and after."""
+    for _ in range(3):
+        pid, _ = process.fork3()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+    with open(NS_LAST_PID) as f:
+        before = int(f.read())
+    pid, _ = process.fork3(set_tid=[WANTED_PID])
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    with open(NS_LAST_PID) as f:
+        after = int(f.read())
+    return {"before": before, "after": after, "pid": pid}
+
+
+def _judge_set_tid_last_pid(call):
+    if not call.ok:
+        if call.errno in (ENOSYS, E2BIG):
+            return absent(f"clone3 with set_tid -> {call.describe()}")
+        return undecided(f"forking with set_tid in a new pid namespace -> {call.describe()}")
+    seen = call.value
+    if seen["pid"] != WANTED_PID:
+        return undecided(f"clone3(set_tid=[{WANTED_PID}]) gave pid {seen['pid']}")
+    if seen["after"] == seen["before"]:
+        return present(f"ns_last_pid stays {seen['before']} across a fork with set_tid "
+                       f"(pid {WANTED_PID})")
+    return absent(f"ns_last_pid went from {seen['before']} to {seen['after']} with a fork "
+                  f"at pid {WANTED_PID}")
+
+
+@probe("set_tid_keeps_ns_last_pid", "process_tree", since="5.5", needs="CAP_SYS_ADMIN",
+       judge=_judge_set_tid_last_pid,
+       examples=[(Call(0, {"before": 4, "after": 4, "pid": WANTED_PID}), True),
+                 (Call(0, {"before": 4, "after": WANTED_PID, "pid": WANTED_PID}), False),
+                 (Call(0, {"before": 4, "after": 4, "pid": 5}), None),
+                 (Call(ENOSYS), False), (Call(EPERM), None)])
+def set_tid_keeps_ns_last_pid():
+    """A fork with set_tid leaves its pid namespace's ns_last_pid alone: how the engine
+    makes a process inside a namespace of the tree to read and write that value without
+    moving it."""
+    return attempt(as_init_of_new_pidns, _set_tid_keeps_last_pid)
+
+
 def _fork_with_wanted_pid():
     """As pid 1 of a new pid namespace: fork a child with set_tid=[WANTED_PID].
 
