@@ -20,6 +20,7 @@ from . import pstree
 from .errors import DumpError, RestoreError
 
 PATH = "/proc/sys/kernel/ns_last_pid"
+TRIES = 64                      # numbers tried, from the free ones up (io threads take pids)
 
 
 def table(image):
@@ -36,7 +37,7 @@ def table(image):
 def dump_last_pids(image):
     """pstree.json's "pid_namespaces": each namespace of the tree's with its ns_last_pid."""
     namespaces = table(image)
-    free = _free_numbers(image)
+    free = pstree.free_numbers(image["processes"])
     for link, ns in namespaces.items():
         value = _in_namespace(ns["init"], free[1:ns["level"] + 1], None)
         if value is None:
@@ -47,22 +48,12 @@ def dump_last_pids(image):
 
 def restore_last_pids(image, live):
     """Write each namespace's ns_last_pid back (``live``: dumped pid -> ours)."""
-    free = _free_numbers(image)
+    free = pstree.free_numbers(image["processes"])
     for ns in image.get("pid_namespaces", {}).values():
         init = live.get(ns["init"], ns["init"])
         if _in_namespace(init, free[1:ns["level"] + 1], ns["last_pid"]) != 0:
             raise RestoreError(f"cannot set ns_last_pid of the pid namespace of pid "
                                f"{ns['init']} to {ns['last_pid']}", "resume")
-
-
-def _free_numbers(image):
-    """A number per level (index: depth below ours) no process or thread of the tree has."""
-    highest = {}
-    for entry in image["processes"]:
-        for numbers in pstree.levels(entry)["tids"].values():
-            for level, n in enumerate(numbers or ()):
-                highest[level] = max(highest.get(level, 0), n)
-    return [highest.get(level, 0) + 1 for level in range(max(highest, default=0) + 1)]
 
 
 def _in_namespace(init, numbers, value):
@@ -77,7 +68,13 @@ def _in_namespace(init, numbers, value):
             os.close(r)
             pidfd = pidfd_open(init)
             setns(pidfd, CLONE_NEWPID)
-            child, _ = fork3(set_tid=list(reversed(numbers)))
+            for step in range(TRIES):   # a number a process outside the image took
+                try:
+                    child, _ = fork3(set_tid=[n + step for n in reversed(numbers)])
+                    break
+                except FileExistsError:
+                    if step == TRIES - 1:
+                        raise
             if child == 0:
                 try:
                     if value is None:

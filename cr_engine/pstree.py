@@ -313,7 +313,7 @@ def plan(pstree):
                                   f"{procs[pid]['pgid']}, and its members join it only "
                                   f"after it must have exited")
             steps[pid]["joiners"] = len(joiners)
-    free, used = _free_numbers(procs.values()), 0
+    free, used = free_numbers(procs.values()), 0
     for leader, members in sorted(routes.items()):
         depth = len(levels(procs[leader])["pid"])
         steps[leader]["routes"] = []
@@ -337,7 +337,7 @@ def plan(pstree):
     return steps
 
 
-def _free_numbers(entries):
+def free_numbers(entries):
     """Per level (from ours down), a number above every pid, tid, group and session the
     tree has there: helpers take theirs from it (the kernel's choice could take one a
     later set_tid needs)."""
