@@ -9,7 +9,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from kernel import namespaces as knamespaces
 
 _STAT_FIELDS = (  # /proc/pid/stat from field 3 on (proc(5))
     "state", "ppid", "pgrp", "session", "tty_nr", "tpgid", "flags", "minflt", "cminflt",
@@ -222,25 +221,3 @@ def outer_tid(pid, inner):
             return int(name)
     raise ProcessLookupError(f"no thread {inner} (in its pid namespace) in pid {pid}")
 
-
-def outer_pid(member, inner):
-    """The pid, as we number it, of the process numbered ``inner`` in the pid namespace of
-    process ``member``: the nsfs translation (6.10), else a look through /proc."""
-    link = f"/proc/{member}/ns/pid"
-    fd = os.open(link, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return knamespaces.ns_pid_ioctl(fd, knamespaces.NS_GET_TGID_FROM_PIDNS, inner)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    theirs = os.readlink(link)
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.readlink(f"/proc/{name}/ns/pid") == theirs and \
-                        ns_tid(int(name), int(name)) == inner:
-                    return int(name)
-            except OSError:
-                continue
-    raise ProcessLookupError(f"no process {inner} in the pid namespace of pid {member}")

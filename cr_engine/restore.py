@@ -22,6 +22,7 @@ import time
 from kernel import memory as kmem
 from kernel import ptrace
 from kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, setns
+from kernel.procfs import status as proc_status
 from kernel.process import CLONE_PARENT, PR_SET_CHILD_SUBREAPER, CloneArgs, PrctlMmMap, fork3
 
 from . import (context, creds, epoll, faults, files, io_uring_restore, locks, memory,
@@ -273,12 +274,21 @@ class _Restorer:
 
     def _find_live(self):
         """Where the tree got new pids in ours: which is which, by the pids of its own pid
-        namespace (the root's we were told)."""
+        namespace (the root's we were told), read from the tree itself (the nsfs
+        translation, 6.10, only knows a namespace's own processes, not deeper ones)."""
         img, root = self.image, self.live[self.root]
         level = len(pstree.levels(img.procs[self.root])["pid"]) - 1     # the root's
+        ours, todo = {}, [root]
+        while todo:
+            pid = todo.pop()
+            ours[int(proc_status(pid)["NSpid"].split()[level])] = pid
+            todo += proc.children(pid)
         for pid in img.order:
-            if pid != self.root:
-                self.live[pid] = proc.outer_pid(root, pstree.levels(img.procs[pid])["pid"][level])
+            number = pstree.levels(img.procs[pid])["pid"][level]
+            if number not in ours:
+                raise RestoreError(f"no process {number} in the pid namespace of pid {root}",
+                                   "fork")
+            self.live[pid] = ours[number]
         self.created = [self.live[pid] for pid in img.order]
 
     def _wait_ready(self, ready_r, alive):
