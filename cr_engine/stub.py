@@ -108,6 +108,9 @@ def _become(ctx, pid):
         exit_like(entry["exit_status"])
     for child in zombies:                 # they must be zombies before we say ready
         waitid(P_PID, child, WEXITED | WNOWAIT)
+    for child in entry["children"]:       # and those a sibling or helper forked for us
+        if ctx.procs[child]["zombie"]:
+            _wait_zombie(pstree.own_id(ctx.procs[child]))
     if ctx.ipc is not None:
         ctx.ipc.make(pid)                 # as this pid: the objects' creator / last user
     service = _place_fds(ctx, pid)
@@ -129,6 +132,21 @@ def _wait_joiners(fd, count, timeout=5.0):
         if not select.select([fd], [], [], max(deadline - time.monotonic(), 0))[0]:
             raise TimeoutError(f"{count - got} of {count} members did not join our group")
         got += len(os.read(fd, count - got))
+
+
+def _wait_zombie(pid, timeout=5.0):
+    """Wait until our child ``pid`` (another process may still be forking it for us, with
+    CLONE_PARENT, or routing it here) has exited; it stays a zombie."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG):
+                return
+        except ChildProcessError:       # not ours yet
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"our child {pid} did not become a zombie")
+        time.sleep(0.001)
 
 
 def _join_group(pgid, timeout=5.0):
