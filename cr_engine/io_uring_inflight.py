@@ -20,7 +20,8 @@ from kernel import io_uring as uring
 from .errors import Unsupported
 
 QUIESCE = 1.0                   # seconds a dump waits for what cannot be carried to end
-# lists of struct io_ring_ctx that hold requests no restore can make again
+# lists of struct io_ring_ctx that hold requests no restore can make again (the overflow
+# list holds requests before 5.19, CQEs since: RingDump._overflow)
 _BUSY_LISTS = ("ltimeout_list", "cq_overflow_list", "defer_list")
 _BUSY_NAMES = {"iopoll_list": "IOPOLL requests"}
 # the function an idle io-wq worker waits in (io_wqe_worker before 6.4)

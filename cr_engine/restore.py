@@ -149,7 +149,8 @@ class _Restorer:
         if "net" in ns_image:
             namespaces.set_up_net(ns_image["net"], self.joined["net"])
         self.opened.open_all(img.files, img.payload, netns=self.joined.get("net"))
-        self.rings = io_uring_restore.RingRestore(img.files, img.payload, self.opened, self.own_creds)
+        self.rings = io_uring_restore.RingRestore(img.files, img.payload, self.opened,
+                                                  self.own_creds)
         shmem_fds = self._shmem_objects()
         map_fds = {}
         for pid, mm in img.mms.items():
@@ -367,7 +368,8 @@ class _Restorer:
             # everything of the stub goes but the work area and its vdso, moved into place
             vdso = [(v.start, v.end, v.name) for v in proc.maps(live)
                     if v.name in memory.VDSO_NAMES]
-            # and the low reservation until the rings are mapped (io_uring_restore.RingRestore.reserve_low)
+            # and the low reservation until the rings are mapped
+            # (io_uring_restore.RingRestore.reserve_low)
             low = [self.low] if self.low and all(v["start"] >= self.low[1]
                                                  for v in mm["vmas"]) else []
             keep = sorted([(region, region + REGION)] + [(a, b) for a, b, _ in vdso] + low)

@@ -20,8 +20,7 @@ import time
 
 from kernel.libc import syscall
 from kernel.namespaces import CLONE_NEWPID, setns
-from kernel.process import (CLONE_PARENT, P_PID, PR_SET_CHILD_SUBREAPER, WEXITED, WNOWAIT,
-                            fork3, pidfd_open, prctl, waitid)
+from kernel.process import CLONE_PARENT, PR_SET_CHILD_SUBREAPER, fork3, pidfd_open, prctl
 
 from . import epoll, fd_layout, namespaces, pstree
 from .pstree import exit_like
@@ -71,11 +70,10 @@ def _become(ctx, pid):
         if sig not in (signal.SIGKILL, signal.SIGSTOP):
             syscall("rt_sigaction", sig, default, None, 8)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    zombies = []
     if steps.get("route_target"):             # where orphans routed below us must stop
         prctl(PR_SET_CHILD_SUBREAPER, 1)
     for child in steps["before"]:
-        _fork(ctx, pid, child, zombies)
+        _fork(ctx, pid, child)
     for spec in steps.get("helpers", ()):
         if spec.get("before"):
             _helper(ctx, pid, spec)
@@ -88,12 +86,12 @@ def _become(ctx, pid):
         if entry["pgid"] in ctx.transit:      # its zombie leader waits for us to leave
             os.write(ctx.transit[entry["pgid"]][1], b"j")
     for child in steps["after"]:
-        _fork(ctx, pid, child, zombies)
+        _fork(ctx, pid, child)
     for spec in steps.get("helpers", ()):
         if not spec.get("before"):
             _helper(ctx, pid, spec)
     for child in steps.get("siblings", ()):   # our parent's: ours to make (our session)
-        _fork(ctx, pid, child, None, CLONE_PARENT)
+        _fork(ctx, pid, child, CLONE_PARENT)
     for route in steps.get("routes", ()):     # a descendant's: climbs there from here
         _route(ctx, pid, route)
     if steps.get("transit"):                  # our group, which we leave at the end
@@ -106,11 +104,10 @@ def _become(ctx, pid):
         os.close(_enter_pidns(ctx, pid, ids["for_children"]))   # and stay there
     if entry["zombie"]:
         exit_like(entry["exit_status"])
-    for child in zombies:                 # they must be zombies before we say ready
-        waitid(P_PID, child, WEXITED | WNOWAIT)
-    for child in entry["children"]:       # and those a sibling or helper forked for us
-        if ctx.procs[child]["zombie"]:
-            _wait_zombie(pstree.own_id(ctx.procs[child]))
+    level = len(ids["pid"]) - 1
+    for child in entry["children"]:       # zombies before we say ready: ours, and those
+        if ctx.procs[child]["zombie"]:    # a sibling, helper or route forked for us
+            _wait_zombie(pstree.levels(ctx.procs[child])["pid"][level])
     if ctx.ipc is not None:
         ctx.ipc.make(pid)                 # as this pid: the objects' creator / last user
     service = _place_fds(ctx, pid)
@@ -162,10 +159,9 @@ def _join_group(pgid, timeout=5.0):
             time.sleep(0.001)
 
 
-def _fork(ctx, parent, child, zombies, flags=0):
+def _fork(ctx, parent, child, flags=0):
     """Fork ``child`` with its pids: the init of a pid namespace of its own with
-    CLONE_NEWPID, a process of a namespace another made from inside that namespace.
-    ``zombies`` (None: not ours to wait for) gets it if it is to be a zombie."""
+    CLONE_NEWPID, a process of a namespace another made from inside that namespace."""
     mine, theirs = (pstree.levels(ctx.procs[pid]).get("pidns") for pid in (parent, child))
     back = None
     if theirs != mine:
@@ -184,8 +180,6 @@ def _fork(ctx, parent, child, zombies, flags=0):
         if back is not None:
             setns(back, CLONE_NEWPID)
             os.close(back)
-    if ctx.procs[child]["zombie"] and zombies is not None:
-        zombies.append(pid)         # as we see it: in a pid namespace, its number there
 
 
 def _route(ctx, parent, route):
@@ -196,7 +190,7 @@ def _route(ctx, parent, route):
     pid, _ = fork3(set_tid=numbers[:-1] if "user" in ctx.joined else numbers)
     if pid == 0:
         try:
-            _fork(ctx, parent, route["member"], None)
+            _fork(ctx, parent, route["member"])
         except BaseException as e:        # noqa: BLE001 - reported, then gone
             _report(ctx, {"pid": parent, "error": f"routing {route['member']}: "
                                                   f"{type(e).__name__}: {e}"})
@@ -219,7 +213,7 @@ def _helper(ctx, parent, spec):
             else:
                 os.setpgid(0, 0)
             for child in spec["members"]:
-                _fork(ctx, parent, child, None, CLONE_PARENT)
+                _fork(ctx, parent, child, CLONE_PARENT)
         except BaseException as e:        # noqa: BLE001 - reported, then gone
             _report(ctx, {"pid": parent, "error": f"helper for {spec['ids'][-1]}: "
                                                   f"{type(e).__name__}: {e}"})
