@@ -454,3 +454,38 @@ def test_unknown_engine_is_a_usage_error(suite):
     result = run_suite(suite, "--engine", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*argument --engine: unknown engine 'nope' (choose from *)"])
+
+
+# --- the mount comparison (zdtm_py.state.mount_lines) on synthetic mountinfo ---------------
+def _mountinfo(*mounts):
+    """mountinfo lines: (id, point, propagation tags, fs type) each, on one tmpfs."""
+    return [f"{i} 1 0:50 / {point} rw,relatime {tags} - {fstype} none rw"
+            for i, point, tags, fstype in mounts]
+
+
+def _mount_diff(a, b):
+    from zdtm_py import state
+    return state._list_diff("mount", state.mount_lines(a), state.mount_lines(b))
+
+
+def test_mounts_compare_peer_groups_not_their_numbers():
+    before = _mountinfo((10, "/a", "shared:4", "tmpfs"), (11, "/b", "shared:4", "tmpfs"),
+                        (12, "/c", "master:4", "tmpfs"))
+    renumbered = _mountinfo((20, "/a", "shared:9", "tmpfs"), (21, "/b", "shared:9", "tmpfs"),
+                            (22, "/c", "master:9", "tmpfs"))
+    assert _mount_diff(before, renumbered) == []
+    split = _mountinfo((20, "/a", "shared:9", "tmpfs"), (21, "/b", "shared:8", "tmpfs"),
+                       (22, "/c", "master:9", "tmpfs"))
+    assert _mount_diff(before, split) == ["mount - / /b #0 rw,relatime shared:g1 tmpfs none rw",
+                                          "mount + / /b #0 rw,relatime shared:g2 tmpfs none rw"]
+
+
+def test_mounts_compare_stacks_and_duplicates():
+    stack = _mountinfo((10, "/a", "", "tmpfs"), (11, "/a", "", "proc"))
+    swapped = _mountinfo((10, "/a", "", "proc"), (11, "/a", "", "tmpfs"))
+    assert len(_mount_diff(stack, swapped)) == 4       # each mount at the other depth
+    once = _mountinfo((10, "/a", "", "tmpfs"))
+    assert _mount_diff(once, once + _mountinfo((11, "/b", "", "tmpfs"))) == \
+        ["mount + / /b #0 rw,relatime private tmpfs none rw"]
+    twice = _mountinfo((10, "/a", "", "tmpfs"), (11, "/a", "", "tmpfs"))
+    assert _mount_diff(once, twice) == ["mount + / /a #1 rw,relatime private tmpfs none rw"]

@@ -14,6 +14,7 @@ the tree's own pid namespace does (the uns flavor: an engine restoring a tree in
 namespace of its own cannot choose its pids in ours).
 """
 
+import collections
 import os
 import re
 
@@ -170,20 +171,40 @@ def _mapped(perms, name):
 
 
 def _mounts(root):
-    """(root, mount point, options, propagation, fs type, source, super options) of each
-    mount the root process sees; mount ids and peer group numbers left out."""
-    out = []
+    """(root, mount point, stack depth, options, propagation, fs type, source, super
+    options) of each mount the root process sees, sorted.  Mount ids are left out, and
+    peer groups are named canonically (g1, g2, ... in the order the sorted lines first
+    name them), so that a group restored under another number reads the same while a group
+    split in two, or two merged, does not; the stack depth (mounts under it at the same
+    point) tells an overmount's order."""
     try:
         with open(f"/proc/{root}/mountinfo") as f:
-            lines = f.read().splitlines()
+            return mount_lines(f.read().splitlines())
     except (FileNotFoundError, ProcessLookupError):
-        return out
+        return []
+
+
+def mount_lines(lines):
+    """mountinfo ``lines`` as _mounts() compares them."""
+    rows, depth = [], collections.Counter()
     for line in lines:
         head, _, tail = line.partition(" - ")
         fields = head.split()
-        propagation = " ".join(sorted(re.sub(r":\d+$", "", tag) for tag in fields[6:]))
-        out.append(" ".join([fields[3], fields[4], fields[5], propagation or "private"] +
-                            tail.split()))
+        point = fields[4]
+        tags = [tag.partition(":") for tag in fields[6:]]
+        rows.append(((point, depth[point], fields[3], *tail.split()[:2]), fields, tags, tail))
+        depth[point] += 1
+    rows.sort(key=lambda row: row[0])
+    names, out = {}, []
+    for (point, level, *_), fields, tags, tail in rows:
+        propagation = []
+        for kind, _, number in sorted(tags):
+            if number:          # shared:N, master:N, propagate_from:N
+                propagation.append(f"{kind}:{names.setdefault(number, f'g{len(names) + 1}')}")
+            else:
+                propagation.append(kind)
+        out.append(" ".join([fields[3], point, f"#{level}", fields[5],
+                             " ".join(propagation) or "private"] + tail.split()))
     return out
 
 
@@ -227,6 +248,8 @@ def _area(area):
 
 
 def _list_diff(what, a, b):
-    gone = [x for x in a if x not in b]
-    new = [x for x in b if x not in a]
+    """Lines gone and new, counted (a duplicate that appears or goes is a difference)."""
+    was, now = collections.Counter(a), collections.Counter(b)
+    gone = list((was - now).elements())
+    new = list((now - was).elements())
     return [f"{what} - {x}" for x in gone] + [f"{what} + {x}" for x in new]
