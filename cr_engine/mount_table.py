@@ -2,7 +2,7 @@
 (6.8; another namespace's by its id, 6.11; every field the engine needs, the source
 among them, from 6.13) and the text of /proc/PID/mountinfo, which every kernel has.
 ``collect`` takes the first where the kernel gives everything (probes: statmount and its
-fields), the other otherwise.
+fields, listmount of another namespace), the other otherwise.
 
 Each mount is a ``Mount``: the legacy 32-bit ids mountinfo shows (statmount's mnt_id_old),
 the device, the root within its file system, the mount point, the per-mount options as
@@ -38,6 +38,31 @@ NEEDED = (kmount.STATMOUNT_SB_BASIC | kmount.STATMOUNT_MNT_BASIC |
 # set in the answer only where there is something (no options, no subtype, no source)
 OPTIONAL = (kmount.STATMOUNT_MNT_OPTS | kmount.STATMOUNT_SB_SOURCE |
             kmount.STATMOUNT_FS_SUBTYPE)
+
+
+FORCE = "CR_ENGINE_MOUNT_COLLECT"        # "statmount" or "mountinfo": that path, always
+STATMOUNT_FIELDS = ("mnt_opts", "sb_source")    # fields statmount lacks before 6.11, 6.13
+
+
+def collect(pid):
+    """The mounts of ``pid``'s mount namespace, the way this kernel tells them whole:
+    statmount where it fills every field (6.13) and lists another namespace (6.11), else
+    mountinfo (``FORCE`` in the environment picks one)."""
+    return from_statmount(mnt_ns_id(pid)) if way() == "statmount" else from_mountinfo(pid)
+
+
+def way():
+    """"statmount" or "mountinfo": how ``collect`` reads a namespace here."""
+    forced = os.environ.get(FORCE)
+    if forced in ("statmount", "mountinfo"):
+        return forced
+    import probes           # the prober is run once per process, and only if asked
+    filled = probes.check("statmount")
+    foreign = probes.check("listmount_foreign_ns")
+    if filled.status == "present" and foreign.status == "present" and \
+            all(f in (filled.data or {}).get("fields", ()) for f in STATMOUNT_FIELDS):
+        return "statmount"
+    return "mountinfo"
 
 
 def from_mountinfo(pid="self"):

@@ -106,3 +106,18 @@ def test_another_namespace_by_its_id():
         finally:
             os.write(go_w, b"x")
             os.waitpid(pid, 0)
+
+
+@pytest.mark.parametrize("way", ["statmount", "mountinfo"])
+def test_collect_either_way(monkeypatch, way):
+    monkeypatch.setenv(mount_table.FORCE, way)
+    assert mount_table.way() == way
+    assert mount_table.collect(os.getpid()) == mount_table.from_mountinfo()
+
+
+def test_collect_chooses_statmount_on_a_kernel_that_tells_everything(monkeypatch):
+    monkeypatch.delenv(mount_table.FORCE, raising=False)
+    fields = check("statmount").data.get("fields", ())
+    whole = all(f in fields for f in mount_table.STATMOUNT_FIELDS) and \
+        check("listmount_foreign_ns").status == "present"
+    assert mount_table.way() == ("statmount" if whole else "mountinfo")
