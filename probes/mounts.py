@@ -578,6 +578,59 @@ def _maps_dev_ino(path):
     return None
 
 
+@stepwise
+def _proc_pidns(s):
+    with closing_fds() as fds:
+        fd = s("fsopen", mount.fsopen, "proc")
+        fds.append(fd)
+        ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        fds.append(ns)
+        s("fsconfig_pidns", mount.fsconfig, fd, mount.FSCONFIG_SET_FD, "pidns", None, ns)
+        s("fsconfig_create", mount.fsconfig, fd, mount.FSCONFIG_CMD_CREATE)
+        fds.append(s("fsmount", mount.fsmount, fd))
+
+
+@probe("proc_pidns_option", "mounts", since="6.18", needs=SYS_ADMIN,
+       judge=steps_judge({"fsopen": 'fsopen("proc")', "fsconfig_pidns": "fsconfig(pidns=fd)"},
+                         absent_on={("fsopen", "ENOSYS"), ("fsconfig_pidns", "EINVAL")},
+                         finish=lambda obs: present("a proc mount made for the pid namespace "
+                                                    "of an fd (fsconfig pidns)")),
+       examples=[({"steps": {"fsopen": 0, "fsconfig_pidns": 0, "fsconfig_create": 0,
+                             "fsmount": 0}}, True),
+                 (fail({"fsopen": 0}, "fsconfig_pidns", errno.EINVAL), False),
+                 (fail(step="fsopen", code=errno.EPERM), None)])
+def proc_pidns_option():
+    """proc's ``pidns`` option (an nsfs fd through fsconfig): a proc mount for a pid
+    namespace other than the mounter's, how a restore can make a tree's /proc before the
+    namespace's init runs anything."""
+    return in_private_mntns(_proc_pidns)
+
+
+@stepwise
+def _tmpfs_user_xattr(s):
+    where = f"{WORK}/xattr"
+    os.mkdir(where)
+    s("mount", mount.mount, "tmpfs", where, "tmpfs", 0, "size=64k")
+    open(f"{where}/f", "w").close()
+    s("setxattr", os.setxattr, f"{where}/f", "user.cr", b"1")
+    s.data["read"] = os.getxattr(f"{where}/f", "user.cr").decode()
+
+
+@probe("tmpfs_user_xattr", "mounts", since="6.6", needs=SYS_ADMIN,
+       judge=steps_judge({"setxattr": "setxattr(user.cr) on tmpfs"},
+                         absent_on={("setxattr", "EOPNOTSUPP"), ("setxattr", "ENOTSUP"),
+                                    ("setxattr", "EPERM")},
+                         finish=lambda obs: present("user.* xattrs set and read back on "
+                                                    "tmpfs") if obs.get("read") == "1"
+                         else undecided(f"set, read back {obs.get('read')!r}")),
+       examples=[({"steps": {"mount": 0, "setxattr": 0}, "read": "1"}, True),
+                 (fail({"mount": 0}, "setxattr", errno.EOPNOTSUPP), False),
+                 (fail(step="mount", code=errno.EPERM), None)])
+def tmpfs_user_xattr():
+    """user.* extended attributes on tmpfs (6.6): what a tree's tmpfs files may carry."""
+    return in_private_mntns(_tmpfs_user_xattr)
+
+
 @functools.lru_cache(maxsize=1)
 def overlay_experiment():
     """One overlay mount serves three probes (mountable, maps dev:ino, options)."""
