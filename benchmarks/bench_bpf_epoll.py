@@ -12,18 +12,13 @@ alternating, as bench_fds.py does.
 """
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "benchmarks"))
 
-import bench_engine                                  # noqa: E402
 import bench_fds                                     # noqa: E402
-from kernel.process import PR_SET_CHILD_SUBREAPER, prctl  # noqa: E402
-from zdtm_py.build import build                      # noqa: E402
 
 PROGRAM = os.path.join(TOP, "benchmarks", "programs", "bpf_epoll.c")
 
@@ -36,22 +31,11 @@ def main(argv=None):
     p.add_argument("--no-criu", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
-    binary, evict = str(build(PROGRAM)), str(build(bench_engine.EVICT))
-    use_criu = not args.no_criu and bench_engine.criu_available()
-    results = {"cases": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-bpf-epoll-") as workdir:
-        for case, mode, size in ((f"BPF hash map, {args.entries} entries", "hash", args.entries),
-                                 (f"epoll, {args.targets} targets", "epoll", args.targets)):
-            tools = argparse.Namespace(binary=binary, evict=evict, warm=None,
-                                       args=lambda n, mode=mode: [mode, str(n)], criu_flags="")
-            results["cases"][case] = bench_fds.run_case(
-                tools, argparse.Namespace(runs=args.runs, fds=size), use_criu, workdir)
-            results["cases"][case]["size"] = size
-    if args.json:
-        print(json.dumps(results, indent=1))
-    else:
-        print("\n".join(bench_fds.cases_table(results, 46)))
+    cases = [(f"{what}, {size} {unit}", lambda n, mode=mode: [mode, str(n)], size)
+             for what, unit, mode, size in (("BPF hash map", "entries", "hash", args.entries),
+                                            ("epoll", "targets", "epoll", args.targets))]
+    results = bench_fds.program_cases(PROGRAM, cases, args, "bench-bpf-epoll-")
+    bench_fds.report(results, args.json, 46)
     return 0
 
 

@@ -79,6 +79,29 @@ def run_case(tools, args, use_criu, workdir):
     return out
 
 
+def program_cases(source, cases, args, prefix):
+    """Each of ``cases`` ((name, argv_of(n), n)) of the program built from ``source``:
+    ours and CRIU (unless ``args.no_criu``) alternating, ``args.runs`` times each, under
+    us as child subreaper; {"cases": {name: run_case() + "size"}}."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    binary, evict = str(build(source)), str(build(bench_engine.EVICT))
+    use_criu = not args.no_criu and bench_engine.criu_available()
+    results = {"cases": {}}
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        for name, argv_of, size in cases:
+            tools = argparse.Namespace(binary=binary, evict=evict, warm=None, criu_flags="",
+                                       args=argv_of)
+            results["cases"][name] = run_case(
+                tools, argparse.Namespace(runs=args.runs, fds=size), use_criu, workdir)
+            results["cases"][name]["size"] = size
+    return results
+
+
+def report(results, as_json, width):
+    """Print ``results`` as JSON or as the cases table."""
+    print(json.dumps(results, indent=1) if as_json else "\n".join(cases_table(results, width)))
+
+
 def table(results):
     lines = [f"{'case':<44}{'ours':>10}{'CRIU 4.1.1':>12}"]
     for case, r in results["cases"].items():

@@ -13,18 +13,13 @@ engines alternating, as bench_fds.py does.
 """
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "benchmarks"))
 
-import bench_engine                                  # noqa: E402
 import bench_fds                                     # noqa: E402
-from kernel.process import PR_SET_CHILD_SUBREAPER, prctl  # noqa: E402
-from zdtm_py.build import build                      # noqa: E402
 
 PROGRAM = os.path.join(TOP, "benchmarks", "programs", "io_uring_ring.c")
 
@@ -39,23 +34,11 @@ def main(argv=None):
     p.add_argument("--no-criu", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
-    binary, evict = str(build(PROGRAM)), str(build(bench_engine.EVICT))
-    use_criu = not args.no_criu and bench_engine.criu_available()
-    results = {"cases": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-io_uring-") as workdir:
-        for submitted in (int(x) for x in args.submitted.split(",")):
-            case = (f"{args.entries}-entry ring, {args.buffers} buffers, "
-                    f"{submitted:,} NOPs before")
-            tools = argparse.Namespace(
-                binary=binary, evict=evict, warm=None, criu_flags="",
-                args=lambda n, s=submitted: [str(args.entries), str(n), str(s)])
-            results["cases"][case] = bench_fds.run_case(
-                tools, argparse.Namespace(runs=args.runs, fds=args.buffers), use_criu, workdir)
-    if args.json:
-        print(json.dumps(results, indent=1))
-    else:
-        print("\n".join(bench_fds.cases_table(results, 66)))
+    cases = [(f"{args.entries}-entry ring, {args.buffers} buffers, {submitted:,} NOPs before",
+              lambda n, s=submitted: [str(args.entries), str(n), str(s)], args.buffers)
+             for submitted in (int(x) for x in args.submitted.split(","))]
+    results = bench_fds.program_cases(PROGRAM, cases, args, "bench-io_uring-")
+    bench_fds.report(results, args.json, 66)
     return 0
 
 

@@ -12,18 +12,13 @@ bench_fds.py does.
 """
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "benchmarks"))
 
-import bench_engine                                  # noqa: E402
 import bench_fds                                     # noqa: E402
-from kernel.process import PR_SET_CHILD_SUBREAPER, prctl  # noqa: E402
-from zdtm_py.build import build                      # noqa: E402
 
 PROGRAM = os.path.join(TOP, "benchmarks", "programs", "pid_tree.c")
 
@@ -36,20 +31,11 @@ def main(argv=None):
     p.add_argument("--no-criu", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
-    binary, evict = str(build(PROGRAM)), str(build(bench_engine.EVICT))
-    use_criu = not args.no_criu and bench_engine.criu_available()
-    results = {"cases": {}}
-    with tempfile.TemporaryDirectory(prefix="bench-pstree-") as workdir:
-        case = f"{args.processes:,} processes over {args.levels} nested pid namespaces"
-        tools = argparse.Namespace(binary=binary, evict=evict, warm=None, criu_flags="",
-                                   args=lambda n: [str(args.processes), str(args.levels)])
-        results["cases"][case] = bench_fds.run_case(
-            tools, argparse.Namespace(runs=args.runs, fds=args.processes), use_criu, workdir)
-    if args.json:
-        print(json.dumps(results, indent=1))
-    else:
-        print("\n".join(bench_fds.cases_table(results, 66)))
+    case = f"{args.processes:,} processes over {args.levels} nested pid namespaces"
+    results = bench_fds.program_cases(
+        PROGRAM, [(case, lambda n: [str(n), str(args.levels)], args.processes)], args,
+        "bench-pstree-")
+    bench_fds.report(results, args.json, 66)
     return 0
 
 

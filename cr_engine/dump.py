@@ -184,17 +184,20 @@ def _check_tree(tree):
     tree.namespaces = namespaces.own(tree.root)     # carried: the root's, shared by all
     namespaces.check_owners(tree.root, tree.namespaces, tree.pidns)
     top = tree.pidns or own["pid"]
+    top_depth = len(proc_status(tree.root)["NSpid"].split())
     nested = {}                     # a pid namespace below the root's -> a process in it
     for pid, process in tree.processes.items():
         if process.zombie:
             continue
+        process.status = proc_status(pid)
         for ns, link in own.items():
             try:
                 theirs = os.readlink(f"/proc/{pid}/ns/{ns}")
             except FileNotFoundError:
                 continue
             if ns == "pid":
-                _check_pidns(tree, pid, theirs, top, nested)
+                depth = len(process.status["NSpid"].split())
+                _check_pidns(tree, pid, theirs, depth <= top_depth, top, nested)
                 continue
             if theirs == tree.namespaces.get(ns):
                 continue
@@ -202,16 +205,15 @@ def _check_tree(tree):
                 of_tree = f" (in the tree of pid {tree.root})" if pid != tree.root else ""
                 raise Unsupported(f"unsupported: a {ns} namespace ({theirs}) of pid "
                                   f"{pid}{of_tree}")
-        process.status = proc_status(pid)
         if pid == me:
             raise DumpError("the dumping process is inside the tree")
     _check_nested(tree, top, nested)
 
 
-def _check_pidns(tree, pid, theirs, top, nested):
+def _check_pidns(tree, pid, theirs, not_deeper, top, nested):
     """A process's pid namespace, and the one its children go to, are the root's or
-    deeper ones (whose inits _check_nested finds in the tree)."""
-    depth = len(proc_status(pid)["NSpid"].split())
+    deeper ones (whose inits _check_nested finds in the tree); ``not_deeper``: the
+    process's namespace is not below the root's level."""
     try:
         for_children = os.readlink(f"/proc/{pid}/ns/pid_for_children")
     except FileNotFoundError:       # a namespace no process is in yet
@@ -220,7 +222,7 @@ def _check_pidns(tree, pid, theirs, top, nested):
     for link in (theirs, for_children):
         if link == top:
             continue
-        if link == theirs and depth <= len(proc_status(tree.root)["NSpid"].split()):
+        if link == theirs and not_deeper:
             of_tree = f" (in the tree of pid {tree.root})" if pid != tree.root else ""
             raise Unsupported(f"unsupported: a pid namespace ({theirs}) of pid {pid}{of_tree} "
                               f"that is not below the root's")
@@ -234,7 +236,7 @@ def _check_nested(tree, top, nested):
         return
     inits = {}
     for pid, process in tree.processes.items():
-        if not process.zombie and proc_status(pid)["NSpid"].split()[-1] == "1":
+        if not process.zombie and process.status["NSpid"].split()[-1] == "1":
             inits[os.readlink(f"/proc/{pid}/ns/pid")] = pid
     owner = related_ino(f"/proc/{tree.root}/ns/pid", ns_get_userns)
     for link, pid in sorted(nested.items()):

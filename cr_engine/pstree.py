@@ -34,7 +34,7 @@ def image(tree, shell_job):
                  "pgid": p.stat["pgrp"],
                  "sid": p.stat["session"], "threads": sorted(p.threads) or [pid],
                  "children": p.children, "zombie": p.zombie, "stopped": p.stopped,
-                 "levels": _levels(pid, sorted(p.threads) or [pid])}
+                 "levels": _levels(pid, sorted(p.threads) or [pid], p.status)}
         if p.zombie:
             entry["exit_status"] = p.stat["exit_code"]
         processes.append(entry)
@@ -44,11 +44,11 @@ def image(tree, shell_job):
     return pstree
 
 
-def _levels(pid, threads):
+def _levels(pid, threads, st=None):
     """The ids of a process at every pid namespace level from ours down to its own (NSpid,
     NSpgid, NSsid: 0 where a group or session is not visible), each thread's too, and its
     pid namespace (the link's text: a name for it within this dump)."""
-    st = proc_status(pid)
+    st = st or proc_status(pid)         # a zombie's is not read at freeze
     out = {key: [int(n) for n in st[name].split()]
            for key, name in (("pid", "NSpid"), ("pgid", "NSpgid"), ("sid", "NSsid"))}
     out["tids"] = {}

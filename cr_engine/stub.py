@@ -183,45 +183,42 @@ def _fork(ctx, parent, child, flags=0):
 
 
 def _route(ctx, parent, route):
-    """Fork a helper (at free pids) that forks ``route["member"]`` and exits: the member,
-    with our session and group, climbs to the nearest subreaper above us - its parent,
-    flagged for the time of the fork (plan: ``route_target``)."""
-    numbers = list(reversed(route["ids"]))
-    pid, _ = fork3(set_tid=numbers[:-1] if "user" in ctx.joined else numbers)
-    if pid == 0:
-        try:
-            _fork(ctx, parent, route["member"])
-        except BaseException as e:        # noqa: BLE001 - reported, then gone
-            _report(ctx, {"pid": parent, "error": f"routing {route['member']}: "
-                                                  f"{type(e).__name__}: {e}"})
-            os._exit(70)
-        os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    if status:
-        raise RuntimeError(f"the helper routing {route['member']} failed")
+    """A helper (at free pids) that forks ``route["member"]`` and exits: the member, with
+    our session and group, climbs to the nearest subreaper above us - its parent, flagged
+    for the time of the fork (plan: ``route_target``)."""
+    _short_lived(ctx, parent, route["ids"], f"routing {route['member']}",
+                 lambda: _fork(ctx, parent, route["member"]))
 
 
 def _helper(ctx, parent, spec):
     """A child standing for a dead session or group leader, with its pids: it makes the
     session or group, forks its members as our children (CLONE_PARENT), and exits."""
-    numbers = list(reversed(spec["ids"]))
+    def stand_in():
+        if spec["setsid"]:
+            os.setsid()
+        else:
+            os.setpgid(0, 0)
+        for child in spec["members"]:
+            _fork(ctx, parent, child, CLONE_PARENT)
+    _short_lived(ctx, parent, spec["ids"], f"the helper for leader {spec['ids'][-1]}",
+                 stand_in)
+
+
+def _short_lived(ctx, parent, ids, what, body):
+    """Fork a child with pids ``ids`` (outermost first) that runs ``body`` and exits; reap
+    it (it failed: reported, and raised here)."""
+    numbers = list(reversed(ids))
     pid, _ = fork3(set_tid=numbers[:-1] if "user" in ctx.joined else numbers)
     if pid == 0:
         try:
-            if spec["setsid"]:
-                os.setsid()
-            else:
-                os.setpgid(0, 0)
-            for child in spec["members"]:
-                _fork(ctx, parent, child, CLONE_PARENT)
+            body()
         except BaseException as e:        # noqa: BLE001 - reported, then gone
-            _report(ctx, {"pid": parent, "error": f"helper for {spec['ids'][-1]}: "
-                                                  f"{type(e).__name__}: {e}"})
+            _report(ctx, {"pid": parent, "error": f"{what}: {type(e).__name__}: {e}"})
             os._exit(70)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     if status:
-        raise RuntimeError(f"the helper standing for leader {spec['ids'][-1]} failed")
+        raise RuntimeError(f"{what} failed")
 
 
 def _enter_pidns(ctx, pid, ns, timeout=5.0):

@@ -38,21 +38,19 @@ def snapshot(root, own_pids=False):
             entry["levels"] = {key: ids[key][level:] for key in ("NSpid", "NSpgid", "NSsid")}
             processes[pid] = entry
     if own_pids:
-        processes = _renumbered(processes, root)
+        processes = _renumbered(processes, level)
     return {"processes": processes, "mounts": _mounts(root)}
 
 
-def _renumbered(processes, root):
+def _renumbered(processes, level):
     """``processes`` with the pids, groups, sessions and tids of the tree's pid namespace
-    (the root's: deeper namespaces number their processes again, each from 1)."""
-    level = len(_ns_ids(root)["NSpid"]) - 1
+    (the root's, at ``level``: deeper namespaces number their processes again, each from
+    1); their "levels" start there already."""
     inner = {}
     for pid, entry in processes.items():
-        ids = _ns_ids(pid)
-        if ids is None:
-            continue
-        inner[pid] = ids["NSpid"][level]
-        entry["pgid"], entry["sid"] = ids["NSpgid"][level], ids["NSsid"][level]
+        ids = entry["levels"]
+        inner[pid] = ids["NSpid"][0]
+        entry["pgid"], entry["sid"] = ids["NSpgid"][0], ids["NSsid"][0]
         if "threads" in entry:
             tids = (_ns_ids(f"{pid}/task/{t}", "NSpid") for t in entry["threads"])
             entry["threads"] = sorted(t[level] for t in tids if t)

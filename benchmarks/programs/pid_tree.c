@@ -46,30 +46,9 @@ static void sleeper(void)
 		pause();
 }
 
-/* In the init of ``level`` (the root at 0): fork this level's processes, then the next
- * level's init. */
-static void grow(int level, int levels, int per_level, int *next)
+/* Fork process ``*next`` of the tree: 0 in it (registered, counted up), its pid here. */
+static pid_t spawn(int *next)
 {
-	int i;
-
-	for (i = 1; i < per_level; i++) {
-		int id = (*next)++;
-		pid_t pid = fork();
-
-		if (pid < 0)
-			exit(3);
-		if (pid == 0) {
-			me = id;
-			sh->pid[me] = getpid();
-			__atomic_add_fetch(&sh->up, 1, __ATOMIC_SEQ_CST);
-			sleeper();
-		}
-		kids[nkids++] = pid;
-	}
-	if (level == levels)
-		return;
-	if (unshare(CLONE_NEWPID))
-		exit(4);
 	int id = (*next)++;
 	pid_t pid = fork();
 
@@ -77,13 +56,32 @@ static void grow(int level, int levels, int per_level, int *next)
 		exit(3);
 	if (pid == 0) {
 		me = id;
+		nkids = 0;
 		sh->pid[me] = getpid();
 		__atomic_add_fetch(&sh->up, 1, __ATOMIC_SEQ_CST);
-		nkids = 0;
+		return 0;
+	}
+	kids[nkids++] = pid;
+	return pid;
+}
+
+/* In the init of ``level`` (the root at 0): fork this level's processes, then the next
+ * level's init. */
+static void grow(int level, int levels, int per_level, int *next)
+{
+	int i;
+
+	for (i = 1; i < per_level; i++)
+		if (spawn(next) == 0)
+			sleeper();
+	if (level == levels)
+		return;
+	if (unshare(CLONE_NEWPID))
+		exit(4);
+	if (spawn(next) == 0) {
 		grow(level + 1, levels, per_level, next);
 		sleeper();
 	}
-	kids[nkids++] = pid;
 }
 
 int main(int argc, char **argv)
