@@ -1,0 +1,55 @@
+"""Mounts: a tree's mount namespaces and what is mounted in them.
+
+Several mount namespaces in one tree (shared between processes or not); mount and
+superblock options (tmpfs size, inodes, mode, owner; ro, nosuid, nodev, noexec, atime
+modes, nosymfollow) seen by behaviour; binds of directories and files, recursive binds,
+overmounts and hidden mounts that processes still use; propagation (shared peer groups
+spanning namespaces, slave chains, private and unbindable mounts, groups whose members
+bind different subtrees) checked by mounting probes in each member and seeing where they
+show (docs/plans/issue-10-mounts.md, 3.3); tmpfs content (holes, modes, owners, links,
+xattrs, special files, times); binds whose source was removed; pivot_root and chroot;
+proc, sysfs, devpts and mqueue instances of the tree's own namespaces.
+
+Every program makes a mount namespace of its own first (all private) and mounts under
+its --dirname only, so nothing reaches the host and parallel runs never meet.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from zdtm_py import Program
+
+HERE = Path(__file__).parent
+
+
+# every program makes mount namespaces of its own; those that check propagation read the
+# peer groups and masters in mountinfo
+BASE = ("mntns",)
+PROPAGATION = BASE + ("mountinfo_propagation",)
+
+
+def _program(name, requires=BASE, **options):
+    return Program(HERE / f"{name}.c", dirname=True, requires=requires, **options)
+
+
+PROGRAMS = [
+    _program("mnt_ns_shared"),
+    _program("mnt_options", requires=BASE + ("mount_setattr",)),
+    _program("mnt_binds"),
+    _program("mnt_overmount"),
+    _program("mnt_shared_peers", requires=PROPAGATION),
+    _program("mnt_slave_chain", requires=PROPAGATION),
+    _program("mnt_private_unbindable", requires=PROPAGATION),
+    _program("mnt_peers_width", requires=PROPAGATION),
+    _program("mnt_tmpfs_content", requires=BASE + ("tmpfs_user_xattr",)),
+    _program("mnt_deleted_root"),
+    _program("mnt_pivot_chroot"),
+    # its own pid, network and IPC namespaces: only under an init of its own
+    _program("mnt_pseudo_fs", flavors=("ns", "uns")),
+]
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=str)
+def test_mounts(zdtm, program):
+    zdtm.run(program)
