@@ -8,6 +8,7 @@ import sys
 from .dump import dump as dump_tree
 from .dump import pre_dump as pre_dump_tree
 from .restore import restore as restore_tree
+from . import mnt_model
 from .show import render, show
 from .errors import CRError
 
@@ -32,6 +33,10 @@ def build_parser():
     d.add_argument("--track-mem", action="store_true",
                    help="with --leave-running: track the pages written from now on, for a "
                         "later dump with these images as --prev-images-dir")
+    d.add_argument("--external", action="append", default=[], metavar="mnt[PATH]:KEY",
+                   help="the mount at PATH of the root's mount namespace (PATH@N: of "
+                        "namespace N) is the outside world's: dumped as KEY, without its "
+                        "content, and bound at restore from the path given for KEY")
     d.add_argument("-v", "--verbose", action="store_true", help="print timings and counts")
     d.add_argument("--json", action="store_true", help="print the result as JSON")
     pd = sub.add_parser("pre-dump", help="store the memory of a running tree and track its "
@@ -48,6 +53,8 @@ def build_parser():
     r.add_argument("--pidfile", metavar="FILE", help="write the root's pid here")
     r.add_argument("--shell-job", action="store_true",
                    help="attach the tree to this terminal's session and process group")
+    r.add_argument("--external", action="append", default=[], metavar="mnt[KEY]:PATH",
+                   help="bind PATH where the dump had the external mount KEY")
     r.add_argument("-v", "--verbose", action="store_true", help="print timings and counts")
     r.add_argument("--json", action="store_true", help="print the result as JSON")
     s = sub.add_parser("show", help="decode an image directory")
@@ -86,7 +93,8 @@ def _dump(args):
         raise CRError("--track-mem needs --leave-running (a killed tree has nothing to track)")
     result = dump_tree(args.tree, args.images_dir, leave_running=args.leave_running,
                        shell_job=args.shell_job, tcp_established=args.tcp_established,
-                       parent=args.prev_images_dir, track_mem=args.track_mem)
+                       parent=args.prev_images_dir, track_mem=args.track_mem,
+                       external=args.external)
     _report(args, "dump", result, {"root": result.root_pid, "pids": result.pids,
                                    "images_dir": result.images_dir})
     return 0
@@ -100,7 +108,8 @@ def _pre_dump(args):
 
 
 def _restore(args):
-    result = restore_tree(args.images_dir, shell_job=args.shell_job)
+    result = restore_tree(args.images_dir, shell_job=args.shell_job,
+                          external=mnt_model.restore_externals(args.external))
     if args.pidfile:
         tmp = args.pidfile + ".tmp"
         with open(tmp, "w") as f:

@@ -17,8 +17,8 @@ from kernel.namespaces import ns_get_userns, related_ino
 from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
-from . import (context, creds, faults, files, memory, namespaces, pidns, proc, pstree,
-               seccomp, signals, sockets, sysv_ipc, timers, tracking)
+from . import (context, creds, faults, files, memory, mnt_model, namespaces, pidns, proc,
+               pstree, seccomp, signals, sockets, sysv_ipc, timers, tracking)
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
 from .images import FD_DATA, ImageWriter
@@ -61,13 +61,14 @@ class _Injected:
 
 
 def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_established=False,
-         parent=None, track_mem=False, fault=None):
+         parent=None, track_mem=False, fault=None, external=()):
     """Checkpoint the tree rooted at ``pid`` into ``images_dir``; kill it afterwards unless
     ``leave_running``.  ``tcp_established``: carry TCP connections whose peer is outside the
     tree (the peer's packets are dropped until the restore).  ``parent``: the images of a
     pre-dump of this tree; pages not written since are not stored again.  ``track_mem``
     (with ``leave_running``): track the pages written from now on, for a later dump with
-    this one as its parent (snapshots).  ``fault`` names a faults.POINTS entry to fail at on
+    this one as its parent (snapshots).  ``external``: "mnt[PATH]:KEY" mounts of the
+    tree that are the outside world's (CRIU's --external).  ``fault`` names a faults.POINTS entry to fail at on
     purpose."""
     fault = faults.armed(fault)
     stats = Stats()
@@ -88,9 +89,11 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         tree_image = pstree.image(tree, shell_job)
         if pidns.table(tree_image):
             tree_image["pid_namespaces"] = pidns.dump_last_pids(tree_image)
+        with stats.stage("collect-mounts"):
+            mounts = mnt_model.MountDump(tree, tree.pidns_inits, external)
         table = files.FileTable(shell_job, tcp_established,
                                 netns=tree.root if "net" in tree.namespaces else None,
-                                own_mounts="mnt" in tree.namespaces, injected=injected,
+                                mounts=mounts, injected=injected,
                                 leave_running=leave_running)
         shmem_done = set()
         for process in tree.processes.values():
@@ -109,6 +112,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
             writer.json(f"core-{process.pid}.json", core)
             writer.json(f"mm-{process.pid}.json", mm)
         table.finish()
+        with stats.stage("mount-content"):
+            mounts.dump_content(writer)
         with stats.stage("ipc"):
             sysv_ipc.dump(tree, writer)
         with stats.stage("write"):
@@ -183,6 +188,7 @@ def _check_tree(tree):
     tree.pidns = _root_pidns(tree, own["pid"])
     tree.namespaces = namespaces.own(tree.root)     # carried: the root's, shared by all
     namespaces.check_owners(tree.root, tree.namespaces, tree.pidns)
+    tree.mnt_ns, tree.pidns_inits = {}, {}          # mount namespaces: any, each its own
     top = tree.pidns or own["pid"]
     top_depth = len(proc_status(tree.root)["NSpid"].split())
     nested = {}                     # a pid namespace below the root's -> a process in it
@@ -198,6 +204,13 @@ def _check_tree(tree):
             if ns == "pid":
                 depth = len(process.status["NSpid"].split())
                 _check_pidns(tree, pid, theirs, depth <= top_depth, top, nested)
+                if process.status["NSpid"].split()[-1] == "1":
+                    tree.pidns_inits[theirs] = pid
+                continue
+            if ns == "mnt":
+                if theirs != link:
+                    namespaces.check_owner(pid, "mnt", tree.root, tree.namespaces)
+                    tree.mnt_ns[pid] = theirs
                 continue
             if theirs == tree.namespaces.get(ns):
                 continue
@@ -288,6 +301,13 @@ def _collect(process, table, injected, own_namespaces):
             image["file"] = table.map_mapping(pid, vma)
         elif image["kind"] == "io_uring":
             image["file"] = table.ring_mapping(pid, vma)
+    mnt_ns = table.mounts.of(pid)
+    if mnt_ns is not None:          # files of a namespace of the tree: by mount and path
+        for vma, image in zip(smaps, vmas):
+            if image["kind"] == "file":
+                image.update(table.locate(f"/proc/{pid}/map_files/{vma.start:x}-"
+                                          f"{vma.end:x}", image["path"],
+                                          f"mapping of pid {pid}") or {})
     state = injected[pid] = _Injected(process, smaps)
     rem, scratch = state.main, state.scratch
     core = {
@@ -311,6 +331,11 @@ def _collect(process, table, injected, own_namespaces):
     mm["vmas"] = vmas
     exe_dev, exe_ino = memory.file_identity(f"/proc/{pid}/exe")
     mm["exe_id"] = {"dev": exe_dev, "inode": exe_ino}
+    if mnt_ns is not None:
+        mm["exe_at"] = table.locate(f"/proc/{pid}/exe", exe, f"executable of pid {pid}")
+    core["mnt_ns"] = mnt_ns
+    if mnt_ns is not None:          # a cwd may be on a hidden mount: by mount and path
+        core["cwd_at"] = table.locate(f"/proc/{pid}/cwd", core["cwd"], f"cwd of pid {pid}")
     filters = seccomp.Filters()
     for tid, thread in process.threads.items():
         trem = state.remotes[tid]

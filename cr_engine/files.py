@@ -37,14 +37,14 @@ _ACCESS = os.O_RDONLY | os.O_WRONLY | os.O_RDWR
 class FileTable:
     """Collects the fds of a tree while it is frozen."""
 
-    def __init__(self, shell_job, tcp_established=False, netns=None, own_mounts=False,
+    def __init__(self, shell_job, tcp_established=False, netns=None, mounts=None,
                  injected=None, leave_running=False):
         self.shell_job = shell_job
         self.injected = injected if injected is not None else {}  # pid -> dump._Injected
         self.leave_running = leave_running
-        # the tree has mounts of its own: a file it holds may not be where the restorer,
-        # which reopens it by path, would look
-        self.own_mounts = own_mounts
+        # the tree's mount namespaces (mnt_model.MountDump): a file on a mount of theirs is
+        # described by that mount and its path within it
+        self.mounts = mounts
         self.tcp_established = tcp_established  # carry TCP connections to outside peers
         self.netns = netns          # pid whose network namespace the tree's sockets are in
         self.files = {}             # id -> description image
@@ -235,12 +235,10 @@ class FileTable:
             if not link.startswith("/"):
                 raise Unsupported(f"unsupported: {link} ({what})")
             kind = "reg" if stat.S_ISREG(mode) else "dir"
-            if self.own_mounts and not same_file(link, st):
-                raise Unsupported(f"unsupported: {link} ({what}) is not that file at that "
-                                  f"path for the dumper (a mount of the tree's own)")
-            return {"type": kind, "path": link, "flags": flags, "pos": pos,
+            desc = {"type": kind, "path": link, "flags": flags, "pos": pos,
                     "size": st.st_size, "inode": st.st_ino,
                     "dev": [os.major(st.st_dev), os.minor(st.st_dev)]}
+            return self._at_mount(desc, info, link, what)
         if stat.S_ISCHR(mode):
             dev = (os.major(st.st_rdev), os.minor(st.st_rdev))
             if dev in MEMORY_DEVICES:
@@ -257,6 +255,7 @@ class FileTable:
             desc = {"type": kind, "flags": flags, "inode": st.st_ino}
             if kind == "fifo":
                 desc["path"] = link
+                return self._at_mount(desc, info, link, what)
             return desc
         if stat.S_ISSOCK(mode):
             return sockets.describe(self, pid, fd, flags, what)
@@ -276,6 +275,21 @@ class FileTable:
         if anon:
             raise Unsupported(f"unsupported: {anon} ({what})")
         raise Unsupported(f"unsupported: {link} ({what})")
+
+    def _at_mount(self, desc, info, link, what):
+        """``desc`` with the mount of the tree's it is on and its path there, if any."""
+        if self.mounts is not None and self.mounts.image:
+            desc.update(self.mounts.locate(int(info["mnt_id"]), link, what) or {})
+        return desc
+
+    def locate(self, proc_link, link, what):
+        """{"mnt", "rel"} of the file at ``proc_link`` (/proc/PID/exe, a map_files entry)
+        when it is on a mount of the tree's namespaces."""
+        fd = os.open(proc_link, os.O_PATH | O_CLOEXEC)
+        try:
+            return self.mounts.locate(int(fdinfo.read(fd)["mnt_id"]), link, what)
+        finally:
+            os.close(fd)
 
     def _pipe_data(self, path, desc):
         """The bytes queued in a pipe, copied with tee(2) so nothing is consumed."""
@@ -341,6 +355,7 @@ class OpenFiles:
         self.keepalive = []         # fds that hold FIFOs and pipes open while stubs take them
         self.inodes = carried_files.Inodes()
         self.maps = None
+        self.mounts = None          # mnt_build.Mounts: files on mounts of the tree's
         self._unsent, self._netns = {}, None
 
     def open_all(self, files, payload, netns=None):
@@ -373,14 +388,16 @@ class OpenFiles:
     def _open(self, file_id, desc, payload):
         kind = desc["type"]
         if kind in ("reg", "dir"):
-            st = os.stat(desc["path"])
-            if st.st_ino != desc["inode"]:
+            fd = self._open_path(desc, desc["flags"] & ~_OPEN_IGNORED)
+            st = os.fstat(fd)
+            if st.st_ino != desc["inode"] and self._same_inodes(desc):
+                os.close(fd)
                 raise RestoreError(f"{desc['path']} is not the file that was dumped "
                                    f"(inode {st.st_ino}, was {desc['inode']})", "files")
             if kind == "reg" and st.st_size != desc["size"]:
+                os.close(fd)
                 raise RestoreError(f"{desc['path']} has size {st.st_size}, was "
                                    f"{desc['size']} at dump", "files")
-            fd = os.open(desc["path"], desc["flags"] & ~_OPEN_IGNORED | O_CLOEXEC)
             if desc["pos"]:
                 try:
                     os.lseek(fd, desc["pos"], os.SEEK_SET)
@@ -410,14 +427,24 @@ class OpenFiles:
         if kind == "pipe":
             return self._pipe_end(file_id, desc, payload)
         if kind == "fifo":
-            holder = os.open(desc["path"], os.O_RDWR | os.O_NONBLOCK | O_CLOEXEC)
+            holder = self._open_path(desc, os.O_RDWR | os.O_NONBLOCK)
             self.keepalive.append(holder)
-            fd = os.open(desc["path"], (desc["flags"] & ~_OPEN_IGNORED) | os.O_NONBLOCK |
-                         O_CLOEXEC)
+            fd = self._open_path(desc, (desc["flags"] & ~_OPEN_IGNORED) | os.O_NONBLOCK)
             fcntl.fcntl(fd, fcntl.F_SETFL, desc["flags"] & ~_OPEN_IGNORED)
             self._fill(holder, desc, payload(file_id))
             return fd
         raise RestoreError(f"unknown file kind {kind!r} ({file_id})", "files")
+
+    def _open_path(self, desc, flags):
+        """``desc``'s file: through the mount of the tree's it is on, else by path."""
+        if desc.get("mnt"):
+            return self.mounts.open(desc, flags)
+        return os.open(desc["path"], flags | O_CLOEXEC)
+
+    def _same_inodes(self, desc):
+        """Whether ``desc``'s file system keeps its inode numbers (ours; not a tmpfs the
+        restore made again)."""
+        return not desc.get("mnt") or self.mounts.external(desc["mnt"])
 
     def _pipe_end(self, file_id, desc, payload):
         """Pipes are made once per inode; the first read and first write description are the

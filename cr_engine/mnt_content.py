@@ -187,6 +187,9 @@ def _uncovered(proc, point, root, dev):
     keep = _ancestors(table, target)
     for _ in range(len(table) + 1):
         fd = _open_point(point)
+        if fd is None:              # the point itself is hidden (a mount over a parent)
+            _peel(proc, point, keep)
+            continue
         if _mnt_id(proc, fd) == target["id"]:
             try:
                 view = kmount.open_tree(fd, "", kmount.OPEN_TREE_CLONE | kmount.AT_EMPTY_PATH |
@@ -222,6 +225,8 @@ def _open_point(path):
         return kmount.openat2(kmount.AT_FDCWD, path, os.O_PATH | os.O_CLOEXEC,
                               resolve=kmount.RESOLVE_NO_SYMLINKS | kmount.RESOLVE_NO_MAGICLINKS)
     except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
         raise DumpError(f"tmpfs content: cannot reach {path}: {e.strerror}") from None
 
 

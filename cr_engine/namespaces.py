@@ -1,9 +1,9 @@
 """Namespaces a tree has of its own, besides a pid namespace whose init is its root
 (dump._check_tree, pstree): the UTS namespace (host and domain name), the IPC namespace
-(its SysV objects, which sysv_ipc dumps and makes from inside it), a network namespace
+(its SysV objects, which sysv_ipc dumps and makes from inside it) and a network namespace
 with its loopback device only (up or down, its addresses; the sockets in it are dumped
-and made from inside it), and a mount namespace (mounts: a copy of the dumper's with /proc
-mounts of its own, or a private root).
+and made from inside it).  Mount namespaces, any number of them, are mnt_model's and
+mnt_build's.
 
 All of them may belong to a user namespace of the tree's own (a child of the dumper's, with
 its uid and gid maps; every other namespace of the tree, its pid namespace too, owned by it).
@@ -27,14 +27,12 @@ import threading
 
 from kernel import netlink
 from kernel.libc import syscall
-from kernel.namespaces import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUSER,
-                               CLONE_NEWUTS, ns_get_parent, ns_get_userns, related_ino,
-                               setns, unshare)
+from kernel.namespaces import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUSER, CLONE_NEWUTS,
+                               ns_get_parent, ns_get_userns, related_ino, setns, unshare)
 
-from . import mounts
 from .errors import RestoreError, Unsupported
 
-CARRIED = {"uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "net": CLONE_NEWNET, "mnt": CLONE_NEWNS,
+CARRIED = {"uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "net": CLONE_NEWNET,
            "user": CLONE_NEWUSER}
 UTSNAME_FIELD = 65              # struct utsname: six fields of 65 bytes
 HOLDER_TIMEOUT = 10.0
@@ -54,7 +52,6 @@ def check_owners(root, kinds, pidns):
     """Refuse what could not be made again: a user namespace that is not a child of ours,
     or a namespace of the tree (its pid namespace too, when ``pidns``) owned by another
     user namespace than the tree's (ours when it has none of its own)."""
-    owner = os.stat(f"/proc/{root}/ns/user" if "user" in kinds else "/proc/self/ns/user")
     ours = os.stat("/proc/self/ns/user").st_ino
     if "user" in kinds:
         if not pidns:
@@ -64,9 +61,16 @@ def check_owners(root, kinds, pidns):
             raise Unsupported(f"unsupported: the user namespace of pid {root} is nested "
                               f"deeper than one level below the dumper's")
     for kind in [k for k in kinds if k != "user"] + (["pid"] if pidns else []):
-        if related_ino(f"/proc/{root}/ns/{kind}", ns_get_userns) != owner.st_ino:
-            raise Unsupported(f"unsupported: the {kind} namespace of pid {root} belongs to "
-                              f"another user namespace than the tree's")
+        check_owner(root, kind, root, kinds)
+
+
+def check_owner(pid, kind, root, kinds):
+    """Refuse ``pid``'s namespace of ``kind`` if another user namespace than the tree's
+    (the root's, when in ``kinds``, else ours) owns it."""
+    owner = os.stat(f"/proc/{root}/ns/user" if "user" in kinds else "/proc/self/ns/user")
+    if related_ino(f"/proc/{pid}/ns/{kind}", ns_get_userns) != owner.st_ino:
+        raise Unsupported(f"unsupported: the {kind} namespace of pid {pid} belongs to "
+                          f"another user namespace than the tree's")
 
 
 def dump(rem, scratch, kinds):
@@ -85,8 +89,6 @@ def dump(rem, scratch, kinds):
         out["uts"] = {"hostname": field[1], "domainname": field[5]}
     if "net" in kinds:
         out["net"] = run_in(rem.tid, "net", _net_state, rem.tid)
-    if "mnt" in kinds:
-        out["mnt"] = mounts.dump(rem.tid)
     return out
 
 
@@ -211,21 +213,13 @@ def set_up_net(image, fd):
         run_in_fd(fd, "net", up)
 
 
-def enter(image, joined, staging=None):
+def enter(image, joined):
     """In the root's stub, right after its fork: join the namespaces made for it
     (``joined``: kind -> fd; the user namespace it was forked into), set up what they
-    hold (``staging``: an empty directory of ours to build a private root on)."""
+    hold."""
     for kind, fd in joined.items():
         if kind != "user":
             setns(fd, CARRIED[kind])
-    if "mnt" in image:
-        user = image.get("user")
-
-        def ids(uid, gid):
-            if not user:
-                return uid, gid
-            return inside(user["uid_map"], uid), inside(user["gid_map"], gid)
-        mounts.enter(image["mnt"], staging, ids)
     uts = image.get("uts")
     if uts:
         socket.sethostname(uts["hostname"])
@@ -287,8 +281,6 @@ def describe(image):
                      f"{uts['domainname']!r}")
     if "ipc" in image:
         lines.append("  ipc namespace of its own (objects: see SysV IPC)")
-    if "mnt" in image:
-        lines.append(f"  mount namespace: {mounts.describe(image['mnt'])}")
     net = image.get("net")
     if net:
         addresses = ", ".join(f"{_address(f, a)}/{p}" for f, p, _, a in net["addresses"])

@@ -26,8 +26,8 @@ from kernel.procfs import status as proc_status
 from kernel.process import CLONE_PARENT, PR_SET_CHILD_SUBREAPER, CloneArgs, PrctlMmMap, fork3
 
 from . import (context, creds, epoll, faults, files, io_uring_restore, locks, memory,
-               namespaces, pidns, proc, pstree, seccomp, signals, stub, sysv_ipc, timers,
-               tracking)
+               mnt_build, mnt_model, namespaces, pidns, proc, pstree, seccomp, signals, stub,
+               sysv_ipc, timers, tracking)
 from .errors import CRError, ImageError, RestoreError
 from .images import FD_DATA, ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -78,6 +78,7 @@ class _Image:
             self.cores = {pid: r.json(f"core-{pid}.json") for pid in alive}
             self.mms = {pid: r.json(f"mm-{pid}.json") for pid in alive}
             self.ipc = sysv_ipc.Objects(r, self.mms, self.pstree["root"])
+            self.mnt = r.json(mnt_model.MNT_IMAGE) if r.has(mnt_model.MNT_IMAGE) else None
             self._check_parents()
         except (KeyError, TypeError, ValueError) as e:
             raise ImageError(f"{r.dir}: damaged metadata ({type(e).__name__}: {e})") from None
@@ -108,15 +109,16 @@ class _Image:
 
 
 class _Restorer:
-    def __init__(self, image, stats):
+    def __init__(self, image, stats, external):
         self.image = image
+        self.external = external
         self.stats = stats
         self.opened = files.OpenFiles()
         self.own_fds = []
         self.joined = {}            # namespace kind -> fd of one made for the tree
         self.userns = None          # the image of the tree's user namespace, if it has one
         self.live = {}              # dumped pid or tid -> the one it has now, if not the same
-        self.staging = None         # the directory a private root is built on, if any
+        self.mounts = None          # mnt_build.Mounts: the tree's mount namespaces
         self.service = {}           # pid -> {name: fd in the restorer}
         self.created = []           # pids forked so far (for cleanup)
         self.tracees = {}           # tid -> True while we hold it
@@ -142,10 +144,10 @@ class _Restorer:
         self.joined = namespaces.make(ns_image)
         self.own_fds += self.joined.values()
         self.userns = img.ipc.userns = ns_image.get("user")
-        if "tree" in ns_image.get("mnt", {}):
-            # a private root is built on a directory no bind takes: the images' (mounted
-            # over only in the tree's new mount namespace)
-            self.staging = img.reader.dir
+        if img.mnt:
+            with self.stats.stage("mounts"):
+                self.mounts = self.opened.mounts = mnt_build.Mounts(
+                    img.mnt, img.reader, self.joined, self.userns, self.external)
         if "net" in ns_image:
             namespaces.set_up_net(ns_image["net"], self.joined["net"])
         self.opened.open_all(img.files, img.payload, netns=self.joined.get("net"))
@@ -158,13 +160,17 @@ class _Restorer:
             # read by the stub (and its loader threads) straight into place
             svc["pages"] = self._own(os.open(img.reader.path(f"pages-{pid}.img"),
                                              os.O_RDONLY | os.O_CLOEXEC))
-            svc["exe"] = self._open_checked(mm["exe"], os.O_RDONLY, mm["exe_id"]["inode"])
+            if img.cores[pid].get("cwd_at"):
+                svc["cwd"] = self._own(self.mounts.open(img.cores[pid]["cwd_at"],
+                                                        os.O_PATH | os.O_DIRECTORY))
+            svc["exe"] = self._open_checked(dict(mm.get("exe_at") or {}, path=mm["exe"]),
+                                            os.O_RDONLY, mm["exe_id"]["inode"])
             for vma in mm["vmas"]:
                 if vma["kind"] == "file":
                     key = _map_key(vma)
                     if key not in map_fds:
                         mode = os.O_RDWR if _writable_shared(vma) else os.O_RDONLY
-                        map_fds[key] = self._open_checked(vma["path"], mode, vma["inode"])
+                        map_fds[key] = self._open_checked(vma, mode, vma["inode"])
                     svc[key] = map_fds[key]
                 elif vma["kind"] == "shmem":
                     svc[f"shmem:{vma['shmem']}"] = shmem_fds[str(vma["shmem"])]
@@ -175,13 +181,20 @@ class _Restorer:
         self.own_fds.append(fd)
         return fd
 
-    def _open_checked(self, path, mode, inode):
+    def _open_checked(self, desc, mode, inode):
+        """An fd of the file ``desc`` names (path, or mount and path there), checked to be
+        the dumped inode where the file system is the dumper's."""
+        path = desc["path"]
         try:
-            fd = os.open(path, mode | os.O_CLOEXEC)
+            if desc.get("mnt"):
+                fd = self.mounts.open(desc, mode)
+            else:
+                fd = os.open(path, mode | os.O_CLOEXEC)
         except OSError as e:
             raise RestoreError(f"cannot open {path}: {e.strerror}", "prepare") from None
         self._own(fd)
-        if os.fstat(fd).st_ino != inode:
+        if (not desc.get("mnt") or self.mounts.external(desc["mnt"])) and \
+                os.fstat(fd).st_ino != inode:
             raise RestoreError(f"{path} is not the file that was dumped", "prepare")
         return fd
 
@@ -230,7 +243,8 @@ class _Restorer:
         self.own_fds += [fd for pair in transit.values() for fd in pair]
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
                                self.service, ready_w, go_r, img.ipc, self.joined,
-                               self.staging, epoll.owned_items(img.files, img.cores, img.order),
+                               self.mounts.stub_view(img.cores) if self.mounts else None,
+                               epoll.owned_items(img.files, img.cores, img.order),
                                transit)
         # a pid namespace tree: the root is the init of a new one
         new_pid = CLONE_NEWPID if img.pstree.get("pidns") else 0
@@ -600,6 +614,9 @@ class _Restorer:
 
     # cleanup ----------------------------------------------------------------------------------
     def close(self):
+        if self.mounts:
+            self.mounts.close()
+            self.mounts = None
         self.opened.close()
         for fd in self.own_fds:
             try:
@@ -639,9 +656,10 @@ class _ThreadsFor:
         self.made = []
 
 
-def restore(images_dir, *, shell_job=False, fault=None):
+def restore(images_dir, *, shell_job=False, fault=None, external=None):
     """Restore the tree dumped in ``images_dir``; the root becomes a child of the caller.
-    ``fault`` names a faults.POINTS entry to fail at on purpose."""
+    ``external``: {KEY: path} for the mounts dumped as external (--external).  ``fault``
+    names a faults.POINTS entry to fail at on purpose."""
     fault = faults.armed(fault)
     stats = Stats()
     # the restorer holds every description of the tree open at once, and a tree may hold
@@ -651,7 +669,7 @@ def restore(images_dir, *, shell_job=False, fault=None):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with stats.stage("verify"):
         image = _Image(images_dir, shell_job)
-    r = _Restorer(image, stats)
+    r = _Restorer(image, stats, external or {})
     keeper = image.reader.json(tracking.IMAGE) if image.reader.has(tracking.IMAGE) else None
     if keeper:      # the tracked tree is gone: its memory tracking is over
         tracking.stop_keeper(keeper)
@@ -663,6 +681,8 @@ def restore(images_dir, *, shell_job=False, fault=None):
         stage = "fork"
         with stats.stage("fork"):
             r.fork_tree()
+            if r.mounts:                # late mounts are in: propagation
+                r.mounts.finish()
             faults.hit(fault, "restore:fork")
         stage = "seize"
         r.seize_all()
@@ -709,7 +729,7 @@ def _fd_for(svc, vma):
 
 
 def _map_key(vma):
-    return f"map:{vma['path']}:{'rw' if _writable_shared(vma) else 'r'}"
+    return f"map:{vma.get('mnt', '')}:{vma['path']}:{'rw' if _writable_shared(vma) else 'r'}"
 
 
 def _writable_shared(vma):

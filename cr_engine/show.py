@@ -2,7 +2,7 @@
 
 import signal
 
-from . import namespaces, seccomp, signals, sysv_ipc
+from . import mnt_model, namespaces, seccomp, signals, sysv_ipc
 from .images import ImageReader
 from .memory import PAGE
 
@@ -26,6 +26,8 @@ def show(directory):
         out["processes"].append({"pid": pid, "core": core, "mm": mm})
     if reader.has(sysv_ipc.IMAGE):
         out["ipc"] = reader.json(sysv_ipc.IMAGE)
+    if reader.has(mnt_model.MNT_IMAGE):
+        out["mounts"] = reader.json(mnt_model.MNT_IMAGE)
     if reader.has("stats-dump.json"):
         out["stats"] = reader.json("stats-dump.json")
     return out
@@ -127,6 +129,7 @@ def render(decoded):
                          f"{_signame(t['signal'])} remaining {vsec + vnsec / 1e9:.3f}s "
                          f"interval {isec + insec / 1e9:.3f}s")
     lines += sysv_ipc.describe(decoded.get("ipc"))
+    lines += mnt_model.describe(decoded.get("mounts"))
     if "stats" in decoded:
         lines.append("")
         lines.append("dump statistics:")

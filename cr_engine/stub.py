@@ -22,7 +22,7 @@ from kernel.libc import syscall
 from kernel.namespaces import CLONE_NEWPID, setns
 from kernel.process import CLONE_PARENT, PR_SET_CHILD_SUBREAPER, fork3, pidfd_open, prctl
 
-from . import epoll, fd_layout, namespaces, pstree
+from . import epoll, fd_layout, mnt_build, namespaces, pstree
 from .pstree import exit_like
 
 PR_SET_NAME = 15
@@ -32,7 +32,7 @@ class StubContext:
     """What every stub needs, prepared by the restorer before forking (inherited)."""
 
     def __init__(self, procs, steps, cores, file_fds, async_fds, service, ready_w, go_r,
-                 ipc=None, joined=None, staging=None, epoll_items=None, transit=None):
+                 ipc=None, joined=None, mounts=None, epoll_items=None, transit=None):
         self.procs = procs            # pid -> pstree entry
         self.steps = steps            # pid -> plan steps
         self.cores = cores            # pid -> core image (alive processes)
@@ -42,7 +42,7 @@ class StubContext:
         self.ready_w, self.go_r = ready_w, go_r
         self.ipc = ipc                # sysv_ipc.Objects: those this stub makes
         self.joined = joined or {}    # namespace kind -> fd of the one made for the tree
-        self.staging = staging        # an empty directory to build a private root on
+        self.mounts = mounts          # mnt_build.Mounts.stub_view(): namespaces to join
         self.epoll_items = epoll_items or {}  # pid -> epoll items it adds itself
         # zombie group leader -> (read, write) pipe: its group's members say they joined
         self.transit = transit or {}
@@ -62,7 +62,10 @@ def _become(ctx, pid):
     entry, steps = ctx.procs[pid], ctx.steps[pid]
     if pid in ctx.cores and ctx.cores[pid].get("namespaces"):
         # the root's, before any child
-        namespaces.enter(ctx.cores[pid]["namespaces"], ctx.joined, ctx.staging)
+        namespaces.enter(ctx.cores[pid]["namespaces"], ctx.joined)
+    if ctx.mounts:
+        mnt_build.make_late(ctx.mounts, pid)    # a pid namespace's init: its proc mounts
+        mnt_build.join(ctx.mounts, pid)
     if entry.get("comm"):
         prctl(PR_SET_NAME, ctypes.c_char_p(entry["comm"].encode()[:15]))
     default = ctypes.create_string_buffer(32)           # handler 0, flags 0, mask 0
@@ -112,13 +115,29 @@ def _become(ctx, pid):
         ctx.ipc.make(pid)                 # as this pid: the objects' creator / last user
     service = _place_fds(ctx, pid)
     core = ctx.cores[pid]
-    os.chdir(core["cwd"])
+    if "cwd" in service:
+        os.fchdir(service["cwd"])         # on a mount of the tree's, perhaps hidden
+    else:
+        os.chdir(core["cwd"])
     os.umask(core["umask"])
     if core["root"] != "/":
         os.chroot(core["root"])           # last: every path above is seen from our root
     _report(ctx, {"pid": pid, "service": service})
     while True:
         os.read(ctx.go_r, 1)              # the restorer interrupts us here
+
+
+def _own_fds(ctx):
+    """Our fd numbers, through the restorer's /proc when we may be in a mount namespace
+    without one."""
+    if not ctx.mounts:
+        return os.listdir("/proc/self/fd")
+    fd = os.open("self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
+                 dir_fd=ctx.mounts["proc"])
+    try:
+        return [name for name in os.listdir(fd) if int(name) != fd]
+    finally:
+        os.close(fd)
 
 
 def _wait_joiners(fd, count, timeout=5.0):
@@ -261,7 +280,7 @@ def _place_fds(ctx, pid):
     service["ready"], service["go"] = ctx.ready_w, ctx.go_r
     uses = collections.Counter(src for src, _ in targets.values())
     needed = set(uses) | set(service.values())
-    for name in os.listdir("/proc/self/fd"):
+    for name in _own_fds(ctx):
         if int(name) not in needed:
             try:
                 os.close(int(name))

@@ -134,7 +134,7 @@ def test_pre_dump_and_an_incremental_dump(subject, tmp_path):
     assert alive(s.pid)
     shown = cli("show", tmp_path / "pre")
     assert shown.returncode == 0, shown.stderr
-    assert f"pre-dump: format cr_engine-images v2, root pid {s.pid}" in shown.stdout
+    assert f"pre-dump: format cr_engine-images v3, root pid {s.pid}" in shown.stdout
     assert f"pid {s.pid}: " in shown.stdout and "pages stored, 0 in the parent chain" in \
         shown.stdout
     out = cli("dump", "-t", s.pid, "-D", tmp_path / "img", "--prev-images-dir",

@@ -5,8 +5,9 @@ program itself would not notice still fails the test, with a readable diff.
 Per process: parent (inside the tree; the root's parent is "outside"), group, session,
 thread ids, tracer, the fd table (numbers, kinds, flags, offsets), the memory map (ranges,
 protections and what is mapped; adjacent equal areas merged, since an engine may split or
-join them), credentials, seccomp mode, rlimits; per tree: the mounts its root sees (roots,
-mount points, options, propagation; ids ignored).  Inode numbers of pipes, sockets and
+join them), credentials, seccomp mode, rlimits, which of the tree's mount namespaces it is in; per
+mount namespace of the tree: its mounts (roots, mount points, options, propagation; ids
+ignored, peer groups named alike across namespaces).  Inode numbers of pipes, sockets and
 anonymous memory are not compared: a restore makes new objects.
 
 Pids are ours by default; ``own_pids`` numbers processes, groups, sessions and threads as
@@ -37,9 +38,13 @@ def snapshot(root, own_pids=False):
         if entry is not None and ids is not None:
             entry["levels"] = {key: ids[key][level:] for key in ("NSpid", "NSpgid", "NSsid")}
             processes[pid] = entry
+    # mount namespaces numbered in the order of the tree's own pids (the same before and
+    # after a restore that renumbers ours)
+    order = sorted(processes, key=lambda p: processes[p]["levels"]["NSpid"][0])
+    mounts = _mount_namespaces(order, processes)
     if own_pids:
         processes = _renumbered(processes, level)
-    return {"processes": processes, "mounts": _mounts(root)}
+    return {"processes": processes, "mounts": mounts}
 
 
 def _renumbered(processes, level):
@@ -168,21 +173,52 @@ def _mapped(perms, name):
     return name
 
 
-def _mounts(root):
-    """(root, mount point, stack depth, options, propagation, fs type, source, super
-    options) of each mount the root process sees, sorted.  Mount ids are left out, and
-    peer groups are named canonically (g1, g2, ... in the order the sorted lines first
-    name them), so that a group restored under another number reads the same while a group
-    split in two, or two merged, does not; the stack depth (mounts under it at the same
-    point) tells an overmount's order."""
+def _mount_namespaces(order, processes):
+    """The mount lines of every mount namespace the processes of ``order`` are in, each
+    prefixed "nsN" (N: in the order first met; "host" for ours), read through a process
+    of it at its root (a chrooted one sees less); each process's entry gets its
+    "mnt_ns"."""
+    ours = os.readlink("/proc/self/ns/mnt")
+    members = {}
+    for pid in order:
+        try:
+            link = os.readlink(f"/proc/{pid}/ns/mnt")
+        except OSError:
+            continue                    # a zombie
+        members.setdefault(link, []).append(pid)
+    out, names = [], {}
+    for index, (link, pids) in enumerate(members.items()):
+        name = "host" if link == ours else f"ns{index}"
+        for pid in pids:
+            processes[pid]["mnt_ns"] = name
+        whole = [p for p in pids if _root_of(p) == "/"] or pids
+        out += [f"{name} {line}" for line in _mounts(whole[0], names)]
+    return out
+
+
+def _root_of(pid):
     try:
-        with open(f"/proc/{root}/mountinfo") as f:
-            return mount_lines(f.read().splitlines())
+        return os.readlink(f"/proc/{pid}/root")
+    except OSError:
+        return None
+
+
+def _mounts(pid, names=None):
+    """(root, mount point, stack depth, options, propagation, fs type, source, super
+    options) of each mount process ``pid`` sees, sorted.  Mount ids are left out, and
+    peer groups are named canonically (g1, g2, ... in the order the sorted lines first
+    name them; ``names`` carries the naming over several namespaces), so that a group
+    restored under another number reads the same while a group split in two, or two
+    merged, does not; the stack depth (mounts under it at the same point) tells an
+    overmount's order."""
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            return mount_lines(f.read().splitlines(), names)
     except (FileNotFoundError, ProcessLookupError):
         return []
 
 
-def mount_lines(lines):
+def mount_lines(lines, names=None):
     """mountinfo ``lines`` as _mounts() compares them."""
     rows, depth = [], collections.Counter()
     for line in lines:
@@ -193,7 +229,7 @@ def mount_lines(lines):
         rows.append(((point, depth[point], fields[3], *tail.split()[:2]), fields, tags, tail))
         depth[point] += 1
     rows.sort(key=lambda row: row[0])
-    names, out = {}, []
+    names, out = {} if names is None else names, []
     for (point, level, *_), fields, tags, tail in rows:
         propagation = []
         for kind, _, number in sorted(tags):
@@ -223,7 +259,8 @@ def differences(before, after):
 
 def _process_diff(a, b):
     lines = []
-    for key in ("parent", "pgid", "sid", "levels", "zombie", "threads", "sq_threads"):
+    for key in ("parent", "pgid", "sid", "levels", "zombie", "threads", "sq_threads",
+                "mnt_ns"):
         if a.get(key) != b.get(key):
             lines.append(f"{key} {a.get(key)} -> {b.get(key)}")
     for key in sorted(set(a.get("creds", {})) | set(b.get("creds", {}))):

@@ -1,0 +1,540 @@
+"""Restore: the tree's mount namespaces made again from mnt_model's image, by a builder.
+
+The builder is a process of its own: the restorer is multi-threaded (setns(CLONE_NEWNS)
+wants a single-threaded caller) and nothing may ever be mounted in the restorer's namespace.
+It joins the tree's user namespace (if any), makes a private copy of our namespace (its
+base), mounts a tmpfs there (the yard) and:
+1. makes every new superblock (fsopen/fsconfig/fsmount: tmpfs filled with its files,
+   devpts, mqueue in the tree's IPC namespace, sysfs in its network namespace, proc of our
+   pid namespace) and attaches its root in the yard;
+2. per namespace of the image: unshares from the base, makes each mount as a detached clone
+   (open_tree of the yard's superblock root, or of the path of ours an external mount binds),
+   gives it its flags (mount_setattr) and attaches it below its parent by fd (openat2
+   beneath the parent's mount: no path of ours is walked), children deepest mount point
+   first (a mount hidden under a sibling was there before it); then pivots into the
+   namespace's root and drops what it was a copy of;
+3. hands the restorer an fd of every namespace and of every mount (files are opened through
+   them: hidden mounts too) and waits: a proc of the tree's pid namespace can only be made
+   by that namespace's init (make_late, in the stub) once the tree is forked;
+4. then propagation, once everything is attached (attaching below a shared mount would copy
+   it to the peers): each group gets a helper mount in the yard (the whole file system, so
+   that its root holds every member's), joined to its master's (MOVE_MOUNT_SET_GROUP) and
+   made slave and/or shared; every member joins its helper's group.  Groups with members in
+   our namespace are joined from our mount.  Unbindable last; the yard goes.
+Any failure kills the builder: the fds close and every namespace and mount made vanishes.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import tempfile
+
+from kernel import mount as kmount
+from kernel.libc import syscall
+from kernel.namespaces import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUSER, setns, unshare
+
+from . import mnt_content
+from .errors import RestoreError
+from .mnt_model import CONTENT_IMAGE
+from .namespaces import inside
+
+O_PATH = 0o10000000
+BENEATH = kmount.RESOLVE_BENEATH | kmount.RESOLVE_NO_XDEV | kmount.RESOLVE_NO_MAGICLINKS
+EMPTY = kmount.MOVE_MOUNT_F_EMPTY_PATH | kmount.MOVE_MOUNT_T_EMPTY_PATH
+SET_GROUP = kmount.MOVE_MOUNT_SET_GROUP | EMPTY
+ATTR_BITS = {"ro": kmount.MOUNT_ATTR_RDONLY, "nosuid": kmount.MOUNT_ATTR_NOSUID,
+             "nodev": kmount.MOUNT_ATTR_NODEV, "noexec": kmount.MOUNT_ATTR_NOEXEC,
+             "nodiratime": kmount.MOUNT_ATTR_NODIRATIME,
+             "nosymfollow": kmount.MOUNT_ATTR_NOSYMFOLLOW}
+ATIME = {"relatime": kmount.MOUNT_ATTR_RELATIME, "noatime": kmount.MOUNT_ATTR_NOATIME,
+         "strictatime": kmount.MOUNT_ATTR_STRICTATIME}
+MS_ATIME = {"relatime": kmount.MS_RELATIME, "noatime": kmount.MS_NOATIME,
+            "strictatime": kmount.MS_STRICTATIME}
+MS_BITS = {"ro": kmount.MS_RDONLY, "nosuid": kmount.MS_NOSUID, "nodev": kmount.MS_NODEV,
+           "noexec": kmount.MS_NOEXEC, "nodiratime": kmount.MS_NODIRATIME,
+           "nosymfollow": 256}
+NS_FLAG = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC}
+FDS_PER_MESSAGE = 200           # SCM_RIGHTS takes at most 253
+TIMEOUT = 60.0
+
+
+class Mounts:
+    """The restorer's side: the builder process and the fds it handed over."""
+
+    def __init__(self, image, reader, joined, userns, external):
+        self.image = image
+        for sb in image["superblocks"]:        # before anything is made
+            if sb["make"] == "key" and sb["key"] not in external:
+                raise RestoreError(f"the images have the external mount {sb['key']!r}: "
+                                   f"restore with --external mnt[{sb['key']}]:PATH",
+                                   "prepare")
+        self.by_id = {m["id"]: m for m in image["mounts"]}
+        self.sbs = {s["id"]: s for s in image["superblocks"]}
+        self.ns_fds, self.fds, self.base = {}, {}, None
+        self.ours = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        # our /proc, for the stubs: a namespace of the tree may have none
+        self.proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        # the builder's yard: a directory any user may pass (the builder may be root of
+        # the tree's user namespace only), mounted over in its own namespace only
+        self.yard = tempfile.mkdtemp(prefix="cr-yard-", dir="/tmp")
+        os.chmod(self.yard, 0o711)
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.pid = os.fork()
+        if self.pid == 0:
+            self.sock.close()
+            code = 1
+            try:
+                _Builder(image, reader, joined, userns, theirs, self.yard, external).run()
+                code = 0
+            except BaseException as e:      # noqa: BLE001 - reported, then gone
+                try:
+                    _send(theirs, {"error": f"{e}"})
+                except OSError:
+                    pass
+            os._exit(code)
+        theirs.close()
+        self.sock.settimeout(TIMEOUT)
+        try:
+            self._receive()
+        except BaseException:
+            self.close()
+            raise
+
+    def _receive(self):
+        while True:
+            msg, fds = _recv(self.sock)
+            for key, fd in zip(msg.get("keys", ()), fds):
+                kind, _, name = key.partition(":")
+                if kind == "ns":
+                    self.ns_fds[int(name)] = fd
+                elif kind == "base":
+                    self.base = fd
+                else:
+                    self.fds[name] = fd
+            if msg.get("built"):
+                return
+
+    def open(self, desc, flags):
+        """An fd of the file ``desc`` names by mount and path within it."""
+        base = self.fds.get(desc["mnt"])
+        if base is None:
+            raise RestoreError(f"{desc['rel']} is on mount {desc['mnt']}, made late (proc): "
+                               f"not opened", "prepare")
+        if not desc["rel"]:
+            return os.open(f"/proc/self/fd/{base}", flags | os.O_CLOEXEC)
+        return kmount.openat2(base, desc["rel"], flags | os.O_CLOEXEC, 0, BENEATH)
+
+    def external(self, label):
+        """Whether the mount ``label`` binds a file system of ours (inodes are kept)."""
+        return self.sbs[self.by_id[label]["sb"]]["make"] == "external"
+
+    def stub_view(self, cores):
+        """What the stubs need (inherited): the fds of the namespaces and of the parents
+        of late mounts, and which init makes which late mount."""
+        late = {}
+        for m in self.image["mounts"]:
+            sb = self.sbs[m["sb"]]
+            if sb["make"] == "late":
+                late.setdefault(sb["init"], []).append(
+                    {"ns": m["ns"], "parent": self.fds[m["parent"]], "point": m["point"],
+                     "sb": sb["id"],
+                     "rel": _rel(self.by_id[m["parent"]]["point"], m["point"]),
+                     "attr": m["attr"], "options": sb["options"], "ro": sb["ro"],
+                     "source": sb["source"]})
+        join = {pid: self.ns_fds[core["mnt_ns"]] if core.get("mnt_ns") is not None
+                else self.ours for pid, core in cores.items()}
+        return {"join": join, "late": late, "base": self.base, "ns": self.ns_fds,
+                "proc": self.proc}
+
+    def finish(self):
+        """Once the tree is forked (late mounts attached): propagation, then the builder
+        leaves."""
+        _send(self.sock, {"finish": True})
+        msg, _ = _recv(self.sock)
+        if not msg.get("done"):
+            raise RestoreError(f"mount propagation: {msg}", "fork")
+        os.waitpid(self.pid, 0)
+        self.pid = None
+
+    def close(self):
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = None
+        for fd in [*self.ns_fds.values(), *self.fds.values(), self.base, self.ours, self.proc]:
+            if fd is not None:
+                os.close(fd)
+        self.ns_fds, self.fds, self.base, self.ours, self.proc = {}, {}, None, None, None
+        self.sock.close()
+        shutil.rmtree(self.yard, ignore_errors=True)
+
+
+def _send(sock, msg, fds=()):
+    socket.send_fds(sock, [json.dumps(msg).encode()], list(fds))
+
+
+def _recv(sock):
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, 1 << 20, FDS_PER_MESSAGE + 8)
+    except socket.timeout:
+        raise RestoreError("the mount builder did not answer", "prepare") from None
+    if not data:
+        raise RestoreError("the mount builder died", "prepare")
+    msg = json.loads(data)
+    if "error" in msg:
+        for fd in fds:
+            os.close(fd)
+        raise RestoreError(f"cannot make the mounts: {msg['error']}", "prepare")
+    return msg, fds
+
+
+def _rel(parent_point, point):
+    """``point`` relative to its parent's mount point."""
+    if parent_point == point:
+        return ""
+    return point[len(parent_point.rstrip("/")) + 1:]
+
+
+class _Builder:
+    """The builder process (see the module's docstring)."""
+
+    def __init__(self, image, reader, joined, userns, sock, yard, external):
+        self.image, self.reader, self.joined, self.userns = image, reader, joined, userns
+        self.sock = sock
+        self.by_id = {m["id"]: m for m in image["mounts"]}
+        self.sbs = {s["id"]: s for s in image["superblocks"]}
+        self.fds = {}               # mount label -> fd of it
+        self.ns_fds = {}
+        self.yard = yard
+        self.external = external    # key -> path of ours (declared external mounts)
+        self.remount = False        # no mount_setattr (5.12): flags by a remount
+
+    def run(self):
+        outside = self._open_outside()
+        if self.image.get("content"):       # before we may lose the right to open it
+            data = os.open(self.reader.path(CONTENT_IMAGE), os.O_RDONLY | os.O_CLOEXEC)
+            self.data_path = f"/proc/self/fd/{data}"
+        if self.userns is not None:
+            setns(self.joined["user"], CLONE_NEWUSER)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        unshare(CLONE_NEWNS)
+        kmount.mount(None, "/", None, kmount.MS_REC | kmount.MS_PRIVATE)
+        self.base = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        kmount.mount("cr-yard", self.yard, "tmpfs", 0, "mode=700")
+        for sb in self.image["superblocks"]:
+            if sb["make"] == "new":
+                self._superblock(sb)
+        for index, ns in enumerate(self.image["namespaces"]):
+            self._namespace(index, ns)
+        keys = [f"ns:{i}" for i in self.ns_fds] + ["base:"] + \
+            [f"m:{label}" for label in self.fds]
+        fds = list(self.ns_fds.values()) + [self.base] + list(self.fds.values())
+        for start in range(0, len(keys), FDS_PER_MESSAGE):
+            _send(self.sock, {"keys": keys[start:start + FDS_PER_MESSAGE]},
+                  fds[start:start + FDS_PER_MESSAGE])
+        _send(self.sock, {"built": True})
+        msg, _ = _recv(self.sock)
+        if msg.get("finish"):
+            self._late_fds()
+            self._propagation(outside)
+            _send(self.sock, {"done": True})
+
+    def _open_outside(self):
+        """O_PATH fds of our mounts whose groups the tree's mounts join (opened before we
+        leave our namespace: the base's copies are private)."""
+        out = {}
+        for g in self.image["groups"]:
+            if g["outside"]:
+                if self.userns is not None:
+                    raise RestoreError(f"mounts of the tree in a user namespace share a "
+                                       f"peer group with {g['outside']} of ours: not "
+                                       f"carried", "prepare")
+                out[g["id"]] = os.open(g["outside"], O_PATH | os.O_CLOEXEC)
+        return out
+
+    # superblocks -----------------------------------------------------------------------
+    def _superblock(self, sb):
+        ns = {"mqueue": "ipc", "sysfs": "net"}.get(sb["fstype"])
+        if ns:
+            if ns not in self.joined:
+                raise RestoreError(f"{sb['fstype']} {sb['source']} belongs to a {ns} "
+                                   f"namespace the tree does not have", "prepare")
+            setns(self.joined[ns], NS_FLAG[ns])
+        fs = kmount.fsopen(sb["fstype"])
+        try:
+            kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, "source", sb["source"])
+            for word in sb["options"]:
+                key, eq, value = word.partition("=")
+                if key in ("uid", "gid") and self.userns is not None and sb["fstype"] in \
+                        ("tmpfs", "devpts"):
+                    value = str(inside(self.userns[f"{key}_map"], int(value)))
+                if eq:
+                    kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, key, value)
+                else:
+                    kmount.fsconfig(fs, kmount.FSCONFIG_SET_FLAG, key)
+            kmount.fsconfig(fs, kmount.FSCONFIG_CMD_CREATE)
+            root = kmount.fsmount(fs)
+        except OSError as e:
+            raise RestoreError(f"cannot make {sb['fstype']} {sb['source']} "
+                               f"({','.join(sb['options'])}): {e.strerror}", "prepare") from None
+        finally:
+            os.close(fs)
+        for part in sb.get("content", ()):
+            top = part.split(":", 1)[1]
+            dirfd = root if top == "/" else _make_dirs(root, top)
+            mnt_content.fill(dirfd, self.image["content"][part], self.data_path,
+                             self._ids())
+            if dirfd != root:
+                os.close(dirfd)
+        if sb["ro"]:
+            picked = kmount.fspick(root, "", kmount.FSPICK_CLOEXEC | kmount.FSPICK_EMPTY_PATH)
+            kmount.fsconfig(picked, kmount.FSCONFIG_SET_FLAG, "ro")
+            kmount.fsconfig(picked, kmount.FSCONFIG_CMD_RECONFIGURE)
+            os.close(picked)
+        os.mkdir(f"{self.yard}/{sb['id']}")
+        kmount.move_mount(root, "", kmount.AT_FDCWD, f"{self.yard}/{sb['id']}",
+                          kmount.MOVE_MOUNT_F_EMPTY_PATH)
+        os.close(root)
+
+    def _ids(self):
+        if self.userns is None:
+            return None
+        user = self.userns
+        return lambda uid, gid: (inside(user["uid_map"], uid), inside(user["gid_map"], gid))
+
+    # namespaces ------------------------------------------------------------------------
+    def _namespace(self, index, ns):
+        setns(self.base, CLONE_NEWNS)
+        unshare(CLONE_NEWNS)
+        self.ns_fds[index] = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        self._clones([m for m in self.image["mounts"] if m["ns"] == index])
+        children = {}
+        for m in self.image["mounts"]:
+            if m["ns"] == index and m["parent"]:
+                children.setdefault(m["parent"], []).append(m)
+        root = self.by_id[ns["root"]]
+        fd = self.fds[root["id"]]
+        os.mkdir(f"{self.yard}/n{index}")
+        kmount.move_mount(fd, "", kmount.AT_FDCWD, f"{self.yard}/n{index}",
+                          kmount.MOVE_MOUNT_F_EMPTY_PATH)
+        if self.remount:
+            _remount(fd, root["attr"])
+        self._children(root, children)
+        os.fchdir(fd)
+        syscall("pivot_root", b".", b".")
+        kmount.umount2(".", kmount.MNT_DETACH)
+        os.chdir("/")
+
+    def _children(self, parent, children):
+        # deepest mount point first: a mount hidden under a sibling was there before it
+        below = sorted(children.get(parent["id"], ()), key=lambda m: -m["point"].count("/"))
+        for m in below:
+            if self.sbs[m["sb"]]["make"] == "late":
+                continue
+            fd = self.fds[m["id"]]
+            rel = _rel(parent["point"], m["point"])
+            target = kmount.openat2(self.fds[parent["id"]], rel, O_PATH | os.O_CLOEXEC, 0,
+                                    BENEATH) if rel else os.dup(self.fds[parent["id"]])
+            try:
+                kmount.move_mount(fd, "", target, "", EMPTY)
+            except OSError as e:
+                raise RestoreError(f"cannot mount {m['point']} of mount namespace "
+                                   f"{m['ns']}: {e.strerror}", "prepare") from None
+            finally:
+                os.close(target)
+            if self.remount:
+                _remount(fd, m["attr"])
+        for m in below:
+            if m["id"] in self.fds:
+                self._children(m, children)
+
+    def _clones(self, mounts):
+        """Each of ``mounts`` (one namespace's, not late) as a detached clone, made in the
+        namespace being built, a copy of the base (a mount can only be cloned in its own
+        namespace; and a namespace whose mounts were cloned elsewhere cannot be listed by
+        listmount(2), measured on 6.18).  A path of ours may show several of them in turn
+        (a stack): clone what it shows, detach the top, again."""
+        todo = [m for m in mounts if self.sbs[m["sb"]]["make"] != "late"]
+        for _ in range(64):
+            covered = []
+            for m in todo:
+                sb = self.sbs[m["sb"]]
+                if sb["make"] == "external":
+                    st = os.stat(m["path"])
+                    if f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}" != m["dev"]:
+                        covered.append(m)
+                        continue
+                    source = m["path"]
+                elif sb["make"] == "key":
+                    source = self.external[sb["key"]]
+                else:
+                    source = f"{self.yard}/{sb['id']}{m['root'] if m['root'] != '/' else ''}"
+                self.fds[m["id"]] = self._clone(m, source)
+            if not covered:
+                return
+            for path in {m["path"] for m in covered}:
+                kmount.umount2(_showing(path, os.stat(path).st_dev), kmount.MNT_DETACH)
+            todo = covered
+        m = todo[0]
+        raise RestoreError(f"{m['path']} of ours, which {m['point']} of mount namespace "
+                           f"{m['ns']} binds, stays covered", "prepare")
+
+    def _clone(self, m, source):
+        try:
+            fd = kmount.open_tree(kmount.AT_FDCWD, source,
+                                  kmount.OPEN_TREE_CLONE | kmount.OPEN_TREE_CLOEXEC)
+        except OSError as e:
+            raise RestoreError(f"cannot make {m['point']} of mount namespace {m['ns']} "
+                               f"(a clone of {source}): {e.strerror}", "prepare") from None
+        self._set_attr(fd, m)
+        return fd
+
+    def _set_attr(self, fd, m):
+        attr = m["attr"]
+        wanted = sum(bit for word, bit in ATTR_BITS.items() if attr[word])
+        unwanted = sum(bit for word, bit in ATTR_BITS.items() if not attr[word])
+        try:
+            kmount.mount_setattr(fd, "", kmount.AT_EMPTY_PATH, kmount.MountAttr(
+                attr_set=wanted | ATIME[attr["atime"]],
+                attr_clr=unwanted | kmount.MOUNT_ATTR__ATIME))
+        except OSError as e:
+            if e.errno != 38:           # ENOSYS: before 5.12, a remount once attached
+                raise RestoreError(f"cannot set the flags of {m['point']} of mount "
+                                   f"namespace {m['ns']}: {e.strerror}", "prepare") from None
+            self.remount = True
+
+    def _late_fds(self):
+        """Fds of the late mounts, attached by the stubs by now (for the unbindable ones)."""
+        for m in self.image["mounts"]:
+            if self.sbs[m["sb"]]["make"] == "late" and m["unbindable"]:
+                parent = self.by_id[m["parent"]]
+                rel = _rel(parent["point"], m["point"])
+                self.fds[m["id"]] = kmount.openat2(self.fds[parent["id"]], rel,
+                                                   O_PATH | os.O_CLOEXEC, 0,
+                                                   kmount.RESOLVE_BENEATH)
+
+    # propagation -----------------------------------------------------------------------
+    def _propagation(self, outside):
+        setns(self.base, CLONE_NEWNS)
+        helpers = {}
+        for g in self.image["groups"]:
+            if g["outside"]:
+                helpers[g["id"]] = outside[g["id"]]
+            else:
+                helpers[g["id"]] = self._helper(g, helpers)
+            for label in g["members"]:
+                try:
+                    kmount.move_mount(helpers[g["id"]], "", self.fds[label], "", SET_GROUP)
+                except OSError as e:
+                    m = self.by_id[label]
+                    raise RestoreError(f"cannot join {m['point']} of mount namespace "
+                                       f"{m['ns']} to its peer group: {e.strerror}",
+                                       "prepare") from None
+        for m in self.image["mounts"]:
+            if m["unbindable"]:
+                setns(self.ns_fds[m["ns"]], CLONE_NEWNS)
+                kmount.mount_setattr(self.fds[m["id"]], "", kmount.AT_EMPTY_PATH,
+                                     kmount.MountAttr(propagation=kmount.MS_UNBINDABLE))
+        setns(self.base, CLONE_NEWNS)
+        kmount.umount2(self.yard, kmount.MNT_DETACH)
+
+    def _helper(self, g, helpers):
+        """A mount in the yard standing for group ``g``: its master's slave, shared."""
+        sb = self.sbs[self.by_id[g["members"][0]]["sb"]]
+        source = g["template"] or f"{self.yard}/{sb['id']}"
+        fd = kmount.open_tree(kmount.AT_FDCWD, source,
+                              kmount.OPEN_TREE_CLONE | kmount.OPEN_TREE_CLOEXEC)
+        where = f"{self.yard}/{g['id']}"
+        os.mkdir(where)
+        kmount.move_mount(fd, "", kmount.AT_FDCWD, where, kmount.MOVE_MOUNT_F_EMPTY_PATH)
+        if g["master"]:
+            kmount.move_mount(helpers[g["master"]], "", fd, "", SET_GROUP)
+            kmount.mount(None, where, None, kmount.MS_SLAVE)
+        if g["shared"]:
+            kmount.mount(None, where, None, kmount.MS_SHARED)
+        return fd
+
+
+def _showing(path, dev):
+    """The mount point of the mount that shows ``path`` (device ``dev``)."""
+    while path != "/" and not (os.path.ismount(path) and os.stat(path).st_dev == dev):
+        path = os.path.dirname(path)
+    return path
+
+
+def _make_dirs(root, path):
+    """An fd of directory ``path`` below ``root`` (an fd), made where missing."""
+    fd = os.dup(root)
+    for name in path.strip("/").split("/"):
+        try:
+            os.mkdir(name, 0o755, dir_fd=fd)
+        except FileExistsError:
+            pass
+        nxt = kmount.openat2(fd, name, os.O_DIRECTORY | os.O_CLOEXEC, 0, BENEATH |
+                             kmount.RESOLVE_NO_SYMLINKS)
+        os.close(fd)
+        fd = nxt
+    return fd
+
+
+def _remount(fd, attr):
+    """Per-mount flags the old way (before mount_setattr, 5.12): a bind remount."""
+    flags = kmount.MS_REMOUNT | kmount.MS_BIND | MS_ATIME[attr["atime"]]
+    flags |= sum(bit for word, bit in MS_BITS.items() if attr[word])
+    kmount.mount(None, f"/proc/self/fd/{fd}", None, flags)
+
+
+def make_late(view, pid):
+    """In the stub of the init of a pid namespace, first thing: the proc mounts of its pid
+    namespace, made (in the builder's base, which shows a whole proc: a user namespace may
+    not mount a proc otherwise) and attached below their parents."""
+    made = {}                   # superblock -> its first mount, detached
+    mounts = []
+    for m in view["late"].get(pid, ()):
+        if m["sb"] in made:     # another mount of one proc (a copy of its namespace's)
+            fd = kmount.open_tree(made[m["sb"]], "", kmount.OPEN_TREE_CLONE |
+                                  kmount.OPEN_TREE_CLOEXEC | kmount.AT_EMPTY_PATH)
+        else:
+            fd = made[m["sb"]] = _proc(view, m)
+        mounts.append((m, fd))
+    for m, fd in mounts:        # attached once all are made: clones of detached mounts
+        setns(view["ns"][m["ns"]], CLONE_NEWNS)
+        target = kmount.openat2(m["parent"], m["rel"], O_PATH | os.O_CLOEXEC, 0, BENEATH) \
+            if m["rel"] else os.dup(m["parent"])
+        kmount.move_mount(fd, "", target, "", EMPTY)
+        os.close(target)
+    for _, fd in mounts:
+        os.close(fd)
+
+
+def _proc(view, m):
+    """A detached proc of our pid namespace, with the options and flags of ``m``."""
+    if view["base"] is not None:
+        setns(view["base"], CLONE_NEWNS)
+    fs = kmount.fsopen("proc")
+    kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, "source", m["source"])
+    for word in m["options"] + (["ro"] if m["ro"] else []):
+        key, eq, value = word.partition("=")
+        if eq:
+            kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, key, value)
+        else:
+            kmount.fsconfig(fs, kmount.FSCONFIG_SET_FLAG, key)
+    kmount.fsconfig(fs, kmount.FSCONFIG_CMD_CREATE)
+    attr = sum(bit for word, bit in ATTR_BITS.items() if m["attr"][word])
+    fd = kmount.fsmount(fs, kmount.FSMOUNT_CLOEXEC, attr | ATIME[m["attr"]["atime"]])
+    os.close(fs)
+    return fd
+
+
+def join(view, pid):
+    """In a stub: into the mount namespace ``pid`` had (when not the one it was born in)."""
+    fd = view["join"].get(pid)
+    if fd is not None and os.fstat(fd).st_ino != os.stat("self/ns/mnt",
+                                                         dir_fd=view["proc"]).st_ino:
+        setns(fd, CLONE_NEWNS)

@@ -1,0 +1,475 @@
+"""The mount namespaces of a tree, as an image the builder (mnt_build) makes again.
+
+Every mount namespace a process of the tree is in, other than the dumper's, is read whole
+(mount_table.collect: statmount or mountinfo, as the probes say) and each mount described
+by how to make it again:
+- its superblock: a bind of ours ("external": the file system is mounted in the dumper's
+  namespace too; the path of ours whose inode is the mount's root), a new one made with
+  its type, source and options ("new": tmpfs, whose files are carried, devpts, mqueue,
+  sysfs, a proc of the dumper's pid namespace), or a proc of a pid namespace of the tree
+  ("late": made by that namespace's init at restore, once it exists);
+- its place: parent, mount point, root within the file system, per-mount flags;
+- its propagation: peer groups and masters, over all the tree's namespaces and ours. A group
+  with members in ours is joined at restore (external sharing); a master nobody visible
+  holds is refused.
+Labels (m0.., s0.., g0..) stand for kernel ids, which a restore cannot ask for.  Refusals
+name the mount, its namespace and a pid in it.
+"""
+
+import os
+
+from . import mnt_content, mount_table
+from .errors import Unsupported
+
+MNT_IMAGE, CONTENT_IMAGE = "mnt.json", "mnt-content.img"
+# file systems made again from their type and options, with the namespace they belong to
+NEW_FS = {"tmpfs": None, "devpts": None, "mqueue": "ipc", "sysfs": "net", "proc": "pid"}
+ATTR_WORDS = ("ro", "nosuid", "nodev", "noexec", "nodiratime", "nosymfollow")
+ATIME_WORDS = ("noatime", "relatime")           # neither: strictatime
+
+
+class MountDump:
+    """The tree's mount namespaces, read while the tree is frozen."""
+
+    def __init__(self, tree, pidns_inits, external=()):
+        """``tree``: the frozen tree after dump._check_tree (``tree.mnt_ns``: pid -> the
+        link of a mount namespace not ours); ``pidns_inits``: pid namespace link -> the
+        pid of its init in the tree; ``external``: "mnt[PATH]:KEY" (PATH@N: in namespace
+        N, else the root's) mounts declared the outside world's."""
+        self.way = mount_table.way()
+        self.declared = _dump_externals(external)
+        self.ns_index, self.ns_pids = {}, []
+        for pid, link in tree.mnt_ns.items():
+            if link not in self.ns_index:
+                self.ns_index[link] = len(self.ns_pids)
+                self.ns_pids.append([])
+            self.ns_pids[self.ns_index[link]].append(pid)
+        self.pidns_inits = pidns_inits
+        self.ours = mount_table.collect("self")
+        self.tables = [self._table(pids) for pids in self.ns_pids]
+        self.labels = {}            # (ns index, kernel id) -> label
+        self.points = {}            # kernel id -> (label, mount point)
+        root_ns = self.ns_index.get(tree.mnt_ns.get(tree.root))
+        self.declared = {(point, root_ns if ns is None else ns): key
+                         for (point, ns), key in self.declared.items()}
+        self.image = self._describe() if self.tables else None
+        if self.declared:
+            (point, ns), key = next(iter(self.declared.items()))
+            raise Unsupported(f"unsupported: --external mnt[{point}]:{key}: no mount at "
+                              f"{point} in {'the root' if ns == root_ns else ns}'s mount "
+                              f"namespace of the tree")
+
+    def of(self, pid):
+        """The index of ``pid``'s mount namespace in the image; None: the dumper's."""
+        link = self._link(pid)
+        return self.ns_index.get(link)
+
+    @staticmethod
+    def _link(pid):
+        try:
+            return os.readlink(f"/proc/{pid}/ns/mnt")
+        except FileNotFoundError:
+            return None
+
+    def _table(self, pids):
+        """A namespace's mounts, read through a process of it at its root (a chrooted
+        one's mountinfo shows only what is under its root)."""
+        if self.way == "statmount":
+            return mount_table.collect(pids[0])
+        for pid in pids:
+            if os.readlink(f"/proc/{pid}/root") == "/":
+                return mount_table.from_mountinfo(pid)
+        raise Unsupported(f"unsupported: every process in the mount namespace of pid "
+                          f"{pids[0]} is chrooted (none shows the whole namespace)")
+
+    # describing ------------------------------------------------------------------------
+    def _describe(self):
+        mounts, sbs = [], {}
+        ours_dev = {}
+        for m in self.ours:
+            ours_dev.setdefault(m.dev, []).append(m)
+        for index, table in enumerate(self.tables):
+            where = f"mount namespace {index} (pid {self.ns_pids[index][0]})"
+            by_id = {m.id: m for m in table}
+            sb_of = {}
+            for m in _parents_first(table, where):
+                label = f"m{len(mounts)}"
+                self.labels[index, m.id] = label
+                key = self._declared(m, index, table)
+                if key is not None:         # a superblock of its own: nobody else's
+                    sb = sbs[label] = {"id": f"s{len(sbs)}", "make": "key", "key": key,
+                                       "fstype": m.fstype, "source": m.source,
+                                       "dev": m.dev, "ro": False, "options": []}
+                    if m.shared or m.master:
+                        raise Unsupported(f"unsupported: {m.point} in {where}, declared "
+                                          f"external, propagates (shared or slave)")
+                else:
+                    sb = sbs.get(m.dev)
+                if sb is None:
+                    sb = sbs[m.dev] = self._superblock(f"s{len(sbs)}", m, index, ours_dev,
+                                                       where)
+                parent = by_id.get(m.parent)
+                self.points[m.id] = (label, m.point)
+                entry = {"id": label, "ns": index, "sb": sb["id"], "root": m.root,
+                         "point": m.point, "attr": _attr(m.options), "dump_id": m.id,
+                         "parent": self.labels[index, parent.id] if parent else None,
+                         "unbindable": m.unbindable}
+                sb_of[m.id] = sb
+                self._check(m, sb, sb_of[parent.id] if parent else None, where)
+                if sb["make"] == "external":
+                    entry["path"] = _reachable(m, ours_dev[m.dev], where)
+                    entry["dev"] = m.dev
+                mounts.append(entry)
+        groups = self._groups(mounts, sbs)
+        return {"collect": self.way, "mounts": mounts, "groups": groups,
+                "superblocks": sorted(sbs.values(), key=lambda s: int(s["id"][1:])),
+                "namespaces": [{"pids": pids, "root": self.labels[i, _root(t).id]}
+                               for i, (pids, t) in enumerate(zip(self.ns_pids, self.tables))]}
+
+    def _declared(self, m, index, table):
+        """The key of a mount declared external (the top one at its point)."""
+        key = self.declared.get((m.point, index))
+        if key is None or any(x.parent == m.id and x.point == m.point for x in table):
+            return None
+        del self.declared[m.point, index]
+        return key
+
+    def _superblock(self, label, m, index, ours_dev, where):
+        sb = {"id": label, "fstype": m.fstype, "source": m.source, "dev": m.dev,
+              "ro": m.super_options.split(",")[0] == "ro",
+              "options": [w for w in m.super_options.split(",")[1:] if w]}
+        if m.dev in ours_dev:
+            sb["make"] = "external"
+            return sb
+        if m.fstype not in NEW_FS:
+            raise Unsupported(f"unsupported: {m.fstype} {m.source} at {m.point} in {where}: "
+                              f"not mounted in the dumper's namespace, and not a file "
+                              f"system the engine makes ({', '.join(NEW_FS)})")
+        sb["make"] = "new"
+        if m.fstype == "proc":
+            pidns = self._proc_pidns(m, index, where)
+            if pidns is not None:
+                sb["make"], sb["init"] = "late", pidns
+        if m.fstype == "mqueue":
+            self._check_empty(m, index, where, "POSIX message queues are not carried")
+        return sb
+
+    def _proc_pidns(self, m, index, where):
+        """The init (a pid of the image) of the tree's pid namespace a proc mount shows;
+        None: the dumper's."""
+        there = _seen(self.ns_pids[index], m.point)
+        if there is None:
+            raise Unsupported(f"unsupported: proc at {m.point} in {where}: outside the root "
+                              f"of every process there (chroot)")
+        try:
+            if os.readlink(f"{there}/self") == str(os.getpid()):
+                return None                 # ours: we are in it
+        except OSError:
+            pass                            # not ours: we are not in it
+        try:
+            link = os.readlink(f"{there}/1/ns/pid")
+        except OSError as e:
+            raise Unsupported(f"unsupported: proc at {m.point} in {where}: its pid "
+                              f"namespace cannot be read ({e.strerror}; hidden, or "
+                              f"hidepid)") from None
+        if link == os.readlink("/proc/self/ns/pid"):
+            return None
+        if link not in self.pidns_inits:
+            raise Unsupported(f"unsupported: proc at {m.point} in {where} shows a pid "
+                              f"namespace ({link}) whose init is not in the tree")
+        return self.pidns_inits[link]
+
+    def _check_empty(self, m, index, where, why):
+        path = f"/proc/{self.ns_pids[index][0]}/root{m.point}"
+        if os.listdir(path):
+            raise Unsupported(f"unsupported: {m.fstype} at {m.point} in {where} is not "
+                              f"empty ({why})")
+
+    @staticmethod
+    def _check(m, sb, parent_sb, where):
+        if m.root.endswith("//deleted"):
+            raise Unsupported(f"unsupported: {m.point} in {where} binds {m.root[:-9]}, "
+                              f"which was deleted")
+        if "idmapped" in m.options.split(","):
+            raise Unsupported(f"unsupported: {m.point} in {where} is an idmapped mount")
+        if parent_sb is not None and parent_sb["make"] == "late":
+            raise Unsupported(f"unsupported: {m.point} in {where} is mounted on a proc of "
+                              f"the tree's pid namespace (made late, without mounts on it)")
+        if sb["make"] == "late" and (m.shared or m.master):
+            raise Unsupported(f"unsupported: proc at {m.point} in {where} propagates "
+                              f"(shared or slave): a proc of the tree's pid namespace is "
+                              f"made late, and private")
+
+    def _groups(self, mounts, sbs):
+        """Peer groups and sets of slaves of one master, over the tree's namespaces:
+        [{id, shared, master, members, template, outside}], masters first.  ``template``:
+        for a file system of ours, a path of ours showing every member's root (the
+        builder's helper mount of the group is a clone of it; a new file system's is its
+        whole root); ``outside``: a path of ours whose mount is a member of the group (its
+        members in ours stay, the restored ones join them)."""
+        tables = {i: {m.id: m for m in t} for i, t in enumerate(self.tables)}
+        by_sb = {sb["id"]: sb for sb in sbs.values()}
+        ours_groups, ours_dev = {}, {}
+        for m in self.ours:
+            ours_dev.setdefault(m.dev, []).append(m)
+            if m.shared:
+                ours_groups.setdefault(m.shared, []).append(m)
+        keys = {}
+        for entry in mounts:
+            m = tables[entry["ns"]][entry["dump_id"]]
+            if m.shared is not None or m.master is not None:
+                key = ("shared", m.shared) if m.shared else ("slave", m.master)
+                keys.setdefault(key, []).append((entry, m))
+        out, made = [], {}
+
+        def master_of(gid, root, why):
+            """The label of shared group ``gid`` (the master of a group whose helper shows
+            ``root``), described first."""
+            if ("shared", gid) in keys:
+                label = add(("shared", gid))
+                g = next(x for x in out if x["id"] == label)
+                if g["root"] != "/" and _below_root(g["root"], root) is None:
+                    raise Unsupported(f"unsupported: {why} is a slave of a peer group whose "
+                                      f"members all show less of the file system "
+                                      f"({g['root']}) than it does ({root})")
+                return label
+            if gid in ours_groups:         # a master only we hold
+                made["shared", gid] = f"g{len(out)}"
+                out.append({"id": made["shared", gid], "shared": True, "master": None,
+                            "members": [], "root": root, "template": None,
+                            "outside": _outside(ours_groups[gid], why, [root])})
+                return made["shared", gid]
+            raise Unsupported(f"unsupported: {why} is a slave of peer group {gid}, which "
+                              f"no namespace of the tree nor the dumper's holds")
+
+        def add(key):
+            if key in made:
+                return made[key]
+            members = keys[key]
+            entry, m = members[0]
+            why = f"{m.point} in mount namespace {entry['ns']}"
+            sb = by_sb[entry["sb"]]
+            roots = [x.root for _, x in members]
+            root = "/" if sb["make"] != "external" else _common(roots)
+            master = master_of(m.master, root, why) if m.master else None
+            g = {"id": f"g{len(out)}", "shared": key[0] == "shared", "master": master,
+                 "members": [e["id"] for e, _ in members], "root": root,
+                 "template": None, "outside": None}
+            if key[0] == "shared" and m.shared in ours_groups:
+                g["outside"] = _outside(ours_groups[m.shared], why, roots)
+            elif sb["make"] == "external":
+                g["template"] = _reachable(m._replace(root=root), ours_dev[m.dev], why)
+            made[key] = g["id"]
+            out.append(g)
+            return g["id"]
+
+        for key in keys:
+            add(key)
+        return out
+
+    # files -----------------------------------------------------------------------------
+    def locate(self, mnt_id, link, what):
+        """{"mnt", "rel"} of a file on mount ``mnt_id`` (fdinfo's) at ``link`` (as we read
+        it); None when the mount is one of ours (the file is opened by path)."""
+        found = self.points.get(mnt_id)
+        if found is None:
+            if any(m.id == mnt_id for m in self.ours):
+                return None
+            raise Unsupported(f"unsupported: {link} ({what}) is on a mount of neither the "
+                              f"tree's namespaces nor ours (mount {mnt_id})")
+        label, point = found
+        if point == "/":
+            return {"mnt": label, "rel": link.lstrip("/")}
+        if link == point or link.startswith(point + "/"):
+            return {"mnt": label, "rel": link[len(point):].lstrip("/")}
+        raise Unsupported(f"unsupported: {link} ({what}) is not below its mount's point "
+                          f"{point}")
+
+    # content ---------------------------------------------------------------------------
+    def dump_content(self, writer):
+        """The files of the tree's tmpfs superblocks, into CONTENT_IMAGE; the entries go
+        into the image."""
+        if not self.image:
+            return
+        targets = {}
+        for sb in self.image["superblocks"]:
+            if sb["make"] != "new" or sb["fstype"] != "tmpfs":
+                continue
+            members = [e for e in self.image["mounts"] if e["sb"] == sb["id"]]
+            roots = sorted({e["root"] for e in members}, key=len)
+            tops = [r for r in roots if not any(_below_root(t, r) is not None
+                                               for t in roots if t != r)]
+            sb["content"] = []
+            for root in tops:
+                e = next(e for e in members if e["root"] == root)
+                name = f"{sb['id']}:{root}"
+                sb["content"].append(name)
+                targets.setdefault(e["ns"], []).append((name, e["point"], root, sb["dev"]))
+        content = {}
+        with open(writer.path(CONTENT_IMAGE), "wb") as sink:
+            for index, wanted in targets.items():
+                content.update(mnt_content.dump(self.ns_pids[index][0], wanted, sink))
+        writer.adopt(CONTENT_IMAGE)
+        self.image["content"] = content
+        writer.json(MNT_IMAGE, self.image)
+
+
+def _dump_externals(specs):
+    """{(point, namespace index or None): key} of "mnt[PATH]:KEY" / "mnt[PATH@N]:KEY"."""
+    out = {}
+    for spec in specs:
+        inner, key = _external_spec(spec)
+        point, at, ns = inner.rpartition("@") if "@" in inner else (inner, "", "")
+        if not point.startswith("/") or (at and not ns.isdigit()):
+            raise Unsupported(f"bad --external {spec!r}: mnt[PATH]:KEY or mnt[PATH@N]:KEY")
+        out[point.rstrip("/") or "/", int(ns) if at else None] = key
+    return out
+
+
+def restore_externals(specs):
+    """{key: path} of "mnt[KEY]:PATH" (restore's --external)."""
+    out = {}
+    for spec in specs:
+        key, path = _external_spec(spec)
+        if not path.startswith("/"):
+            raise Unsupported(f"bad --external {spec!r}: mnt[KEY]:PATH, PATH absolute")
+        out[key] = path
+    return out
+
+
+def _external_spec(spec):
+    if not spec.startswith("mnt[") or "]:" not in spec:
+        raise Unsupported(f"bad --external {spec!r}: only mounts (mnt[...]:...) are named")
+    inner, _, rest = spec[4:].partition("]:")
+    if not inner or not rest:
+        raise Unsupported(f"bad --external {spec!r}: mnt[...]:... with both parts")
+    return inner, rest
+
+
+def _seen(pids, point):
+    """A path of ours to ``point`` of the mount namespace of ``pids``, through a process
+    whose root (a chroot, perhaps) holds it."""
+    for pid in pids:
+        root = os.readlink(f"/proc/{pid}/root").rstrip("/")
+        if point == root or point.startswith(root + "/") or not root:
+            return f"/proc/{pid}/root{point[len(root):]}"
+    return None
+
+
+def _parents_first(table, where):
+    children = {}
+    for m in table:
+        children.setdefault(m.parent, []).append(m)
+    out, todo = [], [_root(table)]
+    while todo:
+        m = todo.pop(0)
+        out.append(m)
+        todo += [c for c in children.get(m.id, ()) if c is not m]
+    if len(out) != len(table):
+        lost = next(m for m in table if m not in out)
+        raise Unsupported(f"unsupported: {lost.point} in {where} hangs off no mount of "
+                          f"its namespace (parent {lost.parent})")
+    return out
+
+
+def _root(table):
+    ids = {m.id for m in table}
+    return next(m for m in table if m.parent not in ids or m.parent == m.id)
+
+
+def _attr(options):
+    words = options.split(",")
+    out = {w: w in words for w in ATTR_WORDS}
+    out["atime"] = next((w for w in ATIME_WORDS if w in words), "strictatime")
+    return out
+
+
+def _reachable(m, ours, where):
+    """The path of ours that shows the root of the tree's mount ``m`` (a file system we
+    have mounted too) below one of our mounts of it: one not covered by another mount if
+    there is one (else the builder uncovers it in its private copy of our namespace)."""
+    major, minor = (int(x) for x in m.dev.split(":"))
+    paths = [p for p in (_below(o, m.root) for o in ours) if p is not None]
+    for path in paths:
+        try:
+            here = os.stat(path)
+        except OSError:
+            continue
+        if (os.major(here.st_dev), os.minor(here.st_dev)) == (major, minor):
+            return path
+    if paths:
+        return paths[0]
+    raise Unsupported(f"unsupported: {m.point} in {where} binds {m.root} of {m.source}, "
+                      f"which the dumper cannot reach")
+
+
+def _below(o, root):
+    """The path of ours at which our mount ``o`` shows ``root`` of its file system; None
+    when ``root`` is not below ``o``'s root."""
+    rel = _below_root(o.root, root)
+    if rel is None:
+        return None
+    return o.point.rstrip("/") + "/" + rel if rel else o.point
+
+
+def _below_root(top, root):
+    """``root`` relative to ``top`` (both roots within one file system); None when
+    ``root`` is not below ``top``."""
+    base = top.rstrip("/")
+    if root == top or top == "/":
+        return root[len(base):].lstrip("/")
+    if root.startswith(base + "/"):
+        return root[len(base) + 1:]
+    return None
+
+
+def _common(roots):
+    """The deepest root within a file system that holds every one of ``roots``."""
+    parts = [r.strip("/").split("/") if r != "/" else [] for r in roots]
+    common = []
+    for names in zip(*parts):
+        if len(set(names)) != 1:
+            break
+        common.append(names[0])
+    return "/" + "/".join(common)
+
+
+def _outside(ours, why, roots):
+    """A path of ours whose mount, a member of one of our groups, shows every root of
+    ``roots`` (SET_GROUP takes a source whose root holds the target's)."""
+    for o in ours:
+        if all(_below(o, r) is not None for r in roots):
+            return o.point
+    raise Unsupported(f"unsupported: {why} shares a peer group with mounts of ours, none "
+                      f"of which holds the roots {', '.join(roots)}")
+
+
+def describe(image):
+    """Lines for `show`: each namespace's mounts as a tree, with how each is made."""
+    if not image:
+        return []
+    sbs = {s["id"]: s for s in image["superblocks"]}
+    groups = {}
+    for g in image["groups"]:
+        for label in g["members"]:
+            groups[label] = g
+    lines = [f"mount namespaces (read by {image['collect']}):"]
+    for index, ns in enumerate(image["namespaces"]):
+        lines.append(f"  namespace {index}: pids {', '.join(map(str, ns['pids']))}")
+        for m in image["mounts"]:
+            if m["ns"] != index:
+                continue
+            sb = sbs[m["sb"]]
+            how = f"bind of {m['path']}" if sb["make"] == "external" else \
+                f"external {sb['key']!r}" if sb["make"] == "key" else \
+                f"{sb['fstype']} {sb['source']}" + (" (made by its pid namespace's init)"
+                                                   if sb["make"] == "late" else "")
+            flags = [w for w in ATTR_WORDS if m["attr"][w]] + [m["attr"]["atime"]]
+            g = groups.get(m["id"])
+            prop = "unbindable" if m["unbindable"] else "private" if g is None else \
+                (f"shared {g['id']}" if g["shared"] else "") + \
+                (f" slave of {g['master']}" if g["master"] else "")
+            root = f" [{m['root']}]" if m["root"] != "/" else ""
+            lines.append(f"    {m['id']:<5} {m['point']}{root}: {how}; {','.join(flags)}; "
+                         f"{prop.strip()}")
+    return lines
