@@ -388,9 +388,9 @@ class OpenFiles:
     def _open(self, file_id, desc, payload):
         kind = desc["type"]
         if kind in ("reg", "dir"):
-            fd = self._open_path(desc, desc["flags"] & ~_OPEN_IGNORED)
+            fd = self.open_path(desc, desc["flags"] & ~_OPEN_IGNORED)
             st = os.fstat(fd)
-            if st.st_ino != desc["inode"] and self._same_inodes(desc):
+            if st.st_ino != desc["inode"] and self.same_inodes(desc):
                 os.close(fd)
                 raise RestoreError(f"{desc['path']} is not the file that was dumped "
                                    f"(inode {st.st_ino}, was {desc['inode']})", "files")
@@ -427,24 +427,24 @@ class OpenFiles:
         if kind == "pipe":
             return self._pipe_end(file_id, desc, payload)
         if kind == "fifo":
-            holder = self._open_path(desc, os.O_RDWR | os.O_NONBLOCK)
+            holder = self.open_path(desc, os.O_RDWR | os.O_NONBLOCK)
             self.keepalive.append(holder)
-            fd = self._open_path(desc, (desc["flags"] & ~_OPEN_IGNORED) | os.O_NONBLOCK)
+            fd = self.open_path(desc, (desc["flags"] & ~_OPEN_IGNORED) | os.O_NONBLOCK)
             fcntl.fcntl(fd, fcntl.F_SETFL, desc["flags"] & ~_OPEN_IGNORED)
             self._fill(holder, desc, payload(file_id))
             return fd
         raise RestoreError(f"unknown file kind {kind!r} ({file_id})", "files")
 
-    def _open_path(self, desc, flags):
+    def open_path(self, desc, flags):
         """``desc``'s file: through the mount of the tree's it is on, else by path."""
         if desc.get("mnt"):
             return self.mounts.open(desc, flags)
         return os.open(desc["path"], flags | O_CLOEXEC)
 
-    def _same_inodes(self, desc):
+    def same_inodes(self, desc):
         """Whether ``desc``'s file system keeps its inode numbers (ours; not a tmpfs the
         restore made again)."""
-        return not desc.get("mnt") or self.mounts.external(desc["mnt"])
+        return not desc.get("mnt") or self.mounts.keeps_inodes(desc["mnt"])
 
     def _pipe_end(self, file_id, desc, payload):
         """Pipes are made once per inode; the first read and first write description are the

@@ -37,7 +37,7 @@ from kernel.namespaces import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEW
 
 from . import mnt_content
 from .errors import RestoreError
-from .mnt_model import CONTENT_IMAGE
+from .mnt_model import CONTENT_IMAGE, below
 from .namespaces import inside
 
 O_PATH = 0o10000000
@@ -126,8 +126,9 @@ class Mounts:
             return os.open(f"/proc/self/fd/{base}", flags | os.O_CLOEXEC)
         return kmount.openat2(base, desc["rel"], flags | os.O_CLOEXEC, 0, BENEATH)
 
-    def external(self, label):
-        """Whether the mount ``label`` binds a file system of ours (inodes are kept)."""
+    def keeps_inodes(self, label):
+        """Whether the mount ``label`` binds a file system of ours (its inode numbers are
+        the dumped ones)."""
         return self.sbs[self.by_id[label]["sb"]]["make"] == "external"
 
     def stub_view(self, cores):
@@ -140,7 +141,7 @@ class Mounts:
                 late.setdefault(sb["init"], []).append(
                     {"ns": m["ns"], "parent": self.fds[m["parent"]], "point": m["point"],
                      "sb": sb["id"],
-                     "rel": _rel(self.by_id[m["parent"]]["point"], m["point"]),
+                     "rel": below(self.by_id[m["parent"]]["point"], m["point"]),
                      "attr": m["attr"], "options": sb["options"], "ro": sb["ro"],
                      "source": sb["source"]})
         join = {pid: self.ns_fds[core["mnt_ns"]] if core.get("mnt_ns") is not None
@@ -191,13 +192,6 @@ def _recv(sock):
             os.close(fd)
         raise RestoreError(f"cannot make the mounts: {msg['error']}", "prepare")
     return msg, fds
-
-
-def _rel(parent_point, point):
-    """``point`` relative to its parent's mount point."""
-    if parent_point == point:
-        return ""
-    return point[len(parent_point.rstrip("/")) + 1:]
 
 
 class _Builder:
@@ -268,17 +262,7 @@ class _Builder:
             setns(self.joined[ns], NS_FLAG[ns])
         fs = kmount.fsopen(sb["fstype"])
         try:
-            kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, "source", sb["source"])
-            for word in sb["options"]:
-                key, eq, value = word.partition("=")
-                if key in ("uid", "gid") and self.userns is not None and sb["fstype"] in \
-                        ("tmpfs", "devpts"):
-                    value = str(inside(self.userns[f"{key}_map"], int(value)))
-                if eq:
-                    kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, key, value)
-                else:
-                    kmount.fsconfig(fs, kmount.FSCONFIG_SET_FLAG, key)
-            kmount.fsconfig(fs, kmount.FSCONFIG_CMD_CREATE)
+            _configure(fs, sb["source"], [self._option(sb, word) for word in sb["options"]])
             root = kmount.fsmount(fs)
         except OSError as e:
             raise RestoreError(f"cannot make {sb['fstype']} {sb['source']} "
@@ -301,6 +285,15 @@ class _Builder:
         kmount.move_mount(root, "", kmount.AT_FDCWD, f"{self.yard}/{sb['id']}",
                           kmount.MOVE_MOUNT_F_EMPTY_PATH)
         os.close(root)
+
+    def _option(self, sb, word):
+        """A shown option as the kernel takes it from us: tmpfs and devpts show uid= and
+        gid= as the initial user namespace numbers them, and parse them in ours."""
+        key, eq, value = word.partition("=")
+        if key in ("uid", "gid") and self.userns is not None and sb["fstype"] in \
+                ("tmpfs", "devpts"):
+            return f"{key}={inside(self.userns[f'{key}_map'], int(value))}"
+        return word
 
     def _ids(self):
         if self.userns is None:
@@ -333,12 +326,12 @@ class _Builder:
 
     def _children(self, parent, children):
         # deepest mount point first: a mount hidden under a sibling was there before it
-        below = sorted(children.get(parent["id"], ()), key=lambda m: -m["point"].count("/"))
-        for m in below:
+        kids = sorted(children.get(parent["id"], ()), key=lambda m: -m["point"].count("/"))
+        for m in kids:
             if self.sbs[m["sb"]]["make"] == "late":
                 continue
             fd = self.fds[m["id"]]
-            rel = _rel(parent["point"], m["point"])
+            rel = below(parent["point"], m["point"])
             target = kmount.openat2(self.fds[parent["id"]], rel, O_PATH | os.O_CLOEXEC, 0,
                                     BENEATH) if rel else os.dup(self.fds[parent["id"]])
             try:
@@ -350,7 +343,7 @@ class _Builder:
                 os.close(target)
             if self.remount:
                 _remount(fd, m["attr"])
-        for m in below:
+        for m in kids:
             if m["id"] in self.fds:
                 self._children(m, children)
 
@@ -414,7 +407,7 @@ class _Builder:
         for m in self.image["mounts"]:
             if self.sbs[m["sb"]]["make"] == "late" and m["unbindable"]:
                 parent = self.by_id[m["parent"]]
-                rel = _rel(parent["point"], m["point"])
+                rel = below(parent["point"], m["point"])
                 self.fds[m["id"]] = kmount.openat2(self.fds[parent["id"]], rel,
                                                    O_PATH | os.O_CLOEXEC, 0,
                                                    kmount.RESOLVE_BENEATH)
@@ -459,6 +452,19 @@ class _Builder:
         if g["shared"]:
             kmount.mount(None, where, None, kmount.MS_SHARED)
         return fd
+
+
+def _configure(fs, source, words):
+    """Source and options ("key=value" or a flag) of the file system context ``fs``, then
+    its superblock made."""
+    kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, "source", source)
+    for word in words:
+        key, eq, value = word.partition("=")
+        if eq:
+            kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, key, value)
+        else:
+            kmount.fsconfig(fs, kmount.FSCONFIG_SET_FLAG, key)
+    kmount.fsconfig(fs, kmount.FSCONFIG_CMD_CREATE)
 
 
 def _showing(path, dev):
@@ -518,14 +524,7 @@ def _proc(view, m):
     if view["base"] is not None:
         setns(view["base"], CLONE_NEWNS)
     fs = kmount.fsopen("proc")
-    kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, "source", m["source"])
-    for word in m["options"] + (["ro"] if m["ro"] else []):
-        key, eq, value = word.partition("=")
-        if eq:
-            kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, key, value)
-        else:
-            kmount.fsconfig(fs, kmount.FSCONFIG_SET_FLAG, key)
-    kmount.fsconfig(fs, kmount.FSCONFIG_CMD_CREATE)
+    _configure(fs, m["source"], m["options"] + (["ro"] if m["ro"] else []))
     attr = sum(bit for word, bit in ATTR_BITS.items() if m["attr"][word])
     fd = kmount.fsmount(fs, kmount.FSMOUNT_CLOEXEC, attr | ATIME[m["attr"]["atime"]])
     os.close(fs)

@@ -46,6 +46,10 @@ class MountDump:
             self.ns_pids[self.ns_index[link]].append(pid)
         self.pidns_inits = pidns_inits
         self.ours = mount_table.collect("self")
+        self.ours_dev, self.our_ids = {}, {m.id for m in self.ours}
+        for m in self.ours:
+            self.ours_dev.setdefault(m.dev, []).append(m)
+        self.mnt_ns = tree.mnt_ns
         self.tables = [self._table(pids) for pids in self.ns_pids]
         self.labels = {}            # (ns index, kernel id) -> label
         self.points = {}            # kernel id -> (label, mount point)
@@ -61,15 +65,7 @@ class MountDump:
 
     def of(self, pid):
         """The index of ``pid``'s mount namespace in the image; None: the dumper's."""
-        link = self._link(pid)
-        return self.ns_index.get(link)
-
-    @staticmethod
-    def _link(pid):
-        try:
-            return os.readlink(f"/proc/{pid}/ns/mnt")
-        except FileNotFoundError:
-            return None
+        return self.ns_index.get(self.mnt_ns.get(pid))
 
     def _table(self, pids):
         """A namespace's mounts, read through a process of it at its root (a chrooted
@@ -85,9 +81,7 @@ class MountDump:
     # describing ------------------------------------------------------------------------
     def _describe(self):
         mounts, sbs = [], {}
-        ours_dev = {}
-        for m in self.ours:
-            ours_dev.setdefault(m.dev, []).append(m)
+        ours_dev = self.ours_dev
         for index, table in enumerate(self.tables):
             where = f"mount namespace {index} (pid {self.ns_pids[index][0]})"
             by_id = {m.id: m for m in table}
@@ -209,9 +203,8 @@ class MountDump:
         members in ours stay, the restored ones join them)."""
         tables = {i: {m.id: m for m in t} for i, t in enumerate(self.tables)}
         by_sb = {sb["id"]: sb for sb in sbs.values()}
-        ours_groups, ours_dev = {}, {}
+        ours_groups, ours_dev = {}, self.ours_dev
         for m in self.ours:
-            ours_dev.setdefault(m.dev, []).append(m)
             if m.shared:
                 ours_groups.setdefault(m.shared, []).append(m)
         keys = {}
@@ -228,7 +221,7 @@ class MountDump:
             if ("shared", gid) in keys:
                 label = add(("shared", gid))
                 g = next(x for x in out if x["id"] == label)
-                if g["root"] != "/" and _below_root(g["root"], root) is None:
+                if g["root"] != "/" and below(g["root"], root) is None:
                     raise Unsupported(f"unsupported: {why} is a slave of a peer group whose "
                                       f"members all show less of the file system "
                                       f"({g['root']}) than it does ({root})")
@@ -273,7 +266,7 @@ class MountDump:
         it); None when the mount is one of ours (the file is opened by path)."""
         found = self.points.get(mnt_id)
         if found is None:
-            if any(m.id == mnt_id for m in self.ours):
+            if mnt_id in self.our_ids:
                 return None
             raise Unsupported(f"unsupported: {link} ({what}) is on a mount of neither the "
                               f"tree's namespaces nor ours (mount {mnt_id})")
@@ -297,7 +290,7 @@ class MountDump:
                 continue
             members = [e for e in self.image["mounts"] if e["sb"] == sb["id"]]
             roots = sorted({e["root"] for e in members}, key=len)
-            tops = [r for r in roots if not any(_below_root(t, r) is not None
+            tops = [r for r in roots if not any(below(t, r) is not None
                                                for t in roots if t != r)]
             sb["content"] = []
             for root in tops:
@@ -406,15 +399,15 @@ def _reachable(m, ours, where):
 def _below(o, root):
     """The path of ours at which our mount ``o`` shows ``root`` of its file system; None
     when ``root`` is not below ``o``'s root."""
-    rel = _below_root(o.root, root)
+    rel = below(o.root, root)
     if rel is None:
         return None
     return o.point.rstrip("/") + "/" + rel if rel else o.point
 
 
-def _below_root(top, root):
-    """``root`` relative to ``top`` (both roots within one file system); None when
-    ``root`` is not below ``top``."""
+def below(top, root):
+    """Path ``root`` relative to ``top`` ("" when the same; both roots within one file
+    system, or both mount points); None when ``root`` is not below ``top``."""
     base = top.rstrip("/")
     if root == top or top == "/":
         return root[len(base):].lstrip("/")

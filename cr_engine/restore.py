@@ -186,15 +186,11 @@ class _Restorer:
         the dumped inode where the file system is the dumper's."""
         path = desc["path"]
         try:
-            if desc.get("mnt"):
-                fd = self.mounts.open(desc, mode)
-            else:
-                fd = os.open(path, mode | os.O_CLOEXEC)
+            fd = self.opened.open_path(desc, mode)
         except OSError as e:
             raise RestoreError(f"cannot open {path}: {e.strerror}", "prepare") from None
         self._own(fd)
-        if (not desc.get("mnt") or self.mounts.external(desc["mnt"])) and \
-                os.fstat(fd).st_ino != inode:
+        if self.opened.same_inodes(desc) and os.fstat(fd).st_ino != inode:
             raise RestoreError(f"{path} is not the file that was dumped", "prepare")
         return fd
 

@@ -110,15 +110,7 @@ static int setup(void)
 int main(int argc, char **argv)
 {
 	test_init(argc, argv);
-	if (mnt_prepare() || setup() || check("before"))
+	if (mnt_prepare() || setup())
 		return 1;
-
-	test_daemon();
-	test_waitsig();
-
-	if (check("after"))
-		fail("the binds of removed sources did not hold");
-	else
-		pass();
-	return 0;
+	return mnt_around(check, "the binds of removed sources did not hold");
 }

@@ -126,8 +126,6 @@ static int check(const char *when)
 
 int main(int argc, char **argv)
 {
-	int bad;
-
 	test_init(argc, argv);
 	if (mnt_prepare() || mnt_mkdirs(mp("%s/live", mnt_dir), 0755))
 		return 1;
@@ -139,19 +137,5 @@ int main(int argc, char **argv)
 	if (mount_marked("ns-a", "ma"))
 		return 1;
 
-	if (check("before")) {
-		mnt_srv_quit_all();
-		return 1;
-	}
-
-	test_daemon();
-	test_waitsig();
-
-	bad = check("after");
-	bad |= mnt_srv_quit_all();
-	if (bad)
-		fail("the mount namespaces did not hold");
-	else
-		pass();
-	return 0;
+	return mnt_around(check, "the mount namespaces did not hold");
 }

@@ -225,15 +225,7 @@ int main(int argc, char **argv)
 		pr_err("not under an init of its own: run in the ns or uns flavor\n");
 		return 1;
 	}
-	if (mnt_prepare() || setup() || check("before"))
+	if (mnt_prepare() || setup())
 		return 1;
-
-	test_daemon();
-	test_waitsig();
-
-	if (check("after"))
-		fail("the pseudo file systems did not hold");
-	else
-		pass();
-	return 0;
+	return mnt_around(check, "the pseudo file systems did not hold");
 }

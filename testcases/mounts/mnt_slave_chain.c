@@ -73,10 +73,16 @@ static int check(const char *when, char before[][MNT_MAX_MEMBERS + 1],
 	return bad;
 }
 
+/* check() with the rows to compare: before the dump none, after it those of before */
+static int check_when(const char *when)
+{
+	if (!strcmp(when, "before"))
+		return check(when, NULL, rows_before);
+	return check(when, rows_before, rows_after);
+}
+
 int main(int argc, char **argv)
 {
-	int bad;
-
 	test_init(argc, argv);
 	if (mnt_prepare())
 		return 1;
@@ -91,19 +97,5 @@ int main(int argc, char **argv)
 	members[1] = (struct mnt_member){ "X:b", &ns_x, strdup(mp("%s/b", mnt_dir)) };
 	members[2] = (struct mnt_member){ "X:c", &ns_x, strdup(mp("%s/c", mnt_dir)) };
 
-	if (check("before", NULL, rows_before)) {
-		mnt_srv_quit_all();
-		return 1;
-	}
-
-	test_daemon();
-	test_waitsig();
-
-	bad = check("after", rows_before, rows_after);
-	bad |= mnt_srv_quit_all();
-	if (bad)
-		fail("the slave chain did not hold");
-	else
-		pass();
-	return 0;
+	return mnt_around(check_when, "the slave chain did not hold");
 }

@@ -780,6 +780,30 @@ static inline int mnt_srv_quit_all(void)
 	return bad;
 }
 
+/*
+ * The protocol around a program's checks: check("before") (a failure ends the program),
+ * daemonize, wait for the signal, check("after"), then pass or fail with ``what``; the
+ * command servers are stopped either way.
+ */
+static inline int mnt_around(int (*check)(const char *when), const char *what)
+{
+	int bad;
+
+	if (check("before")) {
+		mnt_srv_quit_all();
+		return 1;
+	}
+	test_daemon();
+	test_waitsig();
+	bad = check("after");
+	bad |= mnt_srv_quit_all();
+	if (bad)
+		fail("%s", what);
+	else
+		pass();
+	return 0;
+}
+
 /* The inode of a process's mount namespace (/proc/<pid>/ns/mnt), 0 on error. */
 static inline unsigned long mnt_ns_ino(pid_t pid)
 {
