@@ -37,7 +37,7 @@ from kernel.namespaces import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEW
 
 from . import mnt_content
 from .errors import RestoreError
-from .mnt_model import CONTENT_IMAGE, below
+from .mnt_model import CONTENT_IMAGE, DELETED, below
 from .namespaces import inside
 
 O_PATH = 0o10000000
@@ -207,6 +207,7 @@ class _Builder:
         self.yard = yard
         self.external = external    # key -> path of ours (declared external mounts)
         self.remount = False        # no mount_setattr (5.12): flags by a remount
+        self.pending = []           # superblocks waiting for removed entries to go
 
     def run(self):
         outside = self._open_outside()
@@ -226,6 +227,8 @@ class _Builder:
                 self._superblock(sb)
         for index, ns in enumerate(self.image["namespaces"]):
             self._namespace(index, ns)
+        setns(self.base, CLONE_NEWNS)
+        self._remove_deleted()
         keys = [f"ns:{i}" for i in self.ns_fds] + ["base:"] + \
             [f"m:{label}" for label in self.fds]
         fds = list(self.ns_fds.values()) + [self.base] + list(self.fds.values())
@@ -269,22 +272,67 @@ class _Builder:
                                f"({','.join(sb['options'])}): {e.strerror}", "prepare") from None
         finally:
             os.close(fs)
-        for part in sb.get("content", ()):
-            top = part.split(":", 1)[1]
-            dirfd = root if top == "/" else _make_dirs(root, top)
-            mnt_content.fill(dirfd, self.image["content"][part], self.data_path,
-                             self._ids())
-            if dirfd != root:
-                os.close(dirfd)
-        if sb["ro"]:
-            picked = kmount.fspick(root, "", kmount.FSPICK_CLOEXEC | kmount.FSPICK_EMPTY_PATH)
-            kmount.fsconfig(picked, kmount.FSCONFIG_SET_FLAG, "ro")
-            kmount.fsconfig(picked, kmount.FSCONFIG_CMD_RECONFIGURE)
-            os.close(picked)
         os.mkdir(f"{self.yard}/{sb['id']}")
         kmount.move_mount(root, "", kmount.AT_FDCWD, f"{self.yard}/{sb['id']}",
                           kmount.MOVE_MOUNT_F_EMPTY_PATH)
-        os.close(root)
+        removed = self._make_deleted(sb, root)
+        later = []
+        for part in sb.get("content", ()):
+            top = part.split(":", 1)[1]
+            dirfd = root if top == "/" else _make_dirs(root, top)
+            now, wait = _split(self.image["content"][part]["entries"], top, removed)
+            mnt_content.fill(dirfd, now, self.data_path, self._ids())
+            if wait:
+                later.append((top, wait))
+            if dirfd != root:
+                os.close(dirfd)
+        if removed:                 # the rest once the namespaces hold their mounts
+            self.pending.append((sb, root, removed, later))
+        else:
+            _finish_superblock(sb, root)
+
+    def _make_deleted(self, sb, root):
+        """Removed entries some mounts bind (a root "/a/b//deleted"): each is made at its
+        path with its attributes and data, to be cloned by the namespaces and removed
+        after (a mount whose root was removed can be neither moved nor bound); the
+        directories made for them and not in the content go too.  Returns those paths
+        (relative to the root), the order they were made in."""
+        parts = sorted({m["deleted"] for m in self.image["mounts"]
+                        if m["sb"] == sb["id"] and m.get("deleted")})
+        content = {"/".join(x for x in (p.split(":", 1)[1].strip("/"), e["path"]) if x)
+                   for p in sb.get("content", ()) for e in self.image["content"][p]["entries"]}
+        made = []
+        for part in parts:
+            rel = part.split(":", 1)[1][:-len(DELETED)].strip("/")
+            names = rel.split("/")
+            for n in range(1, len(names)):
+                step = "/".join(names[:n])
+                if step not in made:
+                    os.close(_make_dirs(root, step))
+                    if step not in content:
+                        made.append(step)
+            mnt_content.fill(root, [dict(e, path=rel) for e in
+                                    self.image["content"][part]["entries"]],
+                             self.data_path, self._ids())
+            made.append(rel)
+        return made
+
+    def _remove_deleted(self):
+        """Once every namespace holds its mounts: the removed entries removed again, the
+        content that was waiting for their names made, the superblocks finished."""
+        for sb, root, removed, later in self.pending:
+            for rel in sorted(removed, key=lambda r: -r.count("/")):    # children first
+                try:
+                    os.rmdir(rel, dir_fd=root)
+                except NotADirectoryError:
+                    os.unlink(rel, dir_fd=root)
+            for top, entries in later:
+                dirfd = root if top == "/" else _make_dirs(root, top)
+                mnt_content.fill(dirfd, entries, self.data_path, self._ids())
+                if dirfd != root:
+                    os.close(dirfd)
+            _finish_superblock(sb, root)
+        self.pending = []
 
     def _option(self, sb, word):
         """A shown option as the kernel takes it from us: tmpfs and devpts show uid= and
@@ -367,7 +415,8 @@ class _Builder:
                 elif sb["make"] == "key":
                     source = self.external[sb["key"]]
                 else:
-                    source = f"{self.yard}/{sb['id']}{m['root'] if m['root'] != '/' else ''}"
+                    root = m["root"].removesuffix(DELETED)
+                    source = f"{self.yard}/{sb['id']}{root if root != '/' else ''}"
                 self.fds[m["id"]] = self._clone(m, source)
             if not covered:
                 return
@@ -452,6 +501,37 @@ class _Builder:
         if g["shared"]:
             kmount.mount(None, where, None, kmount.MS_SHARED)
         return fd
+
+
+def _finish_superblock(sb, root):
+    """A made and filled superblock read-only if it was; its fd closed."""
+    if sb["ro"]:
+        picked = kmount.fspick(root, "", kmount.FSPICK_CLOEXEC | kmount.FSPICK_EMPTY_PATH)
+        kmount.fsconfig(picked, kmount.FSCONFIG_SET_FLAG, "ro")
+        kmount.fsconfig(picked, kmount.FSCONFIG_CMD_RECONFIGURE)
+        os.close(picked)
+    os.close(root)
+
+
+def _split(entries, top, removed):
+    """The entries of a content part (``top``: its directory in the file system) to make
+    now, and those to make once the ``removed`` paths are gone: what has a removed one's
+    name or lies below it, and (their times made again) the directories holding those and
+    the removed ones."""
+    base = top.strip("/")
+
+    def in_fs(path):
+        return "/".join(x for x in (base, path) if x)
+
+    wait = {e["path"] for e in entries
+            if any(in_fs(e["path"]) == r or in_fs(e["path"]).startswith(r + "/")
+                   for r in removed)}
+    touched = {os.path.dirname(p) for p in wait}
+    touched |= {os.path.dirname(rel) for rel in (below("/" + base, "/" + r) for r in removed)
+                if rel}
+    return ([e for e in entries if e["path"] not in wait],
+            [e for e in entries if e["path"] in wait or
+             (e["type"] == "d" and e["path"] in touched)])
 
 
 def _configure(fs, source, words):

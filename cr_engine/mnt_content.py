@@ -277,6 +277,12 @@ class _Walk:
         self.cwd = None
 
     def run(self, view):
+        top_st = os.fstat(view)
+        done = {"entries": self.entries, "ino": top_st.st_ino}
+        if not stat.S_ISDIR(top_st.st_mode):    # a bind of a file: that file alone
+            self.entries.append(self._file_root(view, top_st))
+            os.close(view)
+            return dict(done, bytes=self.total)
         top = _open_beneath(view, ".", os.O_RDONLY | os.O_DIRECTORY)
         os.close(view)
         self.entries.append(self._entry(top, ".", "", os.fstat(top)))
@@ -296,7 +302,25 @@ class _Walk:
             if stat.S_ISDIR(st.st_mode):
                 sub = _open_beneath(dirfd, name, os.O_RDONLY | os.O_DIRECTORY)
                 stack.append((sub, path, iter(sorted(os.listdir(sub)))))
-        return {"entries": self.entries, "bytes": self.total}
+        return dict(done, bytes=self.total)
+
+    def _file_root(self, view, st):
+        """The entry of a view whose root is a regular file (no directory to name it
+        from: read through the view itself, reopened)."""
+        if not stat.S_ISREG(st.st_mode):
+            raise Unsupported(f"unsupported: the mount at {self.point} binds a special "
+                              f"file")
+        fd = os.open(f"/proc/self/fd/{view}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return {"path": "", "type": "f", "mode": stat.S_IMODE(st.st_mode),
+                    "uid": st.st_uid, "gid": st.st_gid, "atime_ns": st.st_atime_ns,
+                    "mtime_ns": st.st_mtime_ns, "size": st.st_size,
+                    "xattrs": {key: os.getxattr(fd, key).hex()
+                               for key in sorted(os.listxattr(fd))},
+                    "data": [[start, length, self._append(fd, start, length)]
+                             for start, length in _regions(fd, st.st_size)]}
+        finally:
+            os.close(fd)
 
     def _entry(self, dirfd, name, path, st):
         kind = _TYPES.get(stat.S_IFMT(st.st_mode))

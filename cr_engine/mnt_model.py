@@ -26,6 +26,7 @@ MNT_IMAGE, CONTENT_IMAGE = "mnt.json", "mnt-content.img"
 NEW_FS = {"tmpfs": None, "devpts": None, "mqueue": "ipc", "sysfs": "net", "proc": "pid"}
 ATTR_WORDS = ("ro", "nosuid", "nodev", "noexec", "nodiratime", "nosymfollow")
 ATIME_WORDS = ("noatime", "relatime")           # neither: strictatime
+DELETED = "//deleted"           # how mountinfo ends the root of a bind of a removed entry
 
 
 class MountDump:
@@ -181,9 +182,9 @@ class MountDump:
 
     @staticmethod
     def _check(m, sb, parent_sb, where):
-        if m.root.endswith("//deleted"):
+        if m.root.endswith(DELETED) and (sb["make"], sb["fstype"]) != ("new", "tmpfs"):
             raise Unsupported(f"unsupported: {m.point} in {where} binds {m.root[:-9]}, "
-                              f"which was deleted")
+                              f"which was deleted (carried on a tmpfs of the tree only)")
         if "idmapped" in m.options.split(","):
             raise Unsupported(f"unsupported: {m.point} in {where} is an idmapped mount")
         if parent_sb is not None and parent_sb["make"] == "late":
@@ -289,6 +290,11 @@ class MountDump:
             if sb["make"] != "new" or sb["fstype"] != "tmpfs":
                 continue
             members = [e for e in self.image["mounts"] if e["sb"] == sb["id"]]
+            for e in members:       # each its own view: the same text, other entries?
+                if e["root"].endswith(DELETED):
+                    targets.setdefault(e["ns"], []).append(
+                        (f"{e['id']}:{e['root']}", e["point"], e["root"], sb["dev"]))
+            members = [e for e in members if not e["root"].endswith(DELETED)]
             roots = sorted({e["root"] for e in members}, key=len)
             tops = [r for r in roots if not any(below(t, r) is not None
                                                for t in roots if t != r)]
@@ -303,8 +309,28 @@ class MountDump:
             for index, wanted in targets.items():
                 content.update(mnt_content.dump(self.ns_pids[index][0], wanted, sink))
         writer.adopt(CONTENT_IMAGE)
-        self.image["content"] = content
+        self.image["content"] = _deleted_roots(self.image["mounts"], content)
         writer.json(MNT_IMAGE, self.image)
+
+
+def _deleted_roots(mounts, content):
+    """``content`` with one part per removed entry some mounts bind, named on those mounts
+    as "deleted" (two removed entries of one path, told apart by inode, are refused: the
+    restore makes each at its path for a while)."""
+    parts = {}                  # (sb, root) -> (inode, the part's name)
+    for e in mounts:
+        name = f"{e['id']}:{e['root']}"
+        if name in content:
+            part = content.pop(name)
+            ino, e["deleted"] = parts.setdefault((e["sb"], e["root"]), (part["ino"], name))
+            if ino != part.pop("ino"):
+                raise Unsupported(f"unsupported: {e['point']} in mount namespace {e['ns']} "
+                                  f"binds a removed {e['root'][:-len(DELETED)]}, and another "
+                                  f"mount another entry removed from that same path")
+            content.setdefault(e["deleted"], part)
+    for part in content.values():
+        part.pop("ino", None)
+    return content
 
 
 def _dump_externals(specs):

@@ -43,8 +43,7 @@ PROGRAMS = [
     _program("mnt_private_unbindable", requires=PROPAGATION),
     _program("mnt_peers_width", requires=PROPAGATION),
     _program("mnt_tmpfs_content", requires=BASE + ("tmpfs_user_xattr",)),
-    engine_lacks(_program("mnt_deleted_root"),
-                 "binds whose root was deleted (mountinfo '//deleted') are refused at dump", 10),
+    _program("mnt_deleted_root"),
     _program("mnt_pivot_chroot"),
     # its own pid, network and IPC namespaces: only under an init of its own
     _program("mnt_pseudo_fs", flavors=("ns", "uns")),
