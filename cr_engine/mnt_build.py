@@ -21,6 +21,11 @@ base), mounts a tmpfs there (the yard) and:
    that its root holds every member's), joined to its master's (MOVE_MOUNT_SET_GROUP) and
    made slave and/or shared; every member joins its helper's group.  Groups with members in
    our namespace are joined from our mount.  Unbindable last; the yard goes.
+   Without MOVE_MOUNT_SET_GROUP (before 5.15) the helpers are made before the namespaces
+   (the master's a clone of its master's helper, made slave), so that each namespace
+   holds copies of them, and every member is cloned from its namespace's copy: a clone
+   joins the group of what it clones.  Mounts below a shared mount cannot be made so
+   (mnt_model refuses them: "needs_set_group").
 Any failure kills the builder: the fds close and every namespace and mount made vanishes.
 """
 
@@ -29,6 +34,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import tempfile
 
 from kernel import mount as kmount
@@ -37,7 +43,7 @@ from kernel.namespaces import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEW
 
 from . import mnt_content
 from .errors import RestoreError
-from .mnt_model import CONTENT_IMAGE, DELETED, below
+from .mnt_model import CONTENT_IMAGE, DELETED, below, has_set_group
 from .namespaces import inside
 
 O_PATH = 0o10000000
@@ -70,6 +76,9 @@ class Mounts:
                 raise RestoreError(f"the images have the external mount {sb['key']!r}: "
                                    f"restore with --external mnt[{sb['key']}]:PATH",
                                    "prepare")
+        if image.get("needs_set_group") and not has_set_group():
+            raise RestoreError(f"this kernel has no MOVE_MOUNT_SET_GROUP (5.15), which the "
+                               f"mounts need: {image['needs_set_group']}", "prepare")
         self.by_id = {m["id"]: m for m in image["mounts"]}
         self.sbs = {s["id"]: s for s in image["superblocks"]}
         self.ns_fds, self.fds, self.base = {}, {}, None
@@ -208,6 +217,11 @@ class _Builder:
         self.external = external    # key -> path of ours (declared external mounts)
         self.remount = False        # no mount_setattr (5.12): flags by a remount
         self.pending = []           # superblocks waiting for removed entries to go
+        # without MOVE_MOUNT_SET_GROUP: the groups' helpers are made first, and their
+        # members cloned from them (a clone of a member joins its group)
+        self.by_cloning = not has_set_group()
+        self.group_of = {label: g for g in image["groups"] for label in g["members"]}
+        self.helpers = {}           # group -> fd of its helper mount in the yard
 
     def run(self):
         outside = self._open_outside()
@@ -225,6 +239,8 @@ class _Builder:
         for sb in self.image["superblocks"]:
             if sb["make"] == "new":
                 self._superblock(sb)
+        if self.by_cloning:
+            self._helpers(outside)
         for index, ns in enumerate(self.image["namespaces"]):
             self._namespace(index, ns)
         setns(self.base, CLONE_NEWNS)
@@ -243,8 +259,9 @@ class _Builder:
             _send(self.sock, {"done": True})
 
     def _open_outside(self):
-        """O_PATH fds of our mounts whose groups the tree's mounts join (opened before we
-        leave our namespace: the base's copies are private)."""
+        """Fds of our mounts whose groups the tree's mounts join, opened before we leave
+        our namespace (the base's copies are private): O_PATH, or without SET_GROUP
+        detached clones (peers of ours)."""
         out = {}
         for g in self.image["groups"]:
             if g["outside"]:
@@ -252,7 +269,10 @@ class _Builder:
                     raise RestoreError(f"mounts of the tree in a user namespace share a "
                                        f"peer group with {g['outside']} of ours: not "
                                        f"carried", "prepare")
-                out[g["id"]] = os.open(g["outside"], O_PATH | os.O_CLOEXEC)
+                out[g["id"]] = kmount.open_tree(
+                    kmount.AT_FDCWD, g["outside"], kmount.OPEN_TREE_CLONE |
+                    kmount.OPEN_TREE_CLOEXEC) if self.by_cloning else \
+                    os.open(g["outside"], O_PATH | os.O_CLOEXEC)
         return out
 
     # superblocks -----------------------------------------------------------------------
@@ -406,6 +426,10 @@ class _Builder:
             covered = []
             for m in todo:
                 sb = self.sbs[m["sb"]]
+                g = self.group_of.get(m["id"]) if self.by_cloning else None
+                if g is not None:       # the namespace's copy of the group's helper
+                    self.fds[m["id"]] = self._clone(m, self._helper_path(g, m["root"]))
+                    continue
                 if sb["make"] == "external":
                     st = os.stat(m["path"])
                     if f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}" != m["dev"]:
@@ -464,15 +488,13 @@ class _Builder:
     # propagation -----------------------------------------------------------------------
     def _propagation(self, outside):
         setns(self.base, CLONE_NEWNS)
-        helpers = {}
-        for g in self.image["groups"]:
-            if g["outside"]:
-                helpers[g["id"]] = outside[g["id"]]
-            else:
-                helpers[g["id"]] = self._helper(g, helpers)
+        if not self.by_cloning:
+            self._helpers(outside)
+        for g in () if self.by_cloning else self.image["groups"]:
             for label in g["members"]:
                 try:
-                    kmount.move_mount(helpers[g["id"]], "", self.fds[label], "", SET_GROUP)
+                    kmount.move_mount(self.helpers[g["id"]], "", self.fds[label], "",
+                                      SET_GROUP)
                 except OSError as e:
                     m = self.by_id[label]
                     raise RestoreError(f"cannot join {m['point']} of mount namespace "
@@ -486,21 +508,51 @@ class _Builder:
         setns(self.base, CLONE_NEWNS)
         kmount.umount2(self.yard, kmount.MNT_DETACH)
 
-    def _helper(self, g, helpers):
-        """A mount in the yard standing for group ``g``: its master's slave, shared."""
-        sb = self.sbs[self.by_id[g["members"][0]]["sb"]]
-        source = g["template"] or f"{self.yard}/{sb['id']}"
-        fd = kmount.open_tree(kmount.AT_FDCWD, source,
-                              kmount.OPEN_TREE_CLONE | kmount.OPEN_TREE_CLOEXEC)
-        where = f"{self.yard}/{g['id']}"
-        os.mkdir(where)
-        kmount.move_mount(fd, "", kmount.AT_FDCWD, where, kmount.MOVE_MOUNT_F_EMPTY_PATH)
-        if g["master"]:
-            kmount.move_mount(helpers[g["master"]], "", fd, "", SET_GROUP)
-            kmount.mount(None, where, None, kmount.MS_SLAVE)
-        if g["shared"]:
-            kmount.mount(None, where, None, kmount.MS_SHARED)
-        return fd
+    def _helpers(self, outside):
+        """A mount in the yard standing for each group (masters first): the whole file
+        system (or the path of ours its members show), its master's slave, shared - so
+        that its root holds every member's.  Groups of ours are joined through our mount
+        (with SET_GROUP an O_PATH fd of it, else a clone of it, attached in the yard)."""
+        for g in self.image["groups"]:
+            if g["outside"] and not self.by_cloning:
+                self.helpers[g["id"]] = outside[g["id"]]
+                continue
+            where = f"{self.yard}/{g['id']}"
+            if g["outside"]:
+                fd = outside[g["id"]]
+            elif g["master"] and self.by_cloning:   # a peer of the master's helper
+                master = next(x for x in self.image["groups"] if x["id"] == g["master"])
+                fd = _clone_of(self._helper_path(master, g["root"]))
+            else:
+                sb = self.sbs[self.by_id[g["members"][0]]["sb"]]
+                fd = _clone_of(g["template"] or f"{self.yard}/{sb['id']}")
+            _make_point(where, fd)
+            kmount.move_mount(fd, "", kmount.AT_FDCWD, where, kmount.MOVE_MOUNT_F_EMPTY_PATH)
+            if g["master"]:
+                if not self.by_cloning:
+                    kmount.move_mount(self.helpers[g["master"]], "", fd, "", SET_GROUP)
+                kmount.mount(None, where, None, kmount.MS_SLAVE)
+            if g["shared"]:
+                kmount.mount(None, where, None, kmount.MS_SHARED)
+            self.helpers[g["id"]] = fd
+
+    def _helper_path(self, g, root):
+        """The path that shows ``root`` (within the file system) through ``g``'s helper."""
+        rel = below(g["root"], root.removesuffix(DELETED))
+        return f"{self.yard}/{g['id']}" + (f"/{rel}" if rel else "")
+
+
+def _clone_of(path):
+    return kmount.open_tree(kmount.AT_FDCWD, path,
+                            kmount.OPEN_TREE_CLONE | kmount.OPEN_TREE_CLOEXEC)
+
+
+def _make_point(path, fd):
+    """A mount point at ``path`` for the mount ``fd``: a directory, or a file for a file."""
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.mkdir(path)
+    else:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
 
 
 def _finish_superblock(sb, root):

@@ -26,6 +26,7 @@ MNT_IMAGE, CONTENT_IMAGE = "mnt.json", "mnt-content.img"
 NEW_FS = {"tmpfs": None, "devpts": None, "mqueue": "ipc", "sysfs": "net", "proc": "pid"}
 ATTR_WORDS = ("ro", "nosuid", "nodev", "noexec", "nodiratime", "nosymfollow")
 ATIME_WORDS = ("noatime", "relatime")           # neither: strictatime
+SET_GROUP_FORCE = "CR_ENGINE_MOUNT_SET_GROUP"   # "0" or "1": as if the kernel had it or not
 DELETED = "//deleted"           # how mountinfo ends the root of a bind of a removed entry
 
 
@@ -58,6 +59,9 @@ class MountDump:
         self.declared = {(point, root_ns if ns is None else ns): key
                          for (point, ns), key in self.declared.items()}
         self.image = self._describe() if self.tables else None
+        if self.image and self.image["needs_set_group"] and not has_set_group():
+            raise Unsupported(f"unsupported without MOVE_MOUNT_SET_GROUP (5.15): "
+                              f"{self.image['needs_set_group']}")
         if self.declared:
             (point, ns), key = next(iter(self.declared.items()))
             raise Unsupported(f"unsupported: --external mnt[{point}]:{key}: no mount at "
@@ -117,6 +121,7 @@ class MountDump:
                 mounts.append(entry)
         groups = self._groups(mounts, sbs)
         return {"collect": self.way, "mounts": mounts, "groups": groups,
+                "needs_set_group": _needs_set_group(mounts, groups, self.ns_pids),
                 "superblocks": sorted(sbs.values(), key=lambda s: int(s["id"][1:])),
                 "namespaces": [{"pids": pids, "root": self.labels[i, _root(t).id]}
                                for i, (pids, t) in enumerate(zip(self.ns_pids, self.tables))]}
@@ -229,9 +234,10 @@ class MountDump:
                 return label
             if gid in ours_groups:         # a master only we hold
                 made["shared", gid] = f"g{len(out)}"
+                point, top = _outside(ours_groups[gid], why, [root])
                 out.append({"id": made["shared", gid], "shared": True, "master": None,
-                            "members": [], "root": root, "template": None,
-                            "outside": _outside(ours_groups[gid], why, [root])})
+                            "members": [], "root": top, "template": None,
+                            "outside": point})
                 return made["shared", gid]
             raise Unsupported(f"unsupported: {why} is a slave of peer group {gid}, which "
                               f"no namespace of the tree nor the dumper's holds")
@@ -250,7 +256,7 @@ class MountDump:
                  "members": [e["id"] for e, _ in members], "root": root,
                  "template": None, "outside": None}
             if key[0] == "shared" and m.shared in ours_groups:
-                g["outside"] = _outside(ours_groups[m.shared], why, roots)
+                g["outside"], g["root"] = _outside(ours_groups[m.shared], why, roots)
             elif sb["make"] == "external":
                 g["template"] = _reachable(m._replace(root=root), ours_dev[m.dev], why)
             made[key] = g["id"]
@@ -311,6 +317,34 @@ class MountDump:
         writer.adopt(CONTENT_IMAGE)
         self.image["content"] = _deleted_roots(self.image["mounts"], content)
         writer.json(MNT_IMAGE, self.image)
+
+
+def has_set_group():
+    """Whether this kernel joins a mount to a peer group (MOVE_MOUNT_SET_GROUP, 5.15; the
+    probe says, ``SET_GROUP_FORCE`` in the environment overrides): else groups are made by
+    cloning their helpers, which some shapes do not allow (``_needs_set_group``)."""
+    forced = os.environ.get(SET_GROUP_FORCE)
+    if forced in ("0", "1"):
+        return forced == "1"
+    import probes           # the prober is run once per process, and only if asked
+    return probes.check("move_mount_set_group").status == "present"
+
+
+def _needs_set_group(mounts, groups, ns_pids):
+    """Why these mounts cannot be made without MOVE_MOUNT_SET_GROUP, naming one; None when
+    they can.  Without it a mount joins a group by being cloned from one of its members,
+    from its start: a mount made below a shared one would propagate as it is made (and
+    pivot_root refuses a shared root)."""
+    shared = {label for g in groups if g["shared"] for label in g["members"]}
+    by_id = {e["id"]: e for e in mounts}
+    for e in mounts:
+        where = f"mount namespace {e['ns']} (pid {ns_pids[e['ns']][0]})"
+        if e["parent"] is None and e["id"] in shared:
+            return f"the root {e['point']} of {where} is in a shared peer group"
+        if e["parent"] in shared:
+            return (f"{e['point']} in {where} is mounted on {by_id[e['parent']]['point']}, "
+                    f"a member of a shared peer group")
+    return None
 
 
 def _deleted_roots(mounts, content):
@@ -454,11 +488,11 @@ def _common(roots):
 
 
 def _outside(ours, why, roots):
-    """A path of ours whose mount, a member of one of our groups, shows every root of
-    ``roots`` (SET_GROUP takes a source whose root holds the target's)."""
+    """(point, root) of a mount of ours, a member of one of our groups, that shows every
+    root of ``roots`` (SET_GROUP takes a source whose root holds the target's)."""
     for o in ours:
         if all(_below(o, r) is not None for r in roots):
-            return o.point
+            return o.point, o.root
     raise Unsupported(f"unsupported: {why} shares a peer group with mounts of ours, none "
                       f"of which holds the roots {', '.join(roots)}")
 

@@ -15,6 +15,7 @@ import pytest
 import cr_engine
 from zdtm_py import state as zdtm_state
 from cr_engine import seccomp
+from cr_engine.mnt_model import has_set_group
 from cr_engine.regs import get_regs
 from cr_engine.remote import wait_stop
 from cr_engine.restore import _glibc_rseq
@@ -268,6 +269,39 @@ def test_a_private_root_that_propagates(subject, tmp_path):
     restored = cr_engine.restore(tmp_path / "img")
     with open(f"/proc/{restored.root_pid}/mountinfo") as f:
         assert zdtm_state.mount_lines(f.read().splitlines()) == before
+    assert s.stop(restored.root_pid).startswith("alive ")
+    os.waitpid(restored.root_pid, 0)
+
+
+def test_without_set_group_a_shared_root_is_refused_at_dump(subject, tmp_path, monkeypatch):
+    """Without MOVE_MOUNT_SET_GROUP (forced here) groups are made by cloning their members
+    as they are made: a shared mount with mounts below it cannot be, and the dump says so,
+    naming it, and leaves the tree running."""
+    monkeypatch.setenv("CR_ENGINE_MOUNT_SET_GROUP", "0")
+    s = subject("private_root_shared")
+    before = mount_lines(s.pid)
+    with pytest.raises(cr_engine.CRError, match=r"without MOVE_MOUNT_SET_GROUP \(5\.15\): "
+                       r"the root / of mount namespace 0 \(pid \d+\) is in a shared peer"):
+        cr_engine.dump(s.pid, tmp_path / "img")
+    assert mount_lines(s.pid) == before
+    assert s.stop(s.pid).startswith("alive ")
+
+
+@pytest.mark.skipif(not has_set_group(), reason="probe move_mount_set_group: not present")
+def test_without_set_group_images_that_need_it_are_refused_at_restore(subject, tmp_path,
+                                                                      monkeypatch):
+    """Images dumped where MOVE_MOUNT_SET_GROUP is, restored where it is not (forced): the
+    restore fails before anything is made, the images stay whole."""
+    s = subject("private_root_shared")
+    cr_engine.dump(s.pid, tmp_path / "img")
+    names = sorted(os.listdir(tmp_path / "img"))
+    monkeypatch.setenv("CR_ENGINE_MOUNT_SET_GROUP", "0")
+    with pytest.raises(cr_engine.CRError, match=r"no MOVE_MOUNT_SET_GROUP \(5\.15\), which "
+                       r"the mounts need: the root / of mount namespace 0 \(pid \d+\) is"):
+        cr_engine.restore(tmp_path / "img")
+    assert sorted(os.listdir(tmp_path / "img")) == names
+    monkeypatch.delenv("CR_ENGINE_MOUNT_SET_GROUP")
+    restored = cr_engine.restore(tmp_path / "img")
     assert s.stop(restored.root_pid).startswith("alive ")
     os.waitpid(restored.root_pid, 0)
 

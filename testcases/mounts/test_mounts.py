@@ -53,3 +53,14 @@ PROGRAMS = [
 @pytest.mark.parametrize("program", PROGRAMS, ids=str)
 def test_mounts(zdtm, program):
     zdtm.run(program)
+
+
+# the programs that propagate, again with the engine's fallback for kernels without
+# MOVE_MOUNT_SET_GROUP (5.15): each group's members cloned from a helper made first
+WITHOUT_SET_GROUP = [p for p in PROGRAMS if "mountinfo_propagation" in p.requires]
+
+
+@pytest.mark.parametrize("program", WITHOUT_SET_GROUP, ids=str)
+def test_mounts_without_set_group(zdtm, program, monkeypatch):
+    monkeypatch.setenv("CR_ENGINE_MOUNT_SET_GROUP", "0")
+    zdtm.run(program)
