@@ -154,14 +154,20 @@ def _clone_all(pid, targets):
     proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)   # before setns:
     mnt = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)   # the tree may
     _enter_owner(mnt)                                                  # have no /proc
-    fds = []
+    fds, table = [], None
     for _, point, root, dev in targets:
-        # a fresh private copy per target: peeling for one may detach another
-        kns.setns(mnt, kns.CLONE_NEWNS)
-        kns.unshare(kns.CLONE_NEWNS)
-        # rprivate, or unmounting in the copy would propagate into the tree
-        kmount.mount(None, "/", None, kmount.MS_REC | kmount.MS_PRIVATE)
-        fds.append(_uncovered(proc, point, root, dev))
+        if table is None:
+            # a private copy, fresh again after a peel: peeling for one target may have
+            # detached another
+            kns.setns(mnt, kns.CLONE_NEWNS)
+            kns.unshare(kns.CLONE_NEWNS)
+            # rprivate, or unmounting in the copy would propagate into the tree
+            kmount.mount(None, "/", None, kmount.MS_REC | kmount.MS_PRIVATE)
+            table = _table(proc)
+        view, peeled = _uncovered(proc, table, point, root, dev)
+        fds.append(view)
+        if peeled:
+            table = None
     return fds
 
 
@@ -176,16 +182,15 @@ def _enter_owner(mnt):
     os.close(owner)
 
 
-def _uncovered(proc, point, root, dev):
-    """A non-recursive clone of the mount (point, root, dev) of our copy, after detaching
-    whatever covers it."""
-    table = _table(proc)
+def _uncovered(proc, table, point, root, dev):
+    """A non-recursive clone of the mount (point, root, dev) of our copy (whose mounts
+    ``table`` lists), after detaching whatever covers it; and whether anything was."""
     target = next((m for m in table if (m["mount_point"], m["root"], m["dev"]) ==
                    (point, root, dev)), None)
     if target is None:
         raise DumpError(f"tmpfs content: no mount {dev} {root} at {point} in the tree")
     keep = _ancestors(table, target)
-    for _ in range(len(table) + 1):
+    for peeled in range(len(table) + 1):
         fd = _open_point(point)
         if fd is None:              # the point itself is hidden (a mount over a parent)
             _peel(proc, point, keep)
@@ -200,7 +205,7 @@ def _uncovered(proc, point, root, dev):
             finally:
                 os.close(fd)
             _noatime(view)
-            return view
+            return view, peeled > 0
         os.close(fd)
         _peel(proc, point, keep)
     raise DumpError(f"tmpfs content: the mount at {point} stays covered")

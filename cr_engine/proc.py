@@ -157,7 +157,8 @@ def reap(tids, timeout=5.0):
     become our children) in whatever order the kernel allows - the init of a pid namespace
     finishes exiting only once the rest of its namespace is reaped - and wait for those
     re-parented elsewhere to be gone; returns those still there after ``timeout``."""
-    pending = list(dict.fromkeys(tids))
+    every = list(dict.fromkeys(tids))
+    pending = list(every)
     deadline = time.monotonic() + timeout
     stalled = None
     while pending and time.monotonic() < deadline:
@@ -180,6 +181,9 @@ def reap(tids, timeout=5.0):
             stalled = None
         if pending:
             time.sleep(0.001)
+    for tid in every:           # every exit told: whatever is re-parented, is by now
+        if _ours_now(tid):
+            os.waitpid(tid, os.WNOHANG | WALL)
     return pending
 
 
@@ -194,6 +198,15 @@ def _reap_later(tids):
             except ChildProcessError:
                 pass
     threading.Thread(target=reap_all, name="reap-inits", daemon=True).start()
+
+
+def _ours_now(tid):
+    """Whether ``tid``, whose exit we took as its tracer, is left a zombie child of ours
+    (its parent died after it and we are the subreaper): then it is ours to reap too."""
+    try:
+        return stat(tid)["ppid"] == os.getpid()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def _exiting_init(tid):
