@@ -62,6 +62,9 @@ MS_BITS = {"ro": kmount.MS_RDONLY, "nosuid": kmount.MS_NOSUID, "nodev": kmount.M
            "noexec": kmount.MS_NOEXEC, "nodiratime": kmount.MS_NODIRATIME,
            "nosymfollow": 256}
 NS_FLAG = {"net": CLONE_NEWNET, "ipc": CLONE_NEWIPC}
+# superblocks made once their namespace is there: a proc of a tree's pid namespace (by
+# its init), an overlay (from layer paths of the namespace)
+MADE_IN_PLACE = ("late", "overlay")
 FDS_PER_MESSAGE = 200           # SCM_RIGHTS takes at most 253
 TIMEOUT = 60.0
 
@@ -146,10 +149,11 @@ class Mounts:
         late = {}
         for m in self.image["mounts"]:
             sb = self.sbs[m["sb"]]
-            if sb["make"] == "late":
+            if sb["make"] == "late":     # parent: an fd, or the label of a late one
                 late.setdefault(sb["init"], []).append(
-                    {"ns": m["ns"], "parent": self.fds[m["parent"]], "point": m["point"],
-                     "sb": sb["id"],
+                    {"ns": m["ns"], "id": m["id"], "parent": self.fds.get(m["parent"],
+                                                                         m["parent"]),
+                     "point": m["point"], "sb": sb["id"], "root": m["root"],
                      "rel": below(self.by_id[m["parent"]]["point"], m["point"]),
                      "attr": m["attr"], "options": sb["options"], "ro": sb["ro"],
                      "source": sb["source"]})
@@ -254,7 +258,7 @@ class _Builder:
         _send(self.sock, {"built": True})
         msg, _ = _recv(self.sock)
         if msg.get("finish"):
-            self._late_fds()
+            self._late()
             self._propagation(outside)
             _send(self.sock, {"done": True})
 
@@ -387,6 +391,7 @@ class _Builder:
         if self.remount:
             _remount(fd, root["attr"])
         self._children(root, children)
+        self._overlays(index, fd, children)
         os.fchdir(fd)
         syscall("pivot_root", b".", b".")
         kmount.umount2(".", kmount.MNT_DETACH)
@@ -396,24 +401,67 @@ class _Builder:
         # deepest mount point first: a mount hidden under a sibling was there before it
         kids = sorted(children.get(parent["id"], ()), key=lambda m: -m["point"].count("/"))
         for m in kids:
-            if self.sbs[m["sb"]]["make"] == "late":
+            if self.sbs[m["sb"]]["make"] in MADE_IN_PLACE:
                 continue
-            fd = self.fds[m["id"]]
-            rel = below(parent["point"], m["point"])
-            target = kmount.openat2(self.fds[parent["id"]], rel, O_PATH | os.O_CLOEXEC, 0,
-                                    BENEATH) if rel else os.dup(self.fds[parent["id"]])
-            try:
-                kmount.move_mount(fd, "", target, "", EMPTY)
-            except OSError as e:
-                raise RestoreError(f"cannot mount {m['point']} of mount namespace "
-                                   f"{m['ns']}: {e.strerror}", "prepare") from None
-            finally:
-                os.close(target)
-            if self.remount:
-                _remount(fd, m["attr"])
+            self._attach(m, parent)
         for m in kids:
             if m["id"] in self.fds:
                 self._children(m, children)
+
+    def _attach(self, m, parent):
+        """Mount ``m`` (its clone) below its parent, by fd."""
+        fd = self.fds[m["id"]]
+        rel = below(parent["point"], m["point"])
+        target = kmount.openat2(self.fds[parent["id"]], rel, O_PATH | os.O_CLOEXEC, 0,
+                                BENEATH) if rel else os.dup(self.fds[parent["id"]])
+        try:
+            kmount.move_mount(fd, "", target, "", EMPTY)
+        except OSError as e:
+            raise RestoreError(f"cannot mount {m['point']} of mount namespace "
+                               f"{m['ns']}: {e.strerror}", "prepare") from None
+        finally:
+            os.close(target)
+        if self.remount:
+            _remount(fd, m["attr"])
+
+    def _overlays(self, index, root_fd, children):
+        """The overlays of namespace ``index`` once the rest is attached (their layers):
+        each superblock made from its option strings with the namespace's root as ours
+        (chroot: the layer paths are absolute there), its root put in the yard, each mount
+        a clone of it, attached, and what is mounted on it then."""
+        made = set()
+        for m in self.image["mounts"]:
+            sb = self.sbs[m["sb"]]
+            if m["ns"] != index or sb["make"] != "overlay":
+                continue
+            if sb["id"] not in made:
+                self._overlay(sb, root_fd)
+                made.add(sb["id"])
+            root = m["root"] if m["root"] != "/" else ""
+            self.fds[m["id"]] = self._clone(m, f"{self.yard}/{sb['id']}{root}")
+            self._attach(m, self.by_id[m["parent"]])
+            self._children(m, children)
+
+    def _overlay(self, sb, root_fd):
+        ours = os.open("/", O_PATH | os.O_CLOEXEC)
+        fs = kmount.fsopen("overlay")
+        try:
+            os.fchdir(root_fd)
+            os.chroot(".")
+            _configure(fs, sb["source"], sb["options"] + (["ro"] if sb["ro"] else []))
+            root = kmount.fsmount(fs)
+        except OSError as e:
+            raise RestoreError(f"cannot make overlay ({','.join(sb['options'])}): "
+                               f"{e.strerror}", "prepare") from None
+        finally:
+            os.fchdir(ours)
+            os.chroot(".")
+            os.close(ours)
+            os.close(fs)
+        os.mkdir(f"{self.yard}/{sb['id']}")
+        kmount.move_mount(root, "", kmount.AT_FDCWD, f"{self.yard}/{sb['id']}",
+                          kmount.MOVE_MOUNT_F_EMPTY_PATH)
+        os.close(root)
 
     def _clones(self, mounts):
         """Each of ``mounts`` (one namespace's, not late) as a detached clone, made in the
@@ -421,7 +469,7 @@ class _Builder:
         namespace; and a namespace whose mounts were cloned elsewhere cannot be listed by
         listmount(2), measured on 6.18).  A path of ours may show several of them in turn
         (a stack): clone what it shows, detach the top, again."""
-        todo = [m for m in mounts if self.sbs[m["sb"]]["make"] != "late"]
+        todo = [m for m in mounts if self.sbs[m["sb"]]["make"] not in MADE_IN_PLACE]
         for _ in range(64):
             covered = []
             for m in todo:
@@ -462,28 +510,31 @@ class _Builder:
         return fd
 
     def _set_attr(self, fd, m):
-        attr = m["attr"]
-        wanted = sum(bit for word, bit in ATTR_BITS.items() if attr[word])
-        unwanted = sum(bit for word, bit in ATTR_BITS.items() if not attr[word])
         try:
-            kmount.mount_setattr(fd, "", kmount.AT_EMPTY_PATH, kmount.MountAttr(
-                attr_set=wanted | ATIME[attr["atime"]],
-                attr_clr=unwanted | kmount.MOUNT_ATTR__ATIME))
+            _set_attr(fd, m["attr"])
         except OSError as e:
             if e.errno != 38:           # ENOSYS: before 5.12, a remount once attached
                 raise RestoreError(f"cannot set the flags of {m['point']} of mount "
                                    f"namespace {m['ns']}: {e.strerror}", "prepare") from None
             self.remount = True
 
-    def _late_fds(self):
-        """Fds of the late mounts, attached by the stubs by now (for the unbindable ones)."""
+    def _late(self):
+        """Once the stubs attached the late mounts: fds of them, and below them what the
+        builder made (a file or directory masked by a bind, say)."""
+        children = {}
         for m in self.image["mounts"]:
-            if self.sbs[m["sb"]]["make"] == "late" and m["unbindable"]:
-                parent = self.by_id[m["parent"]]
-                rel = below(parent["point"], m["point"])
-                self.fds[m["id"]] = kmount.openat2(self.fds[parent["id"]], rel,
-                                                   O_PATH | os.O_CLOEXEC, 0,
-                                                   kmount.RESOLVE_BENEATH)
+            if m["parent"]:
+                children.setdefault(m["parent"], []).append(m)
+        for m in self.image["mounts"]:      # parents first
+            if self.sbs[m["sb"]]["make"] != "late":
+                continue
+            setns(self.ns_fds[m["ns"]], CLONE_NEWNS)
+            parent = self.by_id[m["parent"]]
+            self.fds[m["id"]] = kmount.openat2(
+                self.fds[parent["id"]], below(parent["point"], m["point"]) or ".",
+                O_PATH | os.O_CLOEXEC, 0, kmount.RESOLVE_BENEATH)
+            self._children(m, children)
+        setns(self.base, CLONE_NEWNS)
 
     # propagation -----------------------------------------------------------------------
     def _propagation(self, outside):
@@ -632,23 +683,33 @@ def make_late(view, pid):
     """In the stub of the init of a pid namespace, first thing: the proc mounts of its pid
     namespace, made (in the builder's base, which shows a whole proc: a user namespace may
     not mount a proc otherwise) and attached below their parents."""
-    made = {}                   # superblock -> its first mount, detached
+    made = {}                   # superblock -> its whole mount, detached
     mounts = []
     for m in view["late"].get(pid, ()):
-        if m["sb"] in made:     # another mount of one proc (a copy of its namespace's)
-            fd = kmount.open_tree(made[m["sb"]], "", kmount.OPEN_TREE_CLONE |
-                                  kmount.OPEN_TREE_CLOEXEC | kmount.AT_EMPTY_PATH)
-        else:
-            fd = made[m["sb"]] = _proc(view, m)
+        if m["sb"] not in made:
+            made[m["sb"]] = _proc(view, m)
+        if m["root"] == "/" and not any(x is made[m["sb"]] for _, x in mounts):
+            fd = made[m["sb"]]
+        else:                   # another mount of one proc (a copy, a bind of a part)
+            fd = kmount.open_tree(made[m["sb"]], m["root"].lstrip("/"),
+                                  kmount.OPEN_TREE_CLONE | kmount.OPEN_TREE_CLOEXEC |
+                                  kmount.AT_EMPTY_PATH)
+            _set_attr(fd, m["attr"])
         mounts.append((m, fd))
-    for m, fd in mounts:        # attached once all are made: clones of detached mounts
-        setns(view["ns"][m["ns"]], CLONE_NEWNS)
-        target = kmount.openat2(m["parent"], m["rel"], O_PATH | os.O_CLOEXEC, 0, BENEATH) \
-            if m["rel"] else os.dup(m["parent"])
+    attached = {}               # label -> fd of a late mount, attached
+    for m, fd in mounts:        # attached once all are made (parents first): clones of
+        setns(view["ns"][m["ns"]], CLONE_NEWNS)     # detached mounts
+        parent = attached[m["parent"]] if isinstance(m["parent"], str) else m["parent"]
+        target = kmount.openat2(parent, m["rel"], O_PATH | os.O_CLOEXEC, 0, BENEATH) \
+            if m["rel"] else os.dup(parent)
         kmount.move_mount(fd, "", target, "", EMPTY)
         os.close(target)
-    for _, fd in mounts:
+        attached[m["id"]] = fd
+    for fd in {id(fd): fd for _, fd in mounts}.values():
         os.close(fd)
+    for fd in made.values():
+        if all(fd is not x for _, x in mounts):
+            os.close(fd)
 
 
 def _proc(view, m):
@@ -661,6 +722,15 @@ def _proc(view, m):
     fd = kmount.fsmount(fs, kmount.FSMOUNT_CLOEXEC, attr | ATIME[m["attr"]["atime"]])
     os.close(fs)
     return fd
+
+
+def _set_attr(fd, attr):
+    """The per-mount flags ``attr`` (the image's words) on mount ``fd``."""
+    kmount.mount_setattr(fd, "", kmount.AT_EMPTY_PATH, kmount.MountAttr(
+        attr_set=sum(bit for word, bit in ATTR_BITS.items() if attr[word]) |
+        ATIME[attr["atime"]],
+        attr_clr=sum(bit for word, bit in ATTR_BITS.items() if not attr[word]) |
+        kmount.MOUNT_ATTR__ATIME))
 
 
 def join(view, pid):

@@ -26,6 +26,9 @@ MNT_IMAGE, CONTENT_IMAGE = "mnt.json", "mnt-content.img"
 NEW_FS = {"tmpfs": None, "devpts": None, "mqueue": "ipc", "sysfs": "net", "proc": "pid"}
 ATTR_WORDS = ("ro", "nosuid", "nodev", "noexec", "nodiratime", "nosymfollow")
 ATIME_WORDS = ("noatime", "relatime")           # neither: strictatime
+# an overlay's layer options (paths), and the features that record lower inodes in the upper
+OVERLAY_LAYERS = ("lowerdir", "upperdir", "workdir", "lowerdir+", "datadir+")
+OVERLAY_INODE_TIES = ("index", "metacopy", "nfs_export")
 SET_GROUP_FORCE = "CR_ENGINE_MOUNT_SET_GROUP"   # "0" or "1": as if the kernel had it or not
 DELETED = "//deleted"           # how mountinfo ends the root of a bind of a removed entry
 
@@ -90,7 +93,6 @@ class MountDump:
         for index, table in enumerate(self.tables):
             where = f"mount namespace {index} (pid {self.ns_pids[index][0]})"
             by_id = {m.id: m for m in table}
-            sb_of = {}
             for m in _parents_first(table, where):
                 label = f"m{len(mounts)}"
                 self.labels[index, m.id] = label
@@ -104,6 +106,10 @@ class MountDump:
                                           f"external, propagates (shared or slave)")
                 else:
                     sb = sbs.get(m.dev)
+                if sb is not None and sb["make"] == "overlay" and sb["ns"] != index:
+                    raise Unsupported(f"unsupported: overlay at {m.point} in {where}: mounted "
+                                      f"in mount namespace {sb['ns']} too (an overlay is made "
+                                      f"again in one namespace only)")
                 if sb is None:
                     sb = sbs[m.dev] = self._superblock(f"s{len(sbs)}", m, index, ours_dev,
                                                        where)
@@ -113,8 +119,7 @@ class MountDump:
                          "point": m.point, "attr": _attr(m.options), "dump_id": m.id,
                          "parent": self.labels[index, parent.id] if parent else None,
                          "unbindable": m.unbindable}
-                sb_of[m.id] = sb
-                self._check(m, sb, sb_of[parent.id] if parent else None, where)
+                self._check(m, sb, where)
                 if sb["make"] == "external":
                     entry["path"] = _reachable(m, ours_dev[m.dev], where)
                     entry["dev"] = m.dev
@@ -141,6 +146,10 @@ class MountDump:
         if m.dev in ours_dev:
             sb["make"] = "external"
             return sb
+        if m.fstype == "overlay":
+            sb["make"], sb["ns"] = "overlay", index
+            self._check_overlay(m, index, where)
+            return sb
         if m.fstype not in NEW_FS:
             raise Unsupported(f"unsupported: {m.fstype} {m.source} at {m.point} in {where}: "
                               f"not mounted in the dumper's namespace, and not a file "
@@ -153,6 +162,31 @@ class MountDump:
         if m.fstype == "mqueue":
             self._check_empty(m, index, where, "POSIX message queues are not carried")
         return sb
+
+    def _check_overlay(self, m, index, where):
+        """An overlay is made again from its option strings, in its namespace once its
+        layers' mounts are there: each layer must be an absolute path that is a directory
+        there, and nothing may tie the upper layer to the lower ones' inodes (the lower
+        file systems are new ones at restore)."""
+        for word in m.super_options.split(",")[1:]:
+            key, _, value = word.partition("=")
+            if "\\" in word:
+                raise Unsupported(f"unsupported: overlay at {m.point} in {where}: an escaped "
+                                  f"character in its option {word!r}")
+            if key in OVERLAY_INODE_TIES and value == "on":
+                raise Unsupported(f"unsupported: overlay at {m.point} in {where} has {word}: "
+                                  f"its upper layer names the lower layers' inodes")
+            if key not in OVERLAY_LAYERS:
+                continue
+            if "::" in value:
+                raise Unsupported(f"unsupported: overlay at {m.point} in {where}: data-only "
+                                  f"lower layers ({word})")
+            for path in value.split(":"):
+                there = _seen(self.ns_pids[index], path) if path.startswith("/") else None
+                if there is None or not os.path.isdir(there):
+                    raise Unsupported(f"unsupported: overlay at {m.point} in {where}: its "
+                                      f"layer {path!r} is not an absolute path to a directory "
+                                      f"of the namespace")
 
     def _proc_pidns(self, m, index, where):
         """The init (a pid of the image) of the tree's pid namespace a proc mount shows;
@@ -186,15 +220,12 @@ class MountDump:
                               f"empty ({why})")
 
     @staticmethod
-    def _check(m, sb, parent_sb, where):
+    def _check(m, sb, where):
         if m.root.endswith(DELETED) and (sb["make"], sb["fstype"]) != ("new", "tmpfs"):
             raise Unsupported(f"unsupported: {m.point} in {where} binds {m.root[:-9]}, "
                               f"which was deleted (carried on a tmpfs of the tree only)")
         if "idmapped" in m.options.split(","):
             raise Unsupported(f"unsupported: {m.point} in {where} is an idmapped mount")
-        if parent_sb is not None and parent_sb["make"] == "late":
-            raise Unsupported(f"unsupported: {m.point} in {where} is mounted on a proc of "
-                              f"the tree's pid namespace (made late, without mounts on it)")
         if sb["make"] == "late" and (m.shared or m.master):
             raise Unsupported(f"unsupported: proc at {m.point} in {where} propagates "
                               f"(shared or slave): a proc of the tree's pid namespace is "
@@ -514,6 +545,7 @@ def describe(image):
                 continue
             sb = sbs[m["sb"]]
             how = f"bind of {m['path']}" if sb["make"] == "external" else \
+                f"overlay ({','.join(sb['options'])})" if sb["make"] == "overlay" else \
                 f"external {sb['key']!r}" if sb["make"] == "key" else \
                 f"{sb['fstype']} {sb['source']}" + (" (made by its pid namespace's init)"
                                                    if sb["make"] == "late" else "")

@@ -47,6 +47,7 @@ PROGRAMS = [
     _program("mnt_pivot_chroot"),
     # its own pid, network and IPC namespaces: only under an init of its own
     _program("mnt_pseudo_fs", flavors=("ns", "uns")),
+    _program("mnt_proc_masks", flavors=("ns", "uns")),
 ]
 
 
