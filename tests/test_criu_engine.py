@@ -149,6 +149,16 @@ def test_criu_arguments_of_dump_and_restore(fake_criu):
     assert argv[:5] == ["restore", "-D", argv[2], "-o", "restore.log"] and "-d" in argv
 
 
+def test_criu_external_options_on_dump_and_restore(fake_criu):
+    assert option_flags({"external": ["mnt[/a]:a", "mnt[/b]:b"]}) == \
+        ["--external", "mnt[/a]:a", "--external", "mnt[/b]:b"]
+    _, argv = fake_criu("", "dump", 1234, external="mnt[/a]:a")
+    assert argv[argv.index("--external") + 1] == "mnt[/a]:a"
+    _, argv = fake_criu("restore", "restore", external=["mnt[a]:/x", "mnt[b]:/y"])
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--external"] == \
+        ["mnt[a]:/x", "mnt[b]:/y"]
+
+
 def test_a_criu_killed_by_a_signal_is_a_crash(fake_criu):
     with pytest.raises(EngineCrashed, match=r"criu dump of pid 1: killed by SIGSEGV"):
         fake_criu("crash", "dump", 1)

@@ -20,7 +20,7 @@ from zdtm_py.errors import (
     EngineUnavailable,
     ProgramFailed,
 )
-from zdtm_py.program import as_program
+from zdtm_py.program import as_program, engine_options
 
 pytest_plugins = ["pytester"]
 
@@ -224,6 +224,43 @@ def test_program_arguments(tmp_path):
         Program(tmp_path / "t.c", args="--count=3")
 
 
+def test_engine_options_flags_values_lists_and_workdir(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    p = Program(tmp_path / "t.c", dump_options=(
+        "tcp_established", "external=mnt[{workdir}/t.dir/a]:a", "tcp_established",
+        "external=mnt[{workdir}/t.dir/b@1]:b", "ghost_limit=1{workdir}"),
+        restore_options=("external=mnt[a]:/outside/{workdir}",))
+    # {workdir} is the test's directory resolved (mount points show no symlinks), each time
+    assert p.engine_options("dump", tmp_path / "link") == {
+        "tcp_established": True,
+        "external": [f"mnt[{real}/t.dir/a]:a", f"mnt[{real}/t.dir/b@1]:b"],
+        "ghost_limit": f"1{real}"}
+    # a key given once keeps its one value (the engine knows which keywords are lists)
+    assert p.engine_options("restore", real) == {"external": f"mnt[a]:/outside/{real}"}
+    assert Program(tmp_path / "t.c").engine_options("restore", real) == {}
+    # what Program(dump_options=("tcp_established",)) always meant
+    assert engine_options(("tcp_established",), real) == {"tcp_established": True}
+    assert engine_options(("k=", "k=={x}"), real) == {"k": ["", "={x}"]}
+    assert as_program(p, restore_options=()).restore_options == ()
+
+
+@pytest.mark.parametrize("options,error,message", [
+    (("tcp-established",), ValueError, "bad option 'tcp-established'"),
+    (("=value",), ValueError, "bad option '=value'"),
+    (("external", "external=x"), ValueError, "'external' given both as a flag and as"),
+    (("k=1", "k"), ValueError, "'k' given both as a flag and as"),
+    ((("tcp_established", True),), TypeError, "is a string"),
+])
+def test_engine_options_refused_when_declared(tmp_path, options, error, message):
+    for name in ("dump_options", "restore_options"):
+        with pytest.raises(error, match=f"Program.{name}: .*{message}"):
+            Program(tmp_path / "t.c", **{name: options})
+    with pytest.raises(TypeError, match="is a sequence"):
+        Program(tmp_path / "t.c", restore_options="external=mnt[a]:/b")
+
+
 def make_started(tmp_path, outfile=None, inprogress=None):
     program = Program(tmp_path / "t.c")
     files = program.files(tmp_path)
@@ -299,6 +336,42 @@ def test_builtin_engine_results_and_errors(monkeypatch, tmp_path):
         engine.dump(2, tmp_path)
 
 
+def test_builtin_engine_passes_options_and_parses_restore_externals(monkeypatch, tmp_path):
+    from cr_engine import CRError, mnt_model
+    calls = []
+
+    def dump(module):
+        return lambda pid, images_dir, **kwargs: calls.append(("dump", kwargs)) or \
+            types.SimpleNamespace(stats={})
+
+    def restore(module):
+        return lambda images_dir, **kwargs: calls.append(("restore", kwargs)) or \
+            types.SimpleNamespace(root_pid=42, stats={})
+
+    engine = fake_cr_engine(monkeypatch, dump=dump, restore=restore)
+    parser = types.ModuleType("fake_cr_engine.mnt_model")
+    parser.restore_externals = mnt_model.restore_externals      # the engine's own parser
+    monkeypatch.setitem(sys.modules, "fake_cr_engine.mnt_model", parser)
+    sys.modules["fake_cr_engine"].CRError = CRError                # ... and its errors
+    engine.dump(7, tmp_path, tcp_established=True, external="mnt[/a]:a")
+    engine.dump(7, tmp_path, external=["mnt[/a]:a", "mnt[/b@1]:b"])
+    engine.restore(tmp_path, external="mnt[a]:/x")
+    engine.restore(tmp_path, external=["mnt[a]:/x", "mnt[b]:/y"])
+    engine.restore(tmp_path)
+    common = {"shell_job": False, "fault": None}
+    assert calls == [
+        ("dump", {**common, "leave_running": False, "tcp_established": True,
+                  "external": ["mnt[/a]:a"]}),
+        ("dump", {**common, "leave_running": False, "external": ["mnt[/a]:a", "mnt[/b@1]:b"]}),
+        ("restore", {**common, "external": {"a": "/x"}}),
+        ("restore", {**common, "external": {"a": "/x", "b": "/y"}}),
+        ("restore", common)]
+    # a spec the engine cannot read is the engine's clean refusal
+    with pytest.raises(EngineFailed, match=r"restore from .* failed: Unsupported: bad "
+                                           r"--external 'mnt\[a\]:x'"):
+        engine.restore(tmp_path, external="mnt[a]:x")
+
+
 def test_builtin_engine_without_its_api_is_unavailable(monkeypatch):
     engine = fake_cr_engine(monkeypatch)
     del sys.modules["fake_cr_engine"].CRError
@@ -318,6 +391,7 @@ class FakeEngine(engines.Engine):
     name = "fake"
 
     def dump(self, pid, images_dir, *, leave_running=False, fault=None, **options):
+        (images_dir / "dump-options.json").write_text(json.dumps(options))
         tree = reaper.tree([pid])
         cmd = open(f"/proc/{{pid}}/cmdline", "rb").read().split(b"\\0")[:-1]
         (images_dir / "state.json").write_text(json.dumps(
@@ -327,7 +401,8 @@ class FakeEngine(engines.Engine):
             os.kill(p, signal.SIGKILL)
         return {{"processes": len(tree)}}
 
-    def restore(self, images_dir, *, fault=None):
+    def restore(self, images_dir, *, fault=None, **options):
+        (images_dir / "restore-options.json").write_text(json.dumps(options))
         state = json.loads((images_dir / "state.json").read_text())
         for p in state["tree"]:
             assert not os.path.exists(f"/proc/{{p}}"), f"pid {{p}} was not reaped after the dump"
@@ -447,6 +522,55 @@ def test_cycle_failure(zdtm):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*dump 1: * ms {'processes': 1}",
                                  "*restore 1: * ms, root pid * {'restarted': True}"])
+
+
+def test_runs_pass_engine_options_call_after_restore_and_run_alone(suite):
+    suite_file(suite, {"passing": PASSING}, """
+import json, os
+
+def test_options(zdtm):
+    program = Program(HERE / "passing.c", dump_options=(
+        "tcp_established", "external=mnt[{workdir}/p.dir/a]:a", "external=mnt[/b]:b"),
+        restore_options=("external=mnt[a]:{workdir}/outside",))
+    roots = []
+    outcome = zdtm.run(program, iters=2, after_restore=roots.append)
+    assert roots == [r["pid"] for r in outcome.restores] and len(roots) == 2
+    wd = os.path.realpath(zdtm.workdir)
+    for i in (1, 2):
+        images = zdtm.workdir / f"images-{i}"
+        assert json.loads((images / "dump-options.json").read_text()) == {
+            "tcp_established": True, "external": [f"mnt[{wd}/p.dir/a]:a", "mnt[/b]:b"]}
+        assert json.loads((images / "restore-options.json").read_text()) == {
+            "external": f"mnt[a]:{wd}/outside"}
+
+def test_after_restore_fails_the_run(zdtm):
+    def check(root):
+        assert False, f"restored root {root} checked"
+    zdtm.run(HERE / "passing.c", after_restore=check)
+
+def test_alone(zdtm):
+    import fcntl
+
+    def others_may_run():
+        with open(zdtm.run_lock, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+    def held(root):
+        assert not others_may_run()
+
+    with zdtm.alone():          # runs in the block take no turn of their own
+        assert not others_may_run()
+        zdtm.run(HERE / "passing.c", after_restore=held)
+        zdtm.run(HERE / "passing.c", exclusive=True, after_restore=held)
+    assert others_may_run()
+""")
+    result = run_suite(suite, "--engine", "fake", "--no-state-check")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*AssertionError: restored root * checked"])
 
 
 def test_unknown_engine_is_a_usage_error(suite):

@@ -72,13 +72,18 @@ def reference_command(root):
 
 
 def option_flags(options):
-    """CRIU flags for dump options named by their flag: tcp_established=True is
-    --tcp-established; a value other than True/False/None becomes the flag's argument."""
+    """CRIU flags for dump or restore options named by their flag: tcp_established=True
+    is --tcp-established; a value other than True/False/None becomes the flag's argument,
+    a list one flag per item (external=["mnt[/a]:a", "mnt[/b]:b"] is --external
+    mnt[/a]:a --external mnt[/b]:b, as CRIU spells them on dump and restore alike)."""
     flags = []
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
             flags.append(flag)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                flags += [flag, str(item)]
         elif value not in (False, None):
             flags += [flag, str(value)]
     return flags
@@ -241,14 +246,14 @@ class CriuEngine(Engine):
         self._run("dump", f"dump of pid {pid}", args + option_flags(options), images_dir)
         return read_stats(images_dir / "stats-dump", "dump")
 
-    def restore(self, images_dir, *, fault=None):
+    def restore(self, images_dir, *, fault=None, **options):
         self._no_fault(fault)
         # -d: criu returns once the tree runs; the root, criu's child until then, is
         # re-parented to the nearest child subreaper: the pytest worker
         images_dir = Path(images_dir)
         pidfile = images_dir / "restored.pid"
-        self._run("restore", f"restore from {images_dir}", ["-d", "--pidfile", str(pidfile)],
-                  images_dir)
+        self._run("restore", f"restore from {images_dir}",
+                  ["-d", "--pidfile", str(pidfile)] + option_flags(options), images_dir)
         try:
             root = int(pidfile.read_text().strip())
         except (OSError, ValueError) as e:

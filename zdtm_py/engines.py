@@ -5,10 +5,13 @@ there. The harness only needs two methods, so another engine (a remote one)
 is one more class here, or in a module of its own (criu_engine):
 
     dump(pid, images_dir, leave_running=False, **options) -> stats (dict); options are
-                           flags a program needs (Program.dump_options), e.g.
-                           tcp_established=True
-    restore(images_dir) -> (root_pid, stats); the restored root must be a child
-                           of the calling process, so the harness can reap it
+                           what a program needs (Program.dump_options), named like
+                           CRIU's flags: tcp_established=True, external="mnt[P]:K"
+                           (a list when given several times)
+    restore(images_dir, **options) -> (root_pid, stats); options: Program.restore_options
+                           (none: the call has no keywords but those below); the
+                           restored root must be a child of the calling process, so
+                           the harness can reap it
 
 Failures raise EngineFailed when the engine reported an error of its own and
 EngineCrashed when it raised anything else.
@@ -32,7 +35,7 @@ class Engine:
     def dump(self, pid, images_dir, *, leave_running=False, fault=None, **options):
         raise NotImplementedError
 
-    def restore(self, images_dir, *, fault=None):
+    def restore(self, images_dir, *, fault=None, **options):
         raise NotImplementedError
 
     def fault_points(self):
@@ -84,14 +87,27 @@ class BuiltinEngine(Engine):
             raise EngineCrashed(f"{step}: engine crashed: {type(e).__name__}: {e}\n{trace}") from e
 
     def dump(self, pid, images_dir, *, leave_running=False, fault=None, **options):
+        options = _listed(options, LIST_OPTIONS)
         res = self._call(f"dump of pid {pid}", lambda m: m.dump, pid, str(images_dir),
                          leave_running=leave_running, shell_job=False, fault=fault, **options)
         return dict(getattr(res, "stats", None) or {})
 
-    def restore(self, images_dir, *, fault=None):
-        res = self._call(f"restore from {images_dir}", lambda m: m.restore, str(images_dir),
-                         shell_job=False, fault=fault)
+    def restore(self, images_dir, *, fault=None, **options):
+        options = _listed(options, LIST_OPTIONS)
+        res = self._call(f"restore from {images_dir}", self._restore_function, str(images_dir),
+                         shell_job=False, fault=fault, **options)
         return res.root_pid, dict(getattr(res, "stats", None) or {})
+
+    def _restore_function(self, module):
+        """``module.restore``, its ``external`` given as CRIU's restore spells it
+        ("mnt[KEY]:PATH" strings) turned into the {KEY: PATH} it takes, by the engine's
+        own parser (a bad one is the engine's error)."""
+        def restore(images_dir, *, external=None, **options):
+            if external is not None:
+                parse = importlib.import_module(f"{self.module_name}.mnt_model")
+                options["external"] = parse.restore_externals(external)
+            return module.restore(images_dir, **options)
+        return restore
 
     def fault_points(self):
         return importlib.import_module(f"{self.module_name}.faults").POINTS
@@ -100,6 +116,15 @@ class BuiltinEngine(Engine):
         res = self._call(f"pre-dump of pid {pid}", lambda m: m.pre_dump, pid, str(images_dir),
                          parent=str(parent) if parent else None)
         return dict(getattr(res, "stats", None) or {})
+
+
+# keywords whose value is a list even when given once (Program options "key=value")
+LIST_OPTIONS = ("external",)
+
+
+def _listed(options, names):
+    """``options`` with the values of ``names`` as lists."""
+    return {k: [v] if k in names and isinstance(v, str) else v for k, v in options.items()}
 
 
 def criu_engine(path=None):

@@ -17,6 +17,8 @@ section. Each worker becomes a child subreaper the first time it needs the
 fixture, so that re-parented test daemons are its children.
 """
 
+import contextlib
+
 import pytest
 
 import probes
@@ -126,6 +128,22 @@ class Zdtm:
         self.request, self.workdir, self.engine, self.tracker = request, workdir, engine, tracker
         self.run_lock, self.flavor = run_lock, flavor
         self.runs = 0
+        self.held = False           # in an alone() block
+
+    @contextlib.contextmanager
+    def alone(self):
+        """Hold the session's run lock exclusively for the block (zdtm_py.leaks.turn): no
+        other conformance run, of any xdist worker, overlaps it; ``run`` inside it runs in
+        this turn.  For a test that changes what every run sees, e.g. mounts of the host's
+        namespace made before its program starts and removed after it."""
+        if self.held:
+            raise RuntimeError("zdtm.alone() is not re-entrant")
+        with leaks.turn(self.run_lock, exclusive=True):
+            self.held = True
+            try:
+                yield
+            finally:
+                self.held = False
 
     def mode(self, iters=None):
         """The runner.Mode the command line asks for (``iters`` overrides --iters)."""
@@ -151,10 +169,11 @@ class Zdtm:
                            pre_dumps=config.getoption("pre_dump"),
                            snapshots=config.getoption("snapshots"))
 
-    def run(self, program, *, iters=None, between=None, **options):
+    def run(self, program, *, iters=None, between=None, after_restore=None, **options):
         """Build, start, checkpoint/restore, stop and judge ``program`` (a Program or a
         path to its .c, with Program fields as keywords); returns the runner.Outcome.
-        ``between()`` runs after each dump, before the restore (runner.run_one)."""
+        ``between()`` runs after each dump, before the restore; ``after_restore(root)``
+        after each restore, with the restored root's pid (runner.run_one)."""
         program = as_program(program, **options)
         if self.flavor not in program.flavors:
             pytest.skip(f"{program.name} does not run in the {self.flavor} flavor (it "
@@ -169,9 +188,12 @@ class Zdtm:
         failure = None
         try:
             watch = leaks.Watch(workdir, self.tracker)
-            with leaks.turn(self.run_lock, program.exclusive):
+            turn = contextlib.nullcontext() if self.held else \
+                leaks.turn(self.run_lock, program.exclusive)
+            with turn:
                 runner.run_one(program, self.engine, workdir, self.tracker,
-                               mode=self.mode(iters), outcome=outcome, between=between)
+                               mode=self.mode(iters), outcome=outcome, between=between,
+                               after_restore=after_restore)
                 watch.check()
         except ZdtmError as e:
             failure = str(e)

@@ -1,7 +1,12 @@
 """What a test module declares about one test program."""
 
 import dataclasses
+import os
+import re
 from pathlib import Path
+
+WORKDIR = "{workdir}"       # in an engine option's value: the test's directory
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -12,8 +17,12 @@ class Program:
     ``--dirname=<name>.dir`` (paths inside the test's own directory; a dirname
     is not created, the program makes it). ``args``: more options for the
     program. ``cflags`` / ``libs`` / ``extra_sources``: for the compiler.
-    ``dump_options``: what the dump must be asked for, by the engine keyword CRIU names as
-    a flag (``("tcp_established",)`` is ``--tcp-established``).
+    ``dump_options`` / ``restore_options``: what the dump / restore must be asked for, as
+    engine keywords named like CRIU's flags: a flag name (``"tcp_established"`` is
+    ``tcp_established=True``, CRIU's ``--tcp-established``) or ``"key=value"``, whose value
+    may hold ``{workdir}``, the test's directory (resolved); a key given several times
+    collects its values into a list (engine_options), e.g.
+    ``("external=mnt[{workdir}/t.dir/ext]:ext",)``, CRIU's ``--external mnt[...]:ext``.
     ``prebuilt``: ``source`` is a built binary, run as it is (--zdtm-suite).
     ``exclusive``: no other conformance run may overlap this one (zdtm_py.leaks.turn).
     ``requires``: probe names (python -m probes --list) the program needs; the test skips
@@ -33,6 +42,7 @@ class Program:
     libs: tuple = ()
     extra_sources: tuple = ()
     dump_options: tuple = ()
+    restore_options: tuple = ()
     known_differences: tuple = ()
     prebuilt: bool = False
     exclusive: bool = False
@@ -44,11 +54,16 @@ class Program:
     def __post_init__(self):
         object.__setattr__(self, "source", Path(self.source))
         for name in ("args", "cflags", "libs", "extra_sources", "dump_options",
-                     "known_differences", "requires", "flavors"):
+                     "restore_options", "known_differences", "requires", "flavors"):
             value = getattr(self, name)
             if isinstance(value, (str, Path)):
                 raise TypeError(f"Program.{name} is a sequence, not {value!r}")
             object.__setattr__(self, name, tuple(value))
+        for name in ("dump_options", "restore_options"):
+            try:
+                engine_options(getattr(self, name), "")
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"Program.{name}: {e}") from None
 
     @property
     def interpreted(self):
@@ -74,6 +89,11 @@ class Program:
             "launcher_log": workdir / f"{self.name}.launcher.log",
         }
 
+    def engine_options(self, verb, workdir):
+        """The keywords of the engine's ``verb`` ("dump" or "restore") for a run in
+        ``workdir`` (engine_options)."""
+        return engine_options(getattr(self, f"{verb}_options"), workdir)
+
     def argv(self, binary):
         """The command line; names are relative to the cwd, the test's directory."""
         files = self.files(".")
@@ -84,6 +104,31 @@ class Program:
         if self.dirname:
             argv.append(f"--dirname={files['dirname'].name}")
         return argv + [str(a) for a in self.args]
+
+
+def engine_options(items, workdir):
+    """{keyword: value} of dump or restore options: a flag name is True, ``key=value``
+    the value with every ``{workdir}`` replaced by ``workdir`` resolved; a key given
+    several times gets the list of its values, in order (a flag repeated is one flag).
+    TypeError / ValueError for an item that is not a string, a bad name, or a name both
+    a flag and a key."""
+    where = os.path.realpath(workdir) if workdir else str(workdir)
+    out = {}
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"an option is a string (a flag or key=value), not {item!r}")
+        name, has_value, value = item.partition("=")
+        if not _NAME.match(name):
+            raise ValueError(f"bad option {item!r}: a flag name or key=value, the name "
+                             f"a Python identifier")
+        value = value.replace(WORKDIR, where) if has_value else True
+        if name not in out:
+            out[name] = value
+        elif (value is True) != (out[name] is True):
+            raise ValueError(f"option {name!r} given both as a flag and as key=value")
+        elif value is not True:
+            out[name] = (out[name] if isinstance(out[name], list) else [out[name]]) + [value]
+    return out
 
 
 def as_program(program, **options):

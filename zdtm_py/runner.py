@@ -85,13 +85,17 @@ def _timed(fn, *args, **kwargs):
 
 
 def run_one(program, engine, workdir, tracker, *, mode=Mode(), outcome=None, build_cache=None,
-            between=None):
+            between=None, after_restore=None):
     """Run ``program`` under ``engine`` in ``workdir`` as ``mode`` says; raises a ZdtmError
     unless it PASSes.
 
     ``tracker`` (reaper.ProcessTracker) learns every pid; the caller cleans up
     with it, also when this raises.  ``between()`` runs after each dump, once the dumped
     tree is gone, before the restore (a peer outside the tree acts there).
+    ``after_restore(root)`` runs after each successful restore with the restored root's
+    pid, before the state comparison (a check from outside the tree; what it raises ends
+    the run).  The program's dump and restore options are the engine's keywords
+    (Program.engine_options), ``{workdir}`` being ``workdir``.
     """
     workdir = Path(workdir)
     outcome = outcome or Outcome(program, engine.name, workdir)
@@ -105,7 +109,7 @@ def run_one(program, engine, workdir, tracker, *, mode=Mode(), outcome=None, bui
             cflags=program.cflags, libs=program.libs, cache=build_cache)
     started, outcome.seconds["start"] = _timed(launch.start, program, binary, workdir, tracker,
                                                mode.flavor)
-    cycle = _Cycle(program, engine, workdir, tracker, mode, outcome, between)
+    cycle = _Cycle(program, engine, workdir, tracker, mode, outcome, between, after_restore)
     root = outcome.pid = started.pid
 
     if engine.checkpoints and mode.snapshots:
@@ -125,10 +129,13 @@ def run_one(program, engine, workdir, tracker, *, mode=Mode(), outcome=None, bui
 class _Cycle:
     """The dumps and restores of one run."""
 
-    def __init__(self, program, engine, workdir, tracker, mode, outcome, between):
+    def __init__(self, program, engine, workdir, tracker, mode, outcome, between,
+                 after_restore=None):
         self.program, self.engine, self.workdir = program, engine, workdir
         self.tracker, self.mode, self.outcome, self.between = tracker, mode, outcome, between
-        self.options = dict.fromkeys(program.dump_options, True)
+        self.after_restore = after_restore
+        self.options = program.engine_options("dump", workdir)
+        self.restore_options = program.engine_options("restore", workdir)
         self.seen_known = set()     # known_differences patterns met so far
         # in a user namespace of its own the tree keeps only the pids its pid namespace
         # gives it (state.snapshot)
@@ -224,9 +231,11 @@ class _Cycle:
             self.between()
 
     def _restore(self, images):
-        (root, stats), seconds = _timed(self.engine.restore, images)
+        (root, stats), seconds = _timed(self.engine.restore, images, **self.restore_options)
         self.tracker.watch(root)
         self.outcome.restores.append({"seconds": seconds, "stats": stats, "pid": root})
+        if self.after_restore is not None:
+            self.after_restore(root)
         return root
 
     def round(self, root, name):
@@ -277,7 +286,7 @@ class _Cycle:
         self._reap(members, len(self.outcome.dumps))
         digest = _digest(self.workdir / name)
         try:
-            self.engine.restore(self.workdir / name, fault=point)
+            self.engine.restore(self.workdir / name, fault=point, **self.restore_options)
         except EngineFailed:
             pass
         else:

@@ -11,7 +11,8 @@ What each binary needs comes from, first to last:
         filename = true                   # --filename=file_read00.test
         dirname = false                   # --dirname=NAME.test (a directory it makes)
         args = ["--opt=1"]
-        dump_options = ["tcp_established"]
+        dump_options = ["tcp_established"]  # flags or "key=value" ({workdir}: the test's
+        restore_options = []              # directory), as Program.dump_options
         requires = ["tcp_repair"]         # probes (python -m probes --list; CRIU's names too)
         expect_failure = "why"            # a strict xfail under every checkpointing engine
         skip = "why"
@@ -132,7 +133,8 @@ def declaration(binary):
                       filename=entry.get("filename", "filename" in needs),
                       dirname=entry.get("dirname", "dirname" in needs),
                       args=tuple(entry.get("args", ())),
-                      dump_options=tuple(dict.fromkeys(dump_options)))
+                      dump_options=tuple(dict.fromkeys(dump_options)),
+                      restore_options=tuple(entry.get("restore_options", ())))
     return Declaration(program, expect, skip)
 
 
