@@ -8,7 +8,8 @@ base), mounts a tmpfs there (the yard) and:
    devpts, mqueue in the tree's IPC namespace, sysfs in its network namespace, proc of our
    pid namespace) and attaches its root in the yard;
 2. per namespace of the image: unshares from the base, makes each mount as a detached clone
-   (open_tree of the yard's superblock root, or of the path of ours an external mount binds),
+   (open_tree of the yard's superblock root, or of the stage's clone of the path of ours an
+   external mount binds: made alone, before a user namespace of the tree is joined),
    gives it its flags (mount_setattr) and attaches it below its parent by fd (openat2
    beneath the parent's mount: no path of ours is walked), children deepest mount point
    first (a mount hidden under a sibling was there before it); then pivots into the
@@ -226,18 +227,21 @@ class _Builder:
         self.by_cloning = not has_set_group()
         self.group_of = {label: g for g in image["groups"] for label in g["members"]}
         self.helpers = {}           # group -> fd of its helper mount in the yard
+        self.staged = {}            # path of ours -> the stage's clone of what it shows
 
     def run(self):
         outside = self._open_outside()
         if self.image.get("content"):       # before we may lose the right to open it
             data = os.open(self.reader.path(CONTENT_IMAGE), os.O_RDONLY | os.O_CLOEXEC)
             self.data_path = f"/proc/self/fd/{data}"
+        unshare(CLONE_NEWNS)
+        kmount.mount(None, "/", None, kmount.MS_REC | kmount.MS_PRIVATE)
+        self._stage()
         if self.userns is not None:
             setns(self.joined["user"], CLONE_NEWUSER)
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        unshare(CLONE_NEWNS)
-        kmount.mount(None, "/", None, kmount.MS_REC | kmount.MS_PRIVATE)
+            unshare(CLONE_NEWNS)
         self.base = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         kmount.mount("cr-yard", self.yard, "tmpfs", 0, "mode=700")
         for sb in self.image["superblocks"]:
@@ -261,6 +265,56 @@ class _Builder:
             self._late()
             self._propagation(outside)
             _send(self.sock, {"done": True})
+
+    def _stage(self):
+        """In a private copy of our namespace, before the tree's user namespace is joined:
+        a clone of each path of ours the image binds, alone (what covers it in ours
+        detached first), attached in a stage there; the namespaces are made of copies of
+        these.  (A copy of a namespace made from a user namespace locks its mounts
+        together: there a path with mounts below it could not be cloned alone, EINVAL.)
+        The yard goes inside the stage."""
+        kmount.mount("cr-stage", self.yard, "tmpfs", 0, "mode=711")
+        wanted = {}                 # path of ours -> the device it must show (None: any)
+        for m in self.image["mounts"]:
+            sb = self.sbs[m["sb"]]
+            if sb["make"] == "external":
+                wanted[m["path"]] = m["dev"]
+            elif sb["make"] == "key":
+                wanted[self.external[sb["key"]]] = None
+        for g in self.image["groups"]:
+            if g["template"]:
+                wanted[g["template"]] = self.sbs[self.by_id[g["members"][0]]["sb"]]["dev"]
+        todo = wanted
+        for _ in range(64):         # a path may show a stack: what it shows, its top off
+            covered = {}
+            for path, dev in todo.items():
+                st = os.stat(path)
+                if dev is not None and f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}" != dev:
+                    covered[path] = dev
+                    continue
+                try:
+                    fd = _clone_of(path)
+                except OSError as e:
+                    raise RestoreError(f"cannot clone {path} of ours: {e.strerror}",
+                                       "prepare") from None
+                where = self.staged[path] = f"{self.yard}/s{len(self.staged)}"
+                _make_point(where, fd)
+                kmount.move_mount(fd, "", kmount.AT_FDCWD, where, kmount.MOVE_MOUNT_F_EMPTY_PATH)
+                os.close(fd)
+            if not covered:
+                break
+            for path in covered:
+                top = _showing(path, os.stat(path).st_dev)
+                if top == "/":
+                    raise RestoreError(f"{path} of ours, which the tree binds, shows the "
+                                       f"file system {covered[path]} no more", "prepare")
+                kmount.umount2(top, kmount.MNT_DETACH)
+            todo = covered
+        else:
+            raise RestoreError(f"{next(iter(todo))} of ours, which the tree binds, stays "
+                               f"covered", "prepare")
+        self.yard = f"{self.yard}/y"
+        os.mkdir(self.yard, 0o700)
 
     def _open_outside(self):
         """Fds of our mounts whose groups the tree's mounts join, opened before we leave
@@ -464,40 +518,26 @@ class _Builder:
         os.close(root)
 
     def _clones(self, mounts):
-        """Each of ``mounts`` (one namespace's, not late) as a detached clone, made in the
-        namespace being built, a copy of the base (a mount can only be cloned in its own
-        namespace; and a namespace whose mounts were cloned elsewhere cannot be listed by
-        listmount(2), measured on 6.18).  A path of ours may show several of them in turn
-        (a stack): clone what it shows, detach the top, again."""
-        todo = [m for m in mounts if self.sbs[m["sb"]]["make"] not in MADE_IN_PLACE]
-        for _ in range(64):
-            covered = []
-            for m in todo:
-                sb = self.sbs[m["sb"]]
-                g = self.group_of.get(m["id"]) if self.by_cloning else None
-                if g is not None:       # the namespace's copy of the group's helper
-                    self.fds[m["id"]] = self._clone(m, self._helper_path(g, m["root"]))
-                    continue
-                if sb["make"] == "external":
-                    st = os.stat(m["path"])
-                    if f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}" != m["dev"]:
-                        covered.append(m)
-                        continue
-                    source = m["path"]
-                elif sb["make"] == "key":
-                    source = self.external[sb["key"]]
-                else:
-                    root = m["root"].removesuffix(DELETED)
-                    source = f"{self.yard}/{sb['id']}{root if root != '/' else ''}"
-                self.fds[m["id"]] = self._clone(m, source)
-            if not covered:
-                return
-            for path in {m["path"] for m in covered}:
-                kmount.umount2(_showing(path, os.stat(path).st_dev), kmount.MNT_DETACH)
-            todo = covered
-        m = todo[0]
-        raise RestoreError(f"{m['path']} of ours, which {m['point']} of mount namespace "
-                           f"{m['ns']} binds, stays covered", "prepare")
+        """Each of ``mounts`` (one namespace's, not made in place) as a detached clone, made
+        in the namespace being built, a copy of the base (a mount can only be cloned in its
+        own namespace; and a namespace whose mounts were cloned elsewhere cannot be listed
+        by listmount(2), measured on 6.18): of its superblock's root in the yard, of the
+        stage's clone of the path of ours it binds, or of its group's helper."""
+        for m in mounts:
+            sb = self.sbs[m["sb"]]
+            g = self.group_of.get(m["id"]) if self.by_cloning else None
+            if sb["make"] in MADE_IN_PLACE:
+                continue
+            if g is not None:       # the namespace's copy of the group's helper
+                source = self._helper_path(g, m["root"])
+            elif sb["make"] == "external":
+                source = self.staged[m["path"]]
+            elif sb["make"] == "key":
+                source = self.staged[self.external[sb["key"]]]
+            else:
+                root = m["root"].removesuffix(DELETED)
+                source = f"{self.yard}/{sb['id']}{root if root != '/' else ''}"
+            self.fds[m["id"]] = self._clone(m, source)
 
     def _clone(self, m, source):
         try:
@@ -576,7 +616,8 @@ class _Builder:
                 fd = _clone_of(self._helper_path(master, g["root"]))
             else:
                 sb = self.sbs[self.by_id[g["members"][0]]["sb"]]
-                fd = _clone_of(g["template"] or f"{self.yard}/{sb['id']}")
+                fd = _clone_of(self.staged[g["template"]] if g["template"] else
+                               f"{self.yard}/{sb['id']}")
             _make_point(where, fd)
             kmount.move_mount(fd, "", kmount.AT_FDCWD, where, kmount.MOVE_MOUNT_F_EMPTY_PATH)
             if g["master"]:

@@ -182,7 +182,9 @@ class MountDump:
                 raise Unsupported(f"unsupported: overlay at {m.point} in {where}: data-only "
                                   f"lower layers ({word})")
             for path in value.split(":"):
-                there = _seen(self.ns_pids[index], path) if path.startswith("/") else None
+                # a /proc/self/fd/N layer (shown as typed) names the mounter's fd, not a path
+                there = _seen(self.ns_pids[index], path) if path.startswith("/") and \
+                    not path.startswith("/proc/") else None
                 if there is None or not os.path.isdir(there):
                     raise Unsupported(f"unsupported: overlay at {m.point} in {where}: its "
                                       f"layer {path!r} is not an absolute path to a directory "

@@ -45,6 +45,7 @@ PROGRAMS = [
     _program("mnt_tmpfs_content", requires=BASE + ("tmpfs_user_xattr",)),
     _program("mnt_deleted_root"),
     _program("mnt_pivot_chroot"),
+    _program("mnt_overlay", requires=BASE + ("overlayfs",)),
     # its own pid, network and IPC namespaces: only under an init of its own
     _program("mnt_pseudo_fs", flavors=("ns", "uns")),
     _program("mnt_proc_masks", flavors=("ns", "uns")),
