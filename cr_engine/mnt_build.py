@@ -30,6 +30,7 @@ base), mounts a tmpfs there (the yard) and:
 Any failure kills the builder: the fds close and every namespace and mount made vanishes.
 """
 
+import errno
 import json
 import os
 import shutil
@@ -551,12 +552,11 @@ class _Builder:
 
     def _set_attr(self, fd, m):
         try:
-            _set_attr(fd, m["attr"])
+            if not _try_attr(fd, m["attr"]):
+                self.remount = True
         except OSError as e:
-            if e.errno != 38:           # ENOSYS: before 5.12, a remount once attached
-                raise RestoreError(f"cannot set the flags of {m['point']} of mount "
-                                   f"namespace {m['ns']}: {e.strerror}", "prepare") from None
-            self.remount = True
+            raise RestoreError(f"cannot set the flags of {m['point']} of mount "
+                               f"namespace {m['ns']}: {e.strerror}", "prepare") from None
 
     def _late(self):
         """Once the stubs attached the late mounts: fds of them, and below them what the
@@ -594,8 +594,17 @@ class _Builder:
         for m in self.image["mounts"]:
             if m["unbindable"]:
                 setns(self.ns_fds[m["ns"]], CLONE_NEWNS)
-                kmount.mount_setattr(self.fds[m["id"]], "", kmount.AT_EMPTY_PATH,
-                                     kmount.MountAttr(propagation=kmount.MS_UNBINDABLE))
+                fd = self.fds[m["id"]]
+                try:
+                    kmount.mount_setattr(fd, "", kmount.AT_EMPTY_PATH,
+                                         kmount.MountAttr(propagation=kmount.MS_UNBINDABLE))
+                except OSError as e:
+                    if e.errno != errno.ENOSYS:
+                        raise
+                    # before 5.12: mount(2) on its fd's path, from the base (whose /proc
+                    # is ours; those kernels let a type change cross namespaces)
+                    setns(self.base, CLONE_NEWNS)
+                    kmount.mount(None, f"/proc/self/fd/{fd}", None, kmount.MS_UNBINDABLE)
         setns(self.base, CLONE_NEWNS)
         kmount.umount2(self.yard, kmount.MNT_DETACH)
 
@@ -723,33 +732,40 @@ def _remount(fd, attr):
 def make_late(view, pid):
     """In the stub of the init of a pid namespace, first thing: the proc mounts of its pid
     namespace, made (in the builder's base, which shows a whole proc: a user namespace may
-    not mount a proc otherwise) and attached below their parents."""
-    made = {}                   # superblock -> its whole mount, detached
-    mounts = []
-    for m in view["late"].get(pid, ()):
-        if m["sb"] not in made:
-            made[m["sb"]] = _proc(view, m)
-        if m["root"] == "/" and not any(x is made[m["sb"]] for _, x in mounts):
-            fd = made[m["sb"]]
-        else:                   # another mount of one proc (a copy, a bind of a part)
-            fd = kmount.open_tree(made[m["sb"]], m["root"].lstrip("/"),
-                                  kmount.OPEN_TREE_CLONE | kmount.OPEN_TREE_CLOEXEC |
-                                  kmount.AT_EMPTY_PATH)
-            _set_attr(fd, m["attr"])
-        mounts.append((m, fd))
-    attached = {}               # label -> fd of a late mount, attached
-    for m, fd in mounts:        # attached once all are made (parents first): clones of
-        setns(view["ns"][m["ns"]], CLONE_NEWNS)     # detached mounts
-        parent = attached[m["parent"]] if isinstance(m["parent"], str) else m["parent"]
-        target = kmount.openat2(parent, m["rel"], O_PATH | os.O_CLOEXEC, 0, BENEATH) \
-            if m["rel"] else os.dup(parent)
-        kmount.move_mount(fd, "", target, "", EMPTY)
-        os.close(target)
-        attached[m["id"]] = fd
-    for fd in {id(fd): fd for _, fd in mounts}.values():
-        os.close(fd)
-    for fd in made.values():
-        if all(fd is not x for _, x in mounts):
+    not mount a proc otherwise) and attached below their parents (parents first), with
+    the binds of its parts."""
+    by_label = {}               # late mount -> fd of it, attached
+    source = {}                 # superblock -> (namespace or None, a mount to clone)
+    attached, detached = [], []
+    try:
+        for m in view["late"].get(pid, ()):
+            flags_set = True
+            if m["sb"] not in source:
+                fd = _proc(view, m)
+                if m["root"] == "/":    # cloned from once attached (a mount is cloned
+                    source[m["sb"]] = (m["ns"], fd)     # in its namespace before 6.x)
+                else:                   # only parts of it: cloned from it detached (6.x)
+                    source[m["sb"]] = (None, fd)
+                    detached.append(fd)
+            if m["root"] != "/" or source[m["sb"]][1] in attached:
+                ns, whole = source[m["sb"]]
+                if ns is not None:
+                    setns(view["ns"][ns], CLONE_NEWNS)
+                fd = kmount.open_tree(whole, m["root"].lstrip("/"), kmount.OPEN_TREE_CLONE |
+                                      kmount.OPEN_TREE_CLOEXEC | kmount.AT_EMPTY_PATH)
+                flags_set = _try_attr(fd, m["attr"])
+            setns(view["ns"][m["ns"]], CLONE_NEWNS)
+            parent = by_label[m["parent"]] if isinstance(m["parent"], str) else m["parent"]
+            target = kmount.openat2(parent, m["rel"], O_PATH | os.O_CLOEXEC, 0, BENEATH) \
+                if m["rel"] else os.dup(parent)
+            attached.append(fd)
+            kmount.move_mount(fd, "", target, "", EMPTY)
+            os.close(target)
+            if not flags_set:
+                _remount(fd, m["attr"])
+            by_label[m["id"]] = fd
+    finally:
+        for fd in attached + detached:
             os.close(fd)
 
 
@@ -763,6 +779,18 @@ def _proc(view, m):
     fd = kmount.fsmount(fs, kmount.FSMOUNT_CLOEXEC, attr | ATIME[m["attr"]["atime"]])
     os.close(fs)
     return fd
+
+
+def _try_attr(fd, attr):
+    """_set_attr; False where the kernel has no mount_setattr (5.12): a remount once
+    attached, then."""
+    try:
+        _set_attr(fd, attr)
+    except OSError as e:
+        if e.errno != errno.ENOSYS:
+            raise
+        return False
+    return True
 
 
 def _set_attr(fd, attr):

@@ -56,7 +56,7 @@ def dump(pid, targets, sink):
         return {}
     sink.flush()                # the child writes through the fd, after what is buffered
     try:
-        out = _in_child(lambda: _dump_child(pid, targets, sink.fileno()))
+        out = in_child(lambda: _dump_child(pid, targets, sink.fileno()))
     finally:
         sink.seek(0, os.SEEK_END)
     return {label: part for (label, *_), part in zip(targets, out)}
@@ -70,7 +70,7 @@ def _dump_child(pid, targets, out):
     return [_Walk(out, point).run(view) for view, (_, point, _, _) in zip(views, targets)]
 
 
-def _in_child(work):
+def in_child(work):
     """``work()`` in a forked child (a single thread: setns, unshare and fchdir are its
     own); its JSON answer, or its exception raised again here."""
     r, w = os.pipe()

@@ -77,14 +77,13 @@ class MountDump:
 
     def _table(self, pids):
         """A namespace's mounts, read through a process of it at its root (a chrooted
-        one's mountinfo shows only what is under its root)."""
+        one's mountinfo shows only what is under its root), else from inside it."""
         if self.way == "statmount":
             return mount_table.collect(pids[0])
         for pid in pids:
             if os.readlink(f"/proc/{pid}/root") == "/":
                 return mount_table.from_mountinfo(pid)
-        raise Unsupported(f"unsupported: every process in the mount namespace of pid "
-                          f"{pids[0]} is chrooted (none shows the whole namespace)")
+        return mount_table.from_mountinfo_inside(pids[0])
 
     # describing ------------------------------------------------------------------------
     def _describe(self):

@@ -65,16 +65,32 @@ def way():
     return "mountinfo"
 
 
-def from_mountinfo(pid="self"):
-    """The mounts of ``pid``'s namespace, as its /proc/PID/mountinfo lists them."""
+def from_mountinfo(pid="self", path=None):
+    """The mounts of ``pid``'s namespace, as its /proc/PID/mountinfo (or ``path``) lists
+    them."""
     out = []
-    for m in mountinfo(f"/proc/{pid}/mountinfo"):
+    for m in mountinfo(path or f"/proc/{pid}/mountinfo"):
         tags = dict(t.partition(":")[::2] for t in m["optional"])
         out.append(Mount(m["id"], m["parent"], m["dev"], m["root"], m["mount_point"],
                          m["options"], _int(tags.get("shared")), _int(tags.get("master")),
                          _int(tags.get("propagate_from")), "unbindable" in tags,
                          m["fstype"], m["source"], m["super_options"]))
     return out
+
+
+def from_mountinfo_inside(pid):
+    """from_mountinfo for a namespace whose every process is chrooted (their mountinfo
+    shows what is below their root only): read by a child that joined it (setns makes
+    the namespace's root its own)."""
+    from .mnt_content import in_child
+
+    def read():
+        proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        knamespaces.setns(os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC),
+                          knamespaces.CLONE_NEWNS)
+        os.fchdir(proc)         # our /proc: the namespace may have none
+        return [list(m) for m in from_mountinfo(path="self/mountinfo")]
+    return [Mount(*row) for row in in_child(read)]
 
 
 def from_statmount(mnt_ns_id=0):
