@@ -1,6 +1,6 @@
 """File descriptors and the file descriptions behind them: regular files, directories,
 memory character devices (/dev/null, /dev/zero, ...), pipes and FIFOs (with the data queued
-in them), a shell job's terminal, eventfd/signalfd/timerfd (anon_files), memfds and unlinked
+in them), a shell job's terminal, pseudo-terminals (ptys), eventfd/signalfd/timerfd (anon_files), memfds and unlinked
 files (carried_files).
 
 Dump: every fd of the tree is matched to a file description (kcmp(KCMP_FILE) among fds that
@@ -19,7 +19,7 @@ from kernel.libc import syscall
 from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
 from . import (anon_files, bpf_maps, carried_files, epoll, io_uring, locks, namespaces,
-               sockets)
+               ptys, sockets)
 from .errors import RestoreError, Unsupported
 
 MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
@@ -197,7 +197,7 @@ class FileTable:
         connections are locked and read together."""
         # io_uring first: it may install fds the others then see; epoll last: its targets
         # may be in flight
-        for kind in (io_uring.KIND, "unix", "inet", "bpf", "epoll"):
+        for kind in (io_uring.KIND, "unix", "inet", "bpf", "epoll", ptys.KIND):
             if kind in self.kinds:
                 self.kinds[kind].finish(self)
 
@@ -238,11 +238,13 @@ class FileTable:
             desc = {"type": kind, "path": link, "flags": flags, "pos": pos,
                     "size": st.st_size, "inode": st.st_ino,
                     "dev": [os.major(st.st_dev), os.minor(st.st_dev)]}
-            return self._at_mount(desc, info, link, what)
+            return self.at_mount(desc, info, link, what)
         if stat.S_ISCHR(mode):
             dev = (os.major(st.st_rdev), os.minor(st.st_rdev))
             if dev in MEMORY_DEVICES:
                 return {"type": "chr", "path": MEMORY_DEVICES[dev], "flags": flags}
+            if ptys.is_pty(dev):
+                return ptys.describe(self, pid, fd, link, st, flags, info, what)
             if dev[0] in TTY_MAJORS:
                 if not self.shell_job:
                     raise Unsupported(f"unsupported: terminal {link} ({what}; a shell job "
@@ -255,7 +257,7 @@ class FileTable:
             desc = {"type": kind, "flags": flags, "inode": st.st_ino}
             if kind == "fifo":
                 desc["path"] = link
-                return self._at_mount(desc, info, link, what)
+                return self.at_mount(desc, info, link, what)
             return desc
         if stat.S_ISSOCK(mode):
             return sockets.describe(self, pid, fd, flags, what)
@@ -276,7 +278,7 @@ class FileTable:
             raise Unsupported(f"unsupported: {anon} ({what})")
         raise Unsupported(f"unsupported: {link} ({what})")
 
-    def _at_mount(self, desc, info, link, what):
+    def at_mount(self, desc, info, link, what):
         """``desc`` with the mount of the tree's it is on and its path there, if any."""
         if self.mounts is not None and self.mounts.image:
             desc.update(self.mounts.locate(int(info["mnt_id"]), link, what) or {})
@@ -364,6 +366,7 @@ class OpenFiles:
                               if d["type"] == "pipe" and d["flags"] & os.O_DIRECT}
         self.maps = bpf_maps.Maps(files, payload)
         self.maps.check_pins()
+        self.ptys = ptys.PtyOpener(files, self.open_path)
         for file_id, desc in files.items():
             if desc["type"] in sockets.KINDS or desc["type"] == io_uring.KIND:
                 continue                # rings: made inside their process (io_uring)
@@ -372,6 +375,7 @@ class OpenFiles:
             except OSError as e:
                 raise RestoreError(f"cannot open {desc.get('path', file_id)}: "
                                    f"{e.strerror}", "files") from None
+        self.ptys.finish()
         # last: a socket's queue may carry any other file (SCM_RIGHTS); in the tree's
         # network namespace (an fd of it) when it has one
         self._netns = netns
@@ -417,6 +421,8 @@ class OpenFiles:
             return self.maps.open_btf(payload(file_id))
         if kind in ("memfd", "unlinked"):
             return self.inodes.open(desc, lambda: payload(desc.get("content_of", file_id)))
+        if kind == ptys.KIND:
+            return self.ptys.open(file_id, desc)
         if kind == "tty":
             try:
                 tty = os.ttyname(0)

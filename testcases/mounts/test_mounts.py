@@ -27,6 +27,7 @@ HERE = Path(__file__).parent
 # peer groups and masters in mountinfo
 BASE = ("mntns",)
 PROPAGATION = BASE + ("mountinfo_propagation",)
+PTY = ("pty_locked", "tty_gexcl", "tty_gpkt")
 
 
 def _program(name, requires=BASE, **options):
@@ -49,6 +50,10 @@ PROGRAMS = [
     # its own pid, network and IPC namespaces: only under an init of its own
     _program("mnt_pseudo_fs", flavors=("ns", "uns")),
     _program("mnt_proc_masks", flavors=("ns", "uns")),
+    # ptys of a devpts instance of its own, and of ours (its index must be free at restore:
+    # no other conformance run meanwhile)
+    _program("mnt_devpts_ptys", requires=BASE + PTY, flavors=("ns", "uns")),
+    _program("pty_host", requires=PTY, flavors=("h",), exclusive=True),
 ]
 
 

@@ -24,6 +24,16 @@ def die_with_parent():
 
 if kind == "packet_socket":          # a kind the engine does not carry
     held = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
+elif kind == "pty_queued":              # a pty with a line typed and not read yet
+    held = os.openpty()
+    os.write(held[0], b"typed\n")
+elif kind == "pty_ctty":                # its own session, a pty its controlling terminal
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    master, slave = os.openpty()
+    name = os.ttyname(slave)
+    os.close(slave)
+    held = [master, os.open(name, os.O_RDWR)]     # without O_NOCTTY: it becomes ours
 elif kind == "unix_pending_data":      # a client's data in a connection not accepted yet
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(b"\0cr-subject-%d" % os.getpid())
