@@ -39,11 +39,12 @@ import socket
 import stat
 import tempfile
 
+from kernel import fdinfo
 from kernel import mount as kmount
 from kernel.libc import syscall
 from kernel.namespaces import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUSER, setns, unshare
 
-from . import mnt_content
+from . import mnt_content, mount_table
 from .errors import RestoreError
 from .mnt_model import CONTENT_IMAGE, DELETED, below, has_set_group
 from .namespaces import inside
@@ -235,9 +236,14 @@ class _Builder:
         if self.image.get("content"):       # before we may lose the right to open it
             data = os.open(self.reader.path(CONTENT_IMAGE), os.O_RDONLY | os.O_CLOEXEC)
             self.data_path = f"/proc/self/fd/{data}"
+        # declared external mounts that propagate: clones made here, in ours (peers and
+        # slaves of what the path shows), before our copy is made private
+        sending = {sb["id"]: _clone_of(self.external[sb["key"]])
+                   for sb in self.image["superblocks"]
+                   if sb["make"] == "key" and (sb.get("shared") or sb.get("slave"))}
         unshare(CLONE_NEWNS)
         kmount.mount(None, "/", None, kmount.MS_REC | kmount.MS_PRIVATE)
-        self._stage()
+        self._stage(sending)
         if self.userns is not None:
             setns(self.joined["user"], CLONE_NEWUSER)
             os.setresgid(0, 0, 0)
@@ -267,7 +273,7 @@ class _Builder:
             self._propagation(outside)
             _send(self.sock, {"done": True})
 
-    def _stage(self):
+    def _stage(self, sending):
         """In a private copy of our namespace, before the tree's user namespace is joined:
         a clone of each path of ours the image binds, alone (what covers it in ours
         detached first), attached in a stage there; the namespaces are made of copies of
@@ -275,12 +281,14 @@ class _Builder:
         together: there a path with mounts below it could not be cloned alone, EINVAL.)
         The yard goes inside the stage."""
         kmount.mount("cr-stage", self.yard, "tmpfs", 0, "mode=711")
+        for label, fd in sending.items():
+            self.staged[label] = self._put(fd)
         wanted = {}                 # path of ours -> the device it must show (None: any)
         for m in self.image["mounts"]:
             sb = self.sbs[m["sb"]]
             if sb["make"] == "external":
                 wanted[m["path"]] = m["dev"]
-            elif sb["make"] == "key":
+            elif sb["make"] == "key" and sb["id"] not in sending:
                 wanted[self.external[sb["key"]]] = None
         for g in self.image["groups"]:
             if g["template"]:
@@ -294,14 +302,10 @@ class _Builder:
                     covered[path] = dev
                     continue
                 try:
-                    fd = _clone_of(path)
+                    self.staged[path] = self._put(_clone_of(path))
                 except OSError as e:
                     raise RestoreError(f"cannot clone {path} of ours: {e.strerror}",
                                        "prepare") from None
-                where = self.staged[path] = f"{self.yard}/s{len(self.staged)}"
-                _make_point(where, fd)
-                kmount.move_mount(fd, "", kmount.AT_FDCWD, where, kmount.MOVE_MOUNT_F_EMPTY_PATH)
-                os.close(fd)
             if not covered:
                 break
             for path in covered:
@@ -316,6 +320,14 @@ class _Builder:
                                f"covered", "prepare")
         self.yard = f"{self.yard}/y"
         os.mkdir(self.yard, 0o700)
+
+    def _put(self, fd):
+        """Attach the detached mount ``fd`` in the stage; its path there."""
+        where = f"{self.yard}/s{len(self.staged)}"
+        _make_point(where, fd)
+        kmount.move_mount(fd, "", kmount.AT_FDCWD, where, kmount.MOVE_MOUNT_F_EMPTY_PATH)
+        os.close(fd)
+        return where
 
     def _open_outside(self):
         """Fds of our mounts whose groups the tree's mounts join, opened before we leave
@@ -447,6 +459,7 @@ class _Builder:
             _remount(fd, root["attr"])
         self._children(root, children)
         self._overlays(index, fd, children)
+        self._check_sending(index)
         os.fchdir(fd)
         syscall("pivot_root", b".", b".")
         kmount.umount2(".", kmount.MNT_DETACH)
@@ -478,6 +491,34 @@ class _Builder:
             os.close(target)
         if self.remount:
             _remount(fd, m["attr"])
+
+    def _check_sending(self, index):
+        """Declared external mounts of namespace ``index`` propagate as they did: a clone
+        of the given path is what that path is (shared, slave, in ours; a user namespace's
+        copy makes shared slave); made private if it was, a slave of the path's group if
+        it was a slave only and the path is shared, else refused if it does not send or
+        receive as it did."""
+        mine = [m for m in self.image["mounts"]
+                if m["ns"] == index and self.sbs[m["sb"]]["make"] == "key"]
+        if not mine:
+            return
+        table = {x.id: x for x in mount_table.from_mountinfo("self")}
+        for m in mine:
+            sb, fd = self.sbs[m["sb"]], self.fds[m["id"]]
+            got = table[int(fdinfo.read(fd)["mnt_id"])]
+            want = (sb.get("shared", False), sb.get("slave", False))
+            if want == (bool(got.shared), bool(got.master)):
+                continue
+            if want == (False, False) or (want == (False, True) and got.shared):
+                # private; or a slave of the group of the path given
+                kmount.mount(None, f"/proc/self/fd/{fd}", None,
+                             kmount.MS_SLAVE if want[1] else kmount.MS_PRIVATE)
+            else:
+                raise RestoreError(
+                    f"{m['point']} of mount namespace {index}, declared external "
+                    f"{sb['key']!r}, was {_kind(sb['shared'], sb['slave'])} at dump; "
+                    f"{self.external[sb['key']]} gives a "
+                    f"{_kind(got.shared, got.master)} one", "prepare")
 
     def _overlays(self, index, root_fd, children):
         """The overlays of namespace ``index`` once the rest is attached (their layers):
@@ -534,7 +575,7 @@ class _Builder:
             elif sb["make"] == "external":
                 source = self.staged[m["path"]]
             elif sb["make"] == "key":
-                source = self.staged[self.external[sb["key"]]]
+                source = self.staged.get(sb["id"]) or self.staged[self.external[sb["key"]]]
             else:
                 root = m["root"].removesuffix(DELETED)
                 source = f"{self.yard}/{sb['id']}{root if root != '/' else ''}"
@@ -641,6 +682,11 @@ class _Builder:
         """The path that shows ``root`` (within the file system) through ``g``'s helper."""
         rel = below(g["root"], root.removesuffix(DELETED))
         return f"{self.yard}/{g['id']}" + (f"/{rel}" if rel else "")
+
+
+def _kind(shared, slave):
+    return " and ".join(w for w, on in (("shared", shared), ("slave", slave)) if on) or \
+        "private"
 
 
 def _clone_of(path):

@@ -99,10 +99,9 @@ class MountDump:
                 if key is not None:         # a superblock of its own: nobody else's
                     sb = sbs[label] = {"id": f"s{len(sbs)}", "make": "key", "key": key,
                                        "fstype": m.fstype, "source": m.source,
-                                       "dev": m.dev, "ro": False, "options": []}
-                    if m.shared or m.master:
-                        raise Unsupported(f"unsupported: {m.point} in {where}, declared "
-                                          f"external, propagates (shared or slave)")
+                                       "dev": m.dev, "ro": False, "options": [],
+                                       "shared": bool(m.shared), "slave": bool(m.master)}
+                    _check_declared(m, table, where)
                 else:
                     sb = sbs.get(m.dev)
                 if sb is not None and sb["make"] == "overlay" and sb["ns"] != index:
@@ -248,6 +247,8 @@ class MountDump:
         keys = {}
         for entry in mounts:
             m = tables[entry["ns"]][entry["dump_id"]]
+            if by_sb[entry["sb"]]["make"] == "key":
+                continue            # its propagation is the outside's, joined by a clone
             if m.shared is not None or m.master is not None:
                 key = ("shared", m.shared) if m.shared else ("slave", m.master)
                 keys.setdefault(key, []).append((entry, m))
@@ -429,6 +430,24 @@ def _external_spec(spec):
     if not inner or not rest:
         raise Unsupported(f"bad --external {spec!r}: mnt[...]:... with both parts")
     return inner, rest
+
+
+def _check_declared(m, table, where):
+    """A declared external mount propagates with the outside world only: the restore
+    clones the given path, with its peer group and master; what of the tree joins it, or
+    is mounted below it while it sends (shared: that would reach the outside), is
+    refused."""
+    for x in table:
+        why = None
+        if m.shared and x is not m and x.shared == m.shared:
+            why = "is in its peer group"
+        elif m.shared and x.master == m.shared:
+            why = "is a slave of it"
+        elif m.shared and x.parent == m.id:
+            why = "is mounted on it (the restore would send it to the outside's peers)"
+        if why:
+            raise Unsupported(f"unsupported: {x.point} in {where} {why}, and {m.point} is "
+                              f"declared external")
 
 
 def _seen(pids, point):

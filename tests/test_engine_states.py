@@ -287,6 +287,17 @@ def test_without_set_group_a_shared_root_is_refused_at_dump(subject, tmp_path, m
     assert s.stop(s.pid).startswith("alive ")
 
 
+def test_a_declared_external_that_sends_with_mounts_on_it_is_refused(subject, tmp_path):
+    """A shared mount declared external is bound again from the restore's path with that
+    path's peer group: a mount of the tree below it would be sent to the outside's peers
+    as the restore makes it, so the dump refuses, naming it, and the tree runs on."""
+    s = subject("private_root_shared")
+    with pytest.raises(cr_engine.CRError, match=r"unsupported: /\w+ in mount namespace 0 "
+                       r"\(pid \d+\) is mounted on it .*, and / is declared external"):
+        cr_engine.dump(s.pid, tmp_path / "img", external=["mnt[/]:root"])
+    assert s.stop(s.pid).startswith("alive ")
+
+
 @pytest.mark.skipif(not has_set_group(), reason="probe move_mount_set_group: not present")
 def test_without_set_group_images_that_need_it_are_refused_at_restore(subject, tmp_path,
                                                                       monkeypatch):

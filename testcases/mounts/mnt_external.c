@@ -25,6 +25,23 @@ const char *test_doc = "a bind of a mount of the outside world, declared externa
 
 static char *outside;
 TEST_OPTION(outside, string, "the outside world's directory (a tmpfs) to bind", 1);
+/* "": D/ext private; "slave" / "shared": it keeps receiving from (and, shared, sending
+ * to) the outside's mount - cloned from it before the program's namespace is made */
+static char *propagation = "";
+TEST_OPTION(propagation, string, "slave or shared: D/ext propagates with --outside", 0);
+static int sending = -1;	/* the clone of --outside, before mnt_prepare */
+
+/* Whether the propagation tags of D/ext's line are what --propagation asks. */
+static int propagates_as_asked(const struct mnt_line *l)
+{
+	int shared = mnt_tag(l, "shared") != 0, master = mnt_tag(l, "master") != 0;
+
+	if (!strcmp(propagation, "slave"))
+		return !shared && master;
+	if (!strcmp(propagation, "shared"))
+		return shared && !master;
+	return !l->tags[0];
+}
 
 #define SOURCE "mnt-external"
 #define DATA "shared"
@@ -86,9 +103,10 @@ static int check(const char *when)
 		fail("%s: no mount at %s", when, ext(NULL));
 		return 1;
 	}
-	if (strcmp(l.source, SOURCE) || strcmp(l.root, "/") || l.tags[0]) {
-		fail("%s: the top mount at %s is %s root %s (%s), not a private %s of root /",
-		     when, ext(NULL), l.source, l.root, l.tags, SOURCE);
+	if (strcmp(l.source, SOURCE) || strcmp(l.root, "/") || !propagates_as_asked(&l)) {
+		fail("%s: the top mount at %s is %s root %s (%s), not a %s %s of root /",
+		     when, ext(NULL), l.source, l.root, l.tags, *propagation ? propagation :
+		     "private", SOURCE);
 		bad = 1;
 	}
 	if (mnt_expect_file(ext("data"), DATA))
@@ -158,8 +176,19 @@ static int setup(void)
 {
 	char buf[KEPT];
 
-	if (mnt_bind(outside, ext(NULL), 0))
+	if (sending >= 0) {	/* the clone of the outside's mount, attached here */
+		if (mnt_mkdirs(ext(NULL), 0755) ||
+		    syscall(SYS_move_mount, sending, "", AT_FDCWD, ext(NULL),
+			    MOVE_MOUNT_F_EMPTY_PATH)) {
+			pr_perror("move_mount the clone of %s to %s", outside, ext(NULL));
+			return -1;
+		}
+		close(sending);
+		if (!strcmp(propagation, "slave") && mnt_slave(ext(NULL)))
+			return -1;
+	} else if (mnt_bind(outside, ext(NULL), 0)) {
 		return -1;
+	}
 	data_fd = open(ext("data"), O_RDONLY | O_CLOEXEC);
 	if (data_fd < 0 || read(data_fd, buf, KEPT) != KEPT) {
 		pr_perror("open and read %s", ext("data"));
@@ -174,6 +203,14 @@ static int setup(void)
 int main(int argc, char **argv)
 {
 	test_init(argc, argv);
+	if (*propagation) {	/* a peer of the outside's mount, in our namespace still */
+		sending = syscall(SYS_open_tree, AT_FDCWD, outside, OPEN_TREE_CLONE |
+				  OPEN_TREE_CLOEXEC);
+		if (sending < 0) {
+			pr_perror("open_tree %s", outside);
+			return 1;
+		}
+	}
 	if (mnt_prepare() || setup())
 		return 1;
 	return mnt_around(check, "the external mount did not hold");

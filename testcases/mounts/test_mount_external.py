@@ -48,8 +48,10 @@ def outside(zdtm, tmp_path_factory):
             subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=755", SOURCE,
                             str(path)], check=True)
             made.append(path)
+            subprocess.run(["mount", "--make-shared", str(path)], check=True)
             (path / "data").write_text("shared")
             (path / "marker").write_text(copy)
+            (path / "probe").mkdir()
         yield made[0], made[1]
 
 
@@ -58,14 +60,15 @@ def _unmount(paths):
         subprocess.run(["umount", "-l", str(path)], check=False)
 
 
-def program(flavor, outside_a, outside_b):
+def program(flavor, outside_a, outside_b, propagation=""):
     # the point is in the mount namespace of the program (its own, mnt_prepare): the
     # root's in the h flavor; in ns and uns the root is the init (namespace 0, the private
     # root it pivoted into) and the program's is namespace 1.  Both see the test's
     # directory at the same path (the init's root binds the host's /tmp).
     at = "" if flavor == "h" else "@1"
     return Program(HERE / f"{NAME}.c", dirname=True, requires=("mntns",),
-                   args=(f"--outside={outside_a}",),
+                   args=(f"--outside={outside_a}",) +
+                   ((f"--propagation={propagation}",) if propagation else ()),
                    dump_options=(f"external=mnt[{{workdir}}/{POINT}{at}]:{KEY}",),
                    restore_options=(f"external=mnt[{KEY}]:{outside_b}",))
 
@@ -85,7 +88,15 @@ def bound_copy(root, point):
     return seen
 
 
-def test_mount_external(zdtm, zdtm_flavor, outside):
+@pytest.mark.parametrize("propagation", ["", "slave", "shared"],
+                         ids=["private", "slave", "shared"])
+def test_mount_external(zdtm, zdtm_flavor, outside, propagation):
+    """Private: bound from the path given.  Slave and shared (the h flavor: the program
+    clones the outside's mount before it makes its namespace): after each restore a mount
+    made on the path given shows in the tree; shared, a mount made in the tree shows on
+    the path given too."""
+    if propagation and zdtm_flavor != "h":
+        pytest.skip("the outside's mount is reached from the host's namespace only (h)")
     point = os.path.join(os.path.realpath(zdtm.workdir), POINT)
     restored = []
 
@@ -93,8 +104,38 @@ def test_mount_external(zdtm, zdtm_flavor, outside):
         seen = bound_copy(root, point)
         assert seen and set(seen.values()) == {"b"}, \
             f"after restore {len(restored) + 1}: the marker at {point} per pid: {seen}"
+        if propagation:
+            _propagates(next(iter(seen)), point, outside[1], propagation == "shared")
         restored.append(seen)
 
-    outcome = zdtm.run(program(zdtm_flavor, *outside), after_restore=after_restore)
+    outcome = zdtm.run(program(zdtm_flavor, *outside, propagation),
+                       after_restore=after_restore)
     assert len(restored) == len(outcome.restores)
     assert (outside[0] / "marker").read_text() == "a", "outside-a was changed"
+
+
+def _propagates(pid, point, path, both_ways):
+    """A tmpfs mounted on ``path``/probe shows at ``point``/probe in ``pid``'s namespace
+    (and, ``both_ways``, one mounted there by a process in it shows on ``path``)."""
+    def shows(where, mountinfo):
+        with open(mountinfo) as f:
+            return any(line.split()[4] == where for line in f)
+
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "probe-out", f"{path}/probe"],
+                   check=True)
+    try:
+        assert shows(f"{point}/probe", f"/proc/{pid}/mountinfo"), \
+            f"a mount on {path}/probe does not show at {point}/probe in pid {pid}"
+    finally:
+        subprocess.run(["umount", f"{path}/probe"], check=True)
+    assert not shows(f"{point}/probe", f"/proc/{pid}/mountinfo"), "its umount did not"
+    if not both_ways:
+        return
+    subprocess.run(["nsenter", "-t", str(pid), "-m", "mount", "-t", "tmpfs", "-o",
+                    "size=4k", "probe-in", f"{point}/probe"], check=True)
+    try:
+        assert shows(f"{path}/probe", "/proc/self/mountinfo"), \
+            f"a mount at {point}/probe in pid {pid} does not show on {path}/probe"
+    finally:
+        subprocess.run(["nsenter", "-t", str(pid), "-m", "umount", f"{point}/probe"],
+                       check=True)
