@@ -229,7 +229,9 @@ class _Builder:
         self.by_cloning = not has_set_group()
         self.group_of = {label: g for g in image["groups"] for label in g["members"]}
         self.helpers = {}           # group -> fd of its helper mount in the yard
-        self.staged = {}            # path of ours -> the stage's clone of what it shows
+        # path of ours (a propagating declared external: its superblock's label) -> the
+        # stage's clone of what it shows
+        self.staged = {}
 
     def run(self):
         outside = self._open_outside()
