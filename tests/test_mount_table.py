@@ -116,6 +116,34 @@ def test_another_namespace_by_its_id():
             os.waitpid(pid, 0)
 
 
+def test_a_namespace_whose_processes_are_chrooted_read_from_inside():
+    """A chrooted process's mountinfo shows what is below its root only: the namespace is
+    read by a child that joined it, and gives what an unchrooted reader sees."""
+    with tempfile.TemporaryDirectory() as top:
+        r, w = os.pipe()
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                unshare(CLONE_NEWNS)
+                _build(top)
+                os.chroot(f"{top}/a")
+                os.write(w, b"x")
+                os.read(go_r, 1)
+            finally:
+                os._exit(0)
+        try:
+            assert os.read(r, 1) == b"x"
+            chrooted = mount_table.from_mountinfo(pid)
+            inside = mount_table.from_mountinfo_inside(pid)
+            assert len(chrooted) < len(inside)
+            assert any(m.point == f"{top}/over" for m in inside)
+            assert {m.id for m in chrooted} < {m.id for m in inside}
+        finally:
+            os.write(go_w, b"x")
+            os.waitpid(pid, 0)
+
+
 @pytest.mark.parametrize("way", [pytest.param("statmount", marks=whole), "mountinfo"])
 def test_collect_either_way(monkeypatch, way):
     monkeypatch.setenv(mount_table.FORCE, way)
