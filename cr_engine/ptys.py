@@ -5,13 +5,16 @@ lock, exclusive mode).
 Dump: every master and slave fd is described by its end, index and devpts instance (the
 master's by TIOCGPTN and an O_PATH peer from TIOCGPTPEER, which opens nothing; both ends
 by the path they were opened by, on the tree's mounts or ours); once every
-fd is seen (``finish``) the pairs are checked and their state read.  A slave whose master
-the tree does not hold is the terminal of a shell job (``--shell-job``), else refused; data
-queued either way, and a pty that is the controlling terminal of a session of the tree, are
-refused (neither is carried yet).
+fd is seen (``finish``) the pairs are checked and their state read, with the session whose
+controlling terminal a pty is and its foreground group.  A slave whose master the tree does
+not hold is the terminal of a shell job (``--shell-job``), else refused; data queued either
+way is refused (not carried yet).
 Restore: per devpts instance, the master's ptmx is opened until each dumped index comes
 out (the indices between are closed again afterwards), the state set back, the slaves
-opened by their paths.
+opened by their paths.  A session leader's stub makes its pty its controlling terminal
+right after its setsid() (its children inherit it: ``ctty_of``); the restorer sets the
+foreground group from inside the session once all its processes are in their groups
+(``foreground``).
 """
 
 import fcntl
@@ -27,6 +30,7 @@ KIND = "pty"
 PTMX = (5, 2)
 SLAVE_MAJORS = range(136, 144)          # UNIX98_PTY_SLAVE_MAJOR .. + 8
 _WINSIZE = struct.Struct("HHHH")
+TIOCSCTTY, TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540E, 0x540F, 0x5410, 0x5429
 _OPEN = os.O_ACCMODE | os.O_NOCTTY | os.O_NONBLOCK | os.O_APPEND     # as dumped
 _SETFL = os.O_NONBLOCK | os.O_APPEND
 
@@ -74,7 +78,6 @@ class PtyDump:
         pair[desc["end"]].append((desc, fd, what))
 
     def finish(self, table):
-        ctty = _controlling_ttys(table)
         for (devpts, index), pair in self.ends.items():
             if not pair["master"]:
                 self._shell_terminal(table, pair["slave"])
@@ -87,9 +90,6 @@ class PtyDump:
             if not pair["slave"]:
                 raise Unsupported(f"unsupported: pty {index} ({what}): no fd of the tree "
                                   f"holds its slave")
-            if _slave_rdev(index) in ctty:
-                raise Unsupported(f"unsupported: pty {index} ({what}) is the controlling "
-                                  f"terminal of pid {ctty[_slave_rdev(index)]}")
             slave = pair["slave"][0][1]
             for fd, who, end in ((master, what, "master"), (slave, pair["slave"][0][2],
                                                             "slave")):
@@ -105,6 +105,27 @@ class PtyDump:
                 "packet": kfds.ioctl_get_int(master, kfds.TIOCGPKT),
                 "locked": kfds.ioctl_get_int(master, kfds.TIOCGPTLCK),
                 "exclusive": kfds.ioctl_get_int(slave, kfds.TIOCGEXCL)}
+            ctty = self._session(table, master, index, what)
+            if ctty:
+                ctty["slave"] = next(fid for fid, d in table.files.items()
+                                     if d is pair["slave"][0][0])
+                desc["state"]["ctty"] = ctty
+
+    @staticmethod
+    def _session(table, master, index, what):
+        """{"leader", "foreground"} (pids as we number them) of the session whose
+        controlling terminal the pty is, if any (asked through the master, which answers
+        anyone); its leader must be a live process of the tree."""
+        try:
+            session = kfds.ioctl_get_int(master, TIOCGSID)
+        except OSError:             # ENOTTY: no session's
+            return None
+        leader = table.injected.get(session)
+        if leader is None:
+            raise Unsupported(f"unsupported: pty {index} ({what}) is the controlling "
+                              f"terminal of session {session}, whose leader is not a live "
+                              f"process of the tree")
+        return {"leader": session, "foreground": kfds.ioctl_get_int(master, TIOCGPGRP)}
 
     @staticmethod
     def _shell_terminal(table, slaves):
@@ -129,27 +150,6 @@ def _termios(fd):
     """tcgetattr's list with the control characters as numbers (tcsetattr takes them so)."""
     *flags, cc = termios.tcgetattr(fd)
     return flags + [[c if isinstance(c, int) else c[0] for c in cc]]
-
-
-def _slave_rdev(index):
-    return SLAVE_MAJORS[0] + index // 256, index % 256
-
-
-def _controlling_ttys(table):
-    """(major, minor) of a pty slave -> a pid of the tree whose controlling terminal it is
-    (its session's leader in the tree: a shell job's terminal belongs to a session
-    outside)."""
-    out = {}
-    for pid in table.injected:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        session, tty_nr = int(fields[3]), int(fields[4])
-        if tty_nr and session in table.injected:
-            out[(os.major(tty_nr), os.minor(tty_nr))] = pid
-    return out
 
 
 class PtyOpener:
@@ -221,3 +221,33 @@ class PtyOpener:
             os.close(slave)
             os.close(master)
         self.made = {}
+
+
+def ctty_of(files):
+    """{session leader (pid as dumped): the id of a slave description of its controlling
+    terminal} of an image's files."""
+    return {d["state"]["ctty"]["leader"]: d["state"]["ctty"]["slave"]
+            for d in files.values() if d["type"] == KIND and "ctty" in d.get("state", {})}
+
+
+def take_ctty(fd):
+    """In a session leader's stub, after its setsid(): the pty ``fd`` is its controlling
+    terminal."""
+    fcntl.ioctl(fd, TIOCSCTTY, 0)
+
+
+def foreground(files, procs, order):
+    """[(pid, slave description id, foreground group as the pid numbers it)]: for each
+    controlling terminal, the process of its session restored last (its members all in
+    their groups by then) that sets the foreground group from inside."""
+    out = []
+    for d in files.values():
+        ctty = d.get("state", {}).get("ctty") if d["type"] == KIND else None
+        if not ctty:
+            continue
+        members = [p for p in order if procs[p]["sid"] == ctty["leader"] and
+                   not procs[p]["zombie"]]
+        group = [p for p in order if procs[p]["pgid"] == ctty["foreground"]]
+        if members and group:
+            out.append((members[-1], ctty["slave"], group[0]))
+    return out

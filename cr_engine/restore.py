@@ -26,8 +26,8 @@ from kernel.procfs import status as proc_status
 from kernel.process import CLONE_PARENT, PR_SET_CHILD_SUBREAPER, CloneArgs, PrctlMmMap, fork3
 
 from . import (context, creds, epoll, faults, files, io_uring_restore, locks, memory,
-               mnt_build, mnt_model, namespaces, pidns, proc, pstree, seccomp, signals, stub,
-               sysv_ipc, timers, tracking)
+               mnt_build, mnt_model, namespaces, pidns, proc, pstree, ptys, seccomp, signals,
+               stub, sysv_ipc, timers, tracking)
 from .errors import CRError, ImageError, RestoreError
 from .images import FD_DATA, ImageReader
 from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
@@ -120,6 +120,7 @@ class _Restorer:
         self.live = {}              # dumped pid or tid -> the one it has now, if not the same
         self.mounts = None          # mnt_build.Mounts: the tree's mount namespaces
         self.service = {}           # pid -> {name: fd in the restorer}
+        self.foregrounds = []       # ptys.foreground(): who sets a terminal's foreground
         self.created = []           # pids forked so far (for cleanup)
         self.tracees = {}           # tid -> True while we hold it
         self.low = None             # space below vm.mmap_min_addr the stubs inherit (io_uring)
@@ -176,6 +177,21 @@ class _Restorer:
                     svc[f"shmem:{vma['shmem']}"] = shmem_fds[str(vma["shmem"])]
                 elif vma["kind"] in ("carried", "bpf-map"):
                     svc[f"carried:{vma['file']}"] = self.opened.fds[vma["file"]]
+        self._ctty()
+
+    def _ctty(self):
+        """Controlling terminals (ptys): each session leader's stub takes its own after
+        setsid(); the process of the session restored last sets the foreground group
+        through a service fd of the pty."""
+        img = self.image
+        for leader, slave in ptys.ctty_of(img.files).items():
+            if leader not in img.cores or not img.steps[leader]["setsid"]:
+                raise RestoreError(f"pid {leader} leads the session of a pty but is not "
+                                   f"restored as a session leader", "prepare")
+            img.cores[leader]["ctty_file"] = slave
+        self.foregrounds = ptys.foreground(img.files, img.procs, img.order)
+        for pid, slave, _ in self.foregrounds:
+            self.service[pid]["ctty"] = self.opened.fds[slave]
 
     def _own(self, fd):
         self.own_fds.append(fd)
@@ -412,6 +428,11 @@ class _Restorer:
             if img.steps[pid]["pgid"] == "late":       # from inside: its namespace's id
                 entry = img.procs[pid]
                 rem.call("setpgid", 0, pstree.own_id(entry, "pgid"))
+            for last, _, member in self.foregrounds:    # its session all in place now
+                if last == pid:
+                    at = scratch.put(struct.pack("i", pstree.own_id(img.procs[member],
+                                                                    "pgid")))
+                    rem.call("ioctl", svc["ctty"], ptys.TIOCSPGRP, at)
             remotes = self._threads(rem, scratch, pid, core)
             for thread in core["threads"]:
                 here = remotes[thread["tid"]]

@@ -22,7 +22,7 @@ from kernel.libc import syscall
 from kernel.namespaces import CLONE_NEWPID, setns
 from kernel.process import CLONE_PARENT, PR_SET_CHILD_SUBREAPER, fork3, pidfd_open, prctl
 
-from . import epoll, fd_layout, mnt_build, namespaces, pstree
+from . import epoll, fd_layout, mnt_build, namespaces, pstree, ptys
 from .pstree import exit_like
 
 PR_SET_NAME = 15
@@ -82,6 +82,8 @@ def _become(ctx, pid):
             _helper(ctx, pid, spec)
     if steps["setsid"]:
         os.setsid()
+        if ctx.cores.get(pid, {}).get("ctty_file"):    # before its children: they inherit it
+            ptys.take_ctty(ctx.file_fds[ctx.cores[pid]["ctty_file"]])
     elif steps["pgid"] == "create":
         os.setpgid(0, 0)
     elif steps["pgid"] == "join":

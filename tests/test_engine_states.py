@@ -14,7 +14,7 @@ import pytest
 
 import cr_engine
 from zdtm_py import state as zdtm_state
-from cr_engine import seccomp
+from cr_engine import proc, seccomp
 from cr_engine.mnt_model import has_set_group
 from cr_engine.regs import get_regs
 from cr_engine.remote import wait_stop
@@ -313,6 +313,26 @@ def test_without_set_group_images_that_need_it_are_refused_at_restore(subject, t
     assert sorted(os.listdir(tmp_path / "img")) == names
     monkeypatch.delenv("CR_ENGINE_MOUNT_SET_GROUP")
     restored = cr_engine.restore(tmp_path / "img")
+    assert s.stop(restored.root_pid).startswith("alive ")
+    os.waitpid(restored.root_pid, 0)
+
+
+def test_a_pty_that_is_a_sessions_controlling_terminal(subject, tmp_path):
+    """A session leader whose controlling terminal is a pty of the tree, a child's group
+    in its foreground: the same terminal (its index), the same foreground group, for both,
+    after the restore."""
+    s = subject("pty_ctty")
+    child = int((tmp_path / "result.fg").read_text())
+
+    def terminal(pid):
+        stat = proc.stat(pid)
+        return stat["tty_nr"], stat["tpgid"], stat["session"]
+    before = {"leader": terminal(s.pid), "child": terminal(child)}
+    tty_nr, foreground, _ = before["leader"]
+    assert tty_nr and foreground == child
+    cr_engine.dump(s.pid, tmp_path / "img")
+    restored = cr_engine.restore(tmp_path / "img")
+    assert {"leader": terminal(restored.root_pid), "child": terminal(child)} == before
     assert s.stop(restored.root_pid).startswith("alive ")
     os.waitpid(restored.root_pid, 0)
 

@@ -28,12 +28,24 @@ elif kind == "pty_queued":              # a pty with a line typed and not read y
     held = os.openpty()
     os.write(held[0], b"typed\n")
 elif kind == "pty_ctty":                # its own session, a pty its controlling terminal
-    if os.getsid(0) != os.getpid():
+    if os.getsid(0) != os.getpid():     # and a child's group in its foreground: RESULT.fg
         os.setsid()
     master, slave = os.openpty()
     name = os.ttyname(slave)
     os.close(slave)
-    held = [master, os.open(name, os.O_RDWR)]     # without O_NOCTTY: it becomes ours
+    terminal = os.open(name, os.O_RDWR)     # without O_NOCTTY: it becomes ours
+    child = os.fork()
+    if child == 0:
+        die_with_parent()
+        os.setpgid(0, 0)
+        while True:
+            time.sleep(1)
+    os.setpgid(child, child)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)   # we are in the background after
+    os.tcsetpgrp(terminal, child)
+    held = [master, terminal]
+    with open(result + ".fg", "w") as f:
+        f.write(str(child))
 elif kind == "unix_pending_data":      # a client's data in a connection not accepted yet
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(b"\0cr-subject-%d" % os.getpid())
