@@ -30,7 +30,6 @@ KIND = "pty"
 PTMX = (5, 2)
 SLAVE_MAJORS = range(136, 144)          # UNIX98_PTY_SLAVE_MAJOR .. + 8
 _WINSIZE = struct.Struct("HHHH")
-TIOCSCTTY, TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540E, 0x540F, 0x5410, 0x5429
 _OPEN = os.O_ACCMODE | os.O_NOCTTY | os.O_NONBLOCK | os.O_APPEND     # as dumped
 _SETFL = os.O_NONBLOCK | os.O_APPEND
 
@@ -117,7 +116,7 @@ class PtyDump:
         controlling terminal the pty is, if any (asked through the master, which answers
         anyone); its leader must be a live process of the tree."""
         try:
-            session = kfds.ioctl_get_int(master, TIOCGSID)
+            session = kfds.ioctl_get_int(master, kfds.TIOCGSID)
         except OSError:             # ENOTTY: no session's
             return None
         leader = table.injected.get(session)
@@ -125,7 +124,7 @@ class PtyDump:
             raise Unsupported(f"unsupported: pty {index} ({what}) is the controlling "
                               f"terminal of session {session}, whose leader is not a live "
                               f"process of the tree")
-        return {"leader": session, "foreground": kfds.ioctl_get_int(master, TIOCGPGRP)}
+        return {"leader": session, "foreground": kfds.ioctl_get_int(master, kfds.TIOCGPGRP)}
 
     @staticmethod
     def _shell_terminal(table, slaves):
@@ -233,7 +232,7 @@ def ctty_of(files):
 def take_ctty(fd):
     """In a session leader's stub, after its setsid(): the pty ``fd`` is its controlling
     terminal."""
-    fcntl.ioctl(fd, TIOCSCTTY, 0)
+    fcntl.ioctl(fd, kfds.TIOCSCTTY, 0)
 
 
 def foreground(files, procs, order):

@@ -19,6 +19,7 @@ import struct
 import threading
 import time
 
+from kernel import fds as kfds
 from kernel import memory as kmem
 from kernel import ptrace
 from kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, setns
@@ -432,7 +433,7 @@ class _Restorer:
                 if last == pid:
                     at = scratch.put(struct.pack("i", pstree.own_id(img.procs[member],
                                                                     "pgid")))
-                    rem.call("ioctl", svc["ctty"], ptys.TIOCSPGRP, at)
+                    rem.call("ioctl", svc["ctty"], kfds.TIOCSPGRP, at)
             remotes = self._threads(rem, scratch, pid, core)
             for thread in core["threads"]:
                 here = remotes[thread["tid"]]

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from zdtm_py import leaks
+
 from .engine_subjects import SUBJECT, alive
 from .helpers import TOP
 
@@ -70,24 +72,26 @@ def test_restore_without_detach_waits_for_the_root(subject, tmp_path):
 
 
 @pytest.fixture
-def shell(tmp_path):
-    """A job-control shell on a fresh pseudo-terminal."""
-    master, slave = pty.openpty()
-    slave_path = os.ttyname(slave)
-    os.close(slave)
-    proc = subprocess.Popen([sys.executable, SHELL, slave_path], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=TOP)
+def shell(tmp_path, zdtm_run_lock):
+    """A job-control shell on a fresh pseudo-terminal (of the host's devpts: held with the
+    run lock shared, so that a conformance run of a host pty, alone, keeps its index)."""
+    with leaks.turn(zdtm_run_lock, exclusive=False):
+        master, slave = pty.openpty()
+        slave_path = os.ttyname(slave)
+        os.close(slave)
+        proc = subprocess.Popen([sys.executable, SHELL, slave_path], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, cwd=TOP)
 
-    def run(*argv):
-        proc.stdin.write(json.dumps([str(a) for a in argv]) + "\n")
-        proc.stdin.flush()
-        return json.loads(proc.stdout.readline())
-    run.pid, run.tty = proc.pid, slave_path
-    yield run
-    proc.stdin.close()
-    proc.kill()
-    proc.wait()
-    os.close(master)
+        def run(*argv):
+            proc.stdin.write(json.dumps([str(a) for a in argv]) + "\n")
+            proc.stdin.flush()
+            return json.loads(proc.stdout.readline())
+        run.pid, run.tty = proc.pid, slave_path
+        yield run
+        proc.stdin.close()
+        proc.kill()
+        proc.wait()
+        os.close(master)
 
 
 def test_shell_job_needs_the_flag_and_comes_back_on_the_terminal(shell, tmp_path,

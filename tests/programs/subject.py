@@ -28,8 +28,13 @@ elif kind == "pty_queued":              # a pty with a line typed and not read y
     held = os.openpty()
     os.write(held[0], b"typed\n")
 elif kind == "pty_ctty":                # its own session, a pty its controlling terminal
-    if os.getsid(0) != os.getpid():     # and a child's group in its foreground: RESULT.fg
-        os.setsid()
+    from kernel import mount, namespaces    # and a child's group in its foreground
+    if os.getsid(0) != os.getpid():         # (RESULT.fg); the pty of a devpts instance
+        os.setsid()                         # of its own (an index nobody else takes)
+    namespaces.unshare(namespaces.CLONE_NEWNS)
+    mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
+    mount.mount("devpts", "/dev/pts", "devpts", 0, "newinstance,ptmxmode=0666,mode=0620")
+    mount.mount("/dev/pts/ptmx", "/dev/ptmx", None, mount.MS_BIND)
     master, slave = os.openpty()
     name = os.ttyname(slave)
     os.close(slave)
