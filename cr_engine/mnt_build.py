@@ -513,8 +513,7 @@ class _Builder:
                 continue
             if want == (False, False) or (want == (False, True) and got.shared):
                 # private; or a slave of the group of the path given
-                kmount.mount(None, f"/proc/self/fd/{fd}", None,
-                             kmount.MS_SLAVE if want[1] else kmount.MS_PRIVATE)
+                _mount_at(fd, kmount.MS_SLAVE if want[1] else kmount.MS_PRIVATE)
             else:
                 raise RestoreError(
                     f"{m['point']} of mount namespace {index}, declared external "
@@ -642,12 +641,9 @@ class _Builder:
                     kmount.mount_setattr(fd, "", kmount.AT_EMPTY_PATH,
                                          kmount.MountAttr(propagation=kmount.MS_UNBINDABLE))
                 except OSError as e:
-                    if e.errno != errno.ENOSYS:
+                    if e.errno != errno.ENOSYS:     # before 5.12: mount(2)
                         raise
-                    # before 5.12: mount(2) on its fd's path, from the base (whose /proc
-                    # is ours; those kernels let a type change cross namespaces)
-                    setns(self.base, CLONE_NEWNS)
-                    kmount.mount(None, f"/proc/self/fd/{fd}", None, kmount.MS_UNBINDABLE)
+                    _mount_at(fd, kmount.MS_UNBINDABLE)
         setns(self.base, CLONE_NEWNS)
         kmount.umount2(self.yard, kmount.MNT_DETACH)
 
@@ -774,7 +770,14 @@ def _remount(fd, attr):
     """Per-mount flags the old way (before mount_setattr, 5.12): a bind remount."""
     flags = kmount.MS_REMOUNT | kmount.MS_BIND | MS_ATIME[attr["atime"]]
     flags |= sum(bit for word, bit in MS_BITS.items() if attr[word])
-    kmount.mount(None, f"/proc/self/fd/{fd}", None, flags)
+    _mount_at(fd, flags)
+
+
+def _mount_at(fd, flags):
+    """mount(2) with ``flags`` on the attached mount ``fd``, in our namespace: through our
+    cwd (its /proc may be one we cannot find ourselves in)."""
+    os.fchdir(fd)
+    kmount.mount(None, ".", None, flags)
 
 
 def make_late(view, pid):

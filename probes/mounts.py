@@ -631,6 +631,37 @@ def tmpfs_user_xattr():
     return in_private_mntns(_tmpfs_user_xattr)
 
 
+@stepwise
+def _overlay_userns(s):
+    for d in ("lower", "upper", "work", "merged"):
+        os.mkdir(f"{WORK}/{d}")
+    s("mount_overlay", mount.mount, "overlay", f"{WORK}/merged", "overlay", 0,
+      f"lowerdir={WORK}/lower,upperdir={WORK}/upper,workdir={WORK}/work,userxattr")
+
+
+def _overlay_in_userns(uid, gid):
+    map_self(uid, gid)
+    mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
+    mount.mount("crbench", WORK, "tmpfs", 0, "mode=0700")
+    return _overlay_userns()
+
+
+@probe("overlayfs_userns", "mounts", since="5.11",
+       judge=steps_judge({"mount_overlay": "mount -t overlay (userxattr) in a user namespace"},
+                         absent_on={("mount_overlay", "EPERM"),
+                                    ("mount_overlay", "EINVAL")},
+                         finish=lambda obs: present("mounted overlay with userxattr as root "
+                                                    "of a user namespace")),
+       examples=[({"steps": {"mount_overlay": 0}}, True),
+                 (fail(step="mount_overlay", code=errno.EPERM), False),
+                 (fail(step="mount_overlay", code=errno.ENODEV), None)])
+def overlayfs_userns():
+    """overlayfs mounted by the root of a user namespace (5.11): what a tree in a user
+    namespace of its own may have."""
+    return in_child(_overlay_in_userns, os.getuid(), os.getgid(),
+                    unshare_flags=CLONE_NEWUSER | CLONE_NEWNS)
+
+
 @functools.lru_cache(maxsize=1)
 def overlay_experiment():
     """One overlay mount serves three probes (mountable, maps dev:ino, options)."""
