@@ -51,10 +51,12 @@ PROGRAMS = [
     _program("mnt_tmpfs_content", requires=BASE + ("tmpfs_user_xattr",)),
     _program("mnt_deleted_root"),
     _program("mnt_pivot_chroot"),
-    # in a user namespace: overlay mounted by its root (5.11)
+    # in a user namespace: overlay mounted by its root (5.11), its xattrs user.overlay.* on
+    # the tmpfs upper (6.6)
     engine_lacks(_program("mnt_overlay", requires=BASE + ("overlayfs",), flavors=("h", "ns")),
                  *OVERLAY_GAP, kernel_lacks=("overlayfs_maps",)),
-    engine_lacks(_program("mnt_overlay", requires=BASE + ("overlayfs_userns",),
+    engine_lacks(_program("mnt_overlay", requires=BASE + ("overlayfs_userns",
+                                                          "tmpfs_user_xattr"),
                           flavors=("uns",)),
                  *OVERLAY_GAP, id="mnt_overlay_userns", kernel_lacks=("overlayfs_maps",)),
     # its own pid, network and IPC namespaces: only under an init of its own
