@@ -378,6 +378,11 @@ def judge_map(seen):
             return absent(f"{what}: this kernel cannot provide it", **data)
         if create == errno.ENOENT and seen["type"] == "struct_ops":
             return absent(f"{what}: no struct_ops value type in kernel BTF", **data)
+        if create == errno.EPERM and seen["type"] == "arena":
+            # with CAP_SYS_ADMIN and CAP_BPF (what the probe needs): 6.18.44-fc builds
+            # from v1147 refuse arenas to every process, a new pid namespace's init too
+            return absent(f"{what}: this kernel refuses arena maps to a process with "
+                          f"CAP_SYS_ADMIN and CAP_BPF", **data)
         return undecided(f"unexpected: {what}", **data)
     if create is None:
         return undecided("map creation was not attempted", create=False, batch_lookup=None,
@@ -446,6 +451,7 @@ EXAMPLES = (
     (_seen(type="xskmap", impl=False, create=errno.EINVAL, **_NOT_CREATED), False),
     (_seen(type="arena", create=errno.EOPNOTSUPP, **_NOT_CREATED), False),
     (_seen(type="arena", create=ENOTSUPP, **_NOT_CREATED), False),
+    (_seen(type="arena", create=errno.EPERM, **_NOT_CREATED), False),
     (_seen(type="struct_ops", create=errno.ENOENT, **_NOT_CREATED), False),
     (_seen(type="xskmap", impl=True, create=errno.EINVAL, **_NOT_CREATED), None),
     (_seen(create=errno.EPERM, **_NOT_CREATED), None),

@@ -18,6 +18,9 @@ fixture, so that re-parented test daemons are its children.
 """
 
 import contextlib
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -224,10 +227,13 @@ def zdtm_subreaper():
 
 
 @pytest.fixture(scope="session")
-def zdtm_run_lock(tmp_path_factory, worker_id):
-    """The lock file every xdist worker of this session shares (zdtm_py.leaks.turn)."""
-    base = tmp_path_factory.getbasetemp()
-    return (base.parent if worker_id != "master" else base) / "zdtm-run.lock"
+def zdtm_run_lock():
+    """The lock file every run on this host shares (zdtm_py.leaks.turn): the xdist workers
+    of this session, and any other session (a nested one: an h-flavor run compares the
+    host's mount table, which a run alone may change).  ``ZDTM_RUN_LOCK`` names another:
+    for a session started by one that holds the lock alone."""
+    return Path(os.environ.get("ZDTM_RUN_LOCK") or
+                Path(tempfile.gettempdir()) / "zdtm-run.lock")
 
 
 @pytest.fixture
