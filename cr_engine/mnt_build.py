@@ -492,7 +492,7 @@ class _Builder:
         finally:
             os.close(target)
         if self.remount:
-            _remount(fd, m["attr"])
+            _remount(fd, m["attr"], self.fds[parent["id"]], rel)
 
     def _check_sending(self, index):
         """Declared external mounts of namespace ``index`` propagate as they did: a clone
@@ -513,13 +513,21 @@ class _Builder:
                 continue
             if want == (False, False) or (want == (False, True) and got.shared):
                 # private; or a slave of the group of the path given
-                _mount_at(fd, kmount.MS_SLAVE if want[1] else kmount.MS_PRIVATE)
+                _mount_at(fd, kmount.MS_SLAVE if want[1] else kmount.MS_PRIVATE,
+                          *self._place(m))
             else:
                 raise RestoreError(
                     f"{m['point']} of mount namespace {index}, declared external "
                     f"{sb['key']!r}, was {_kind(sb['shared'], sb['slave'])} at dump; "
                     f"{self.external[sb['key']]} gives a "
                     f"{_kind(got.shared, got.master)} one", "prepare")
+
+    def _place(self, m):
+        """(fd of the parent, path below it) of the attached mount ``m``."""
+        parent = self.by_id.get(m["parent"])
+        if parent is None:
+            return None, ""
+        return self.fds[parent["id"]], below(parent["point"], m["point"])
 
     def _overlays(self, index, root_fd, children):
         """The overlays of namespace ``index`` once the rest is attached (their layers):
@@ -643,7 +651,7 @@ class _Builder:
                 except OSError as e:
                     if e.errno != errno.ENOSYS:     # before 5.12: mount(2)
                         raise
-                    _mount_at(fd, kmount.MS_UNBINDABLE)
+                    _mount_at(fd, kmount.MS_UNBINDABLE, *self._place(m))
         setns(self.base, CLONE_NEWNS)
         kmount.umount2(self.yard, kmount.MNT_DETACH)
 
@@ -766,18 +774,26 @@ def _make_dirs(root, path):
     return fd
 
 
-def _remount(fd, attr):
+def _remount(fd, attr, parent=None, rel=""):
     """Per-mount flags the old way (before mount_setattr, 5.12): a bind remount."""
     flags = kmount.MS_REMOUNT | kmount.MS_BIND | MS_ATIME[attr["atime"]]
     flags |= sum(bit for word, bit in MS_BITS.items() if attr[word])
-    _mount_at(fd, flags)
+    _mount_at(fd, flags, parent, rel)
 
 
-def _mount_at(fd, flags):
-    """mount(2) with ``flags`` on the attached mount ``fd``, in our namespace: through our
-    cwd (its /proc may be one we cannot find ourselves in)."""
-    os.fchdir(fd)
-    kmount.mount(None, ".", None, flags)
+def _mount_at(fd, flags, parent=None, rel=""):
+    """mount(2) with ``flags`` on the attached mount ``fd`` (at ``rel`` below the mount
+    ``parent``), in our namespace: through our cwd, as its /proc may be one we are not in;
+    a file's from its parent's directory."""
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.fchdir(fd)
+        target = "."
+    elif parent is not None and rel:
+        os.fchdir(parent)
+        target = rel
+    else:
+        target = f"/proc/self/fd/{fd}"
+    kmount.mount(None, target, None, flags)
 
 
 def make_late(view, pid):
@@ -813,7 +829,7 @@ def make_late(view, pid):
             kmount.move_mount(fd, "", target, "", EMPTY)
             os.close(target)
             if not flags_set:
-                _remount(fd, m["attr"])
+                _remount(fd, m["attr"], parent, m["rel"])
             by_label[m["id"]] = fd
     finally:
         for fd in attached + detached:
