@@ -78,6 +78,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         raise DumpError("cannot dump the dumping process itself")
     writer = ImageWriter(images_dir)
     increments = tracking.Increments(images_dir, parent, keep=leave_running and track_mem)
+    mnt_model.ask_probes(pid)
     with stats.stage("freeze"):
         tree = FrozenTree(pid).freeze()
     frozen_at = time.perf_counter()

@@ -41,7 +41,6 @@ class MountDump:
         link of a mount namespace not ours); ``pidns_inits``: pid namespace link -> the
         pid of its init in the tree; ``external``: "mnt[PATH]:KEY" (PATH@N: in namespace
         N, else the root's) mounts declared the outside world's."""
-        self.way = mount_table.way()
         self.declared = _dump_externals(external)
         self.ns_index, self.ns_pids = {}, []
         for pid, link in tree.mnt_ns.items():
@@ -50,7 +49,10 @@ class MountDump:
                 self.ns_pids.append([])
             self.ns_pids[self.ns_index[link]].append(pid)
         self.pidns_inits = pidns_inits
-        self.ours = mount_table.collect("self")
+        # read (and the probes asked) only for a tree with namespaces of its own; dump()
+        # asks the probes before it freezes the tree
+        self.way = mount_table.way() if self.ns_pids else None
+        self.ours = mount_table.collect("self") if self.ns_pids else []
         self.ours_dev, self.our_ids = {}, {m.id for m in self.ours}
         for m in self.ours:
             self.ours_dev.setdefault(m.dev, []).append(m)
@@ -350,6 +352,19 @@ class MountDump:
         writer.adopt(CONTENT_IMAGE)
         self.image["content"] = _deleted_roots(self.image["mounts"], content)
         writer.json(MNT_IMAGE, self.image)
+
+
+def ask_probes(pid):
+    """What the dump of ``pid``'s tree may ask the probes (the first asking imports and
+    runs them: some 200 ms), asked before the tree is frozen, when its root has a mount
+    namespace of its own (a namespace only a child has is asked for while frozen)."""
+    try:
+        theirs = os.stat(f"/proc/{pid}/ns/mnt").st_ino
+    except OSError:
+        return                  # no such process: the freeze says so
+    if theirs != os.stat("/proc/self/ns/mnt").st_ino:
+        mount_table.way()
+        has_set_group()
 
 
 def has_set_group():
