@@ -6,7 +6,6 @@ import os
 import pty
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -162,3 +161,31 @@ def test_track_mem_needs_leave_running(subject, tmp_path):
     assert out.stderr.strip() == "error: --track-mem needs --leave-running (a killed tree " \
                                  "has nothing to track)"
     assert alive(s.pid)
+
+
+@pytest.mark.parametrize("kind", ["plain", "private_root"])
+def test_the_prober_is_not_run_while_the_tree_is_frozen(subject, tmp_path, kind):
+    """Importing and running the probes takes some 200 ms: a dump asks what it needs of
+    them before it freezes the tree (a tree in a mount namespace of its own), or nothing
+    (a tree in ours) - never inside the frozen window."""
+    s = subject(kind)
+    probe = f"""
+import sys
+import cr_engine
+from cr_engine.freezer import FrozenTree
+freeze = FrozenTree.freeze
+def watched(self):
+    tree = freeze(self)
+    print("at freeze:", "probes" in sys.modules)
+    return tree
+FrozenTree.freeze = watched
+cr_engine.dump({s.pid}, {str(tmp_path / "img")!r}, leave_running=True)
+print("after dump:", "probes" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], cwd=TOP, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    own = kind == "private_root"
+    assert f"at freeze: {own}" in out.stdout and f"after dump: {own}" in out.stdout, \
+        out.stdout
+    assert s.stop(s.pid).startswith("alive ")
