@@ -97,6 +97,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
                                 mounts=mounts, injected=injected,
                                 leave_running=leave_running)
         shmem_done = set()
+        attached = set()            # SysV shm segments the tree maps
         for process in tree.processes.values():
             if process.zombie:
                 continue
@@ -112,11 +113,12 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
                 faults.hit(fault, "dump:memory")
             writer.json(f"core-{process.pid}.json", core)
             writer.json(f"mm-{process.pid}.json", mm)
+            attached.update(v["shmid"] for v in mm["vmas"] if v["kind"] == "sysv")
         table.finish()
         with stats.stage("mount-content"):
             mounts.dump_content(writer)
         with stats.stage("ipc"):
-            sysv_ipc.dump(tree, writer)
+            sysv_ipc.dump(tree, writer, attached)
         with stats.stage("write"):
             # what descriptions hold (pipe and socket queues, file content) in one file:
             # one file per description made a dump of many fds wait on file creation

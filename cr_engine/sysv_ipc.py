@@ -55,7 +55,7 @@ from kernel import ipc
 from kernel import memory as kmem
 from kernel.libc import syscall
 
-from . import memory, namespaces, proc
+from . import memory, namespaces
 from .errors import ImageError, RestoreError, Unsupported
 
 IMAGE = "ipc.json"
@@ -66,19 +66,18 @@ BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
 # dump ----------------------------------------------------------------------------------
-def dump(tree, writer):
+def dump(tree, writer, attached):
     """Write ipc.json (and the segments' pages) for the objects the tree uses: of the
-    host's IPC namespace, or all of the tree's own (read from inside it)."""
+    host's IPC namespace, or all of the tree's own (read from inside it).  ``attached``:
+    the shmids of the segments the tree's processes map (their VMAs, as collected)."""
     own = "ipc" in getattr(tree, "namespaces", {})
     if own:
-        return namespaces.run_in(tree.root, "ipc", _dump, tree, writer, True)
-    return _dump(tree, writer, False)
+        return namespaces.run_in(tree.root, "ipc", _dump, tree, writer, attached, True)
+    return _dump(tree, writer, attached, False)
 
 
-def _dump(tree, writer, own):
+def _dump(tree, writer, attached, own):
     pids = {pid for pid, p in tree.processes.items() if not p.zombie}
-    attached = {v.inode for pid in pids for v in proc.maps(pid)
-                if v.name.startswith(memory.SYSV_PREFIX)}
     # in a namespace of its own, every object is the tree's
     shm = [row for row in ipc.table("shm").values() if own or
            row["id"] in attached or row["cpid"] in pids or row["lpid"] in pids]
