@@ -6,6 +6,7 @@ import os
 import pty
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -171,6 +172,7 @@ def test_the_prober_is_not_run_while_the_tree_is_frozen(subject, tmp_path, kind)
     s = subject(kind)
     probe = f"""
 import sys
+import time
 import cr_engine
 from cr_engine.freezer import FrozenTree
 freeze = FrozenTree.freeze
