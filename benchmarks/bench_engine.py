@@ -20,6 +20,7 @@ skips that.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,19 +184,54 @@ def _kill_left_over(result):
     os.remove(result)
 
 
+@contextlib.contextmanager
+def _reaping_orphans():
+    """While CRIU dumps and restores in one script: reap the zombies that come to us (child
+    subreaper) and lead no session - a tree's process whose parent CRIU killed first (our
+    engine reaps its own): nobody else would, and CRIU's restore then finds its pid taken
+    ("Can't fork for N: File exists").  Session leaders (the roots) are not ours to reap."""
+    done = threading.Event()
+
+    def loop():
+        while not done.wait(0.001):
+            for tid in os.listdir("/proc/self/task"):
+                try:
+                    with open(f"/proc/self/task/{tid}/children") as f:
+                        kids = f.read().split()
+                except OSError:
+                    continue
+                for pid in kids:
+                    try:
+                        with open(f"/proc/{pid}/stat") as f:
+                            state, _, _, session = f.read().rpartition(")")[2].split()[:4]
+                        if state == "Z" and session != pid:
+                            os.waitpid(int(pid), os.WNOHANG)
+                    except (OSError, ChildProcessError):
+                        pass
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def criu_once(tools, mib, workdir, from_disk=False):
     shutil.copy(tools.binary, os.path.join(workdir, "prog"))
     shutil.copy(tools.evict, os.path.join(workdir, "evict"))
     if tools.warm:
         shutil.copy(tools.warm, os.path.join(workdir, "warm"))
     os.makedirs(os.path.join(workdir, "img"), exist_ok=True)
-    out = subprocess.run([sys.executable, REFERENCE_CRIU, "exec", "--bind-cwd", "--", "sh",
-                          "-c", CRIU_SCRIPT.format(
-                              args=" ".join(tools.args(mib)),
-                              warm=f"./warm {2 * mib}" if tools.warm else ":",
-                              evict="./evict img/*" if from_disk else ":",
-                              criu_flags=getattr(tools, "criu_flags", ""))], cwd=workdir, capture_output=True,
-                         text=True, timeout=600)
+    with _reaping_orphans():
+        out = subprocess.run([sys.executable, REFERENCE_CRIU, "exec", "--bind-cwd", "--", "sh",
+                              "-c", CRIU_SCRIPT.format(
+                                  args=" ".join(tools.args(mib)),
+                                  warm=f"./warm {2 * mib}" if tools.warm else ":",
+                                  evict="./evict img/*" if from_disk else ":",
+                                  criu_flags=getattr(tools, "criu_flags", ""))],
+                             cwd=workdir, capture_output=True, text=True, timeout=600)
     line = next((x for x in out.stdout.splitlines() if x.startswith("times ")), None)
     if out.returncode != 0 or line is None:
         _kill_left_over(os.path.join(workdir, "result"))

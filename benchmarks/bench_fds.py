@@ -63,11 +63,12 @@ CASES = {"mixed": ["noinet"], "mixed + TCP/UDP": []}
 def run_case(tools, args, use_criu, workdir):
     """Ours and CRIU alternating, ``args.runs`` times; CRIU is not tried again once it
     failed (its error is kept)."""
-    out = {"ours": {"dump_s": [], "restore_s": []}}
+    out = {"ours": {"dump_s": [], "restore_s": [], "stats": []}}
     for _ in range(args.runs):
-        dump_s, restore_s, _, _ = bench_engine.ours_once(tools, args.fds, workdir)
+        dump_s, restore_s, dumped, restored = bench_engine.ours_once(tools, args.fds, workdir)
         out["ours"]["dump_s"].append(dump_s)
         out["ours"]["restore_s"].append(restore_s)
+        out["ours"]["stats"].append({"dump": dumped, "restore": restored})
         if use_criu and "criu_error" not in out:
             try:
                 dump_s, restore_s = bench_engine.criu_once(tools, args.fds, workdir)
@@ -79,18 +80,18 @@ def run_case(tools, args, use_criu, workdir):
     return out
 
 
-def program_cases(source, cases, args, prefix):
+def program_cases(source, cases, args, prefix, criu_flags=""):
     """Each of ``cases`` ((name, argv_of(n), n)) of the program built from ``source``:
-    ours and CRIU (unless ``args.no_criu``) alternating, ``args.runs`` times each, under
-    us as child subreaper; {"cases": {name: run_case() + "size"}}."""
+    ours and CRIU (unless ``args.no_criu``; with ``criu_flags``) alternating, ``args.runs``
+    times each, under us as child subreaper; {"cases": {name: run_case() + "size"}}."""
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     binary, evict = str(build(source)), str(build(bench_engine.EVICT))
     use_criu = not args.no_criu and bench_engine.criu_available()
     results = {"cases": {}}
     with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
         for name, argv_of, size in cases:
-            tools = argparse.Namespace(binary=binary, evict=evict, warm=None, criu_flags="",
-                                       args=argv_of)
+            tools = argparse.Namespace(binary=binary, evict=evict, warm=None,
+                                       criu_flags=criu_flags, args=argv_of)
             results["cases"][name] = run_case(
                 tools, argparse.Namespace(runs=args.runs, fds=size), use_criu, workdir)
             results["cases"][name]["size"] = size
@@ -132,8 +133,14 @@ def row(what, r, key, width=44):
     return f"{what:<{width}}{ours:>10}{criu:>12}"
 
 
+# an Error line every CRIU run logs here first (its root may not raise RLIMIT_NOFILE): not
+# the one that made it fail
+_NOT_THE_ERROR = "rlimit: Can't setup RLIMIT_NOFILE"
+
+
 def criu_error_line(case, r):
-    first = next((x for x in r["criu_error"].splitlines() if "Error" in x),
+    first = next((x for x in r["criu_error"].splitlines()
+                  if "Error" in x and _NOT_THE_ERROR not in x),
                  r["criu_error"].splitlines()[0])
     return f"  CRIU, {case}: {first.strip()[:150]}"
 

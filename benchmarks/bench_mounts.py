@@ -17,14 +17,11 @@ copies of CRIU's own mounts are external to it ("doesn't have a proper root moun
 """
 
 import argparse
-import contextlib
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
-import threading
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "benchmarks"))
@@ -51,20 +48,20 @@ def main(argv=None):
     args = p.parse_args(argv)
     groups = args.mounts // 20
     results = {"mounts": args.mounts, "cases": {}}
-    stats, forced = [], os.environ.get(mount_table.FORCE)
-    with _hooked(stats), _reaping(("mounts_1000", "prog")):
-        for way in WAYS:
-            # read at every dump: mount_table.way() caches nothing when forced
-            os.environ[mount_table.FORCE] = way
-            del stats[:]
-            case = f"{way}, {groups * 20:,} mounts in {groups} peer groups"
-            out = bench_fds.program_cases(PROGRAM, [(case, lambda n: [str(n)], args.mounts)],
-                                          args, "bench-mounts-")
-            r = results["cases"][case] = out["cases"][case]
-            r["way"] = way
-            r["stages_ms"] = {f"{kind}: {stage}": round(statistics.median(
-                s[kind]["times"][stage] * 1000 for s in stats), 2) for kind, stage in STAGES}
-            r["image_bytes"] = image_sizes(args.mounts, way)
+    forced = os.environ.get(mount_table.FORCE)
+    for way in WAYS:
+        # read at every dump: mount_table.way() caches nothing when forced
+        os.environ[mount_table.FORCE] = way
+        case = f"{way}, {groups * 20:,} mounts in {groups} peer groups"
+        out = bench_fds.program_cases(PROGRAM, [(case, lambda n: [str(n)], args.mounts)],
+                                      args, "bench-mounts-", CRIU_FLAGS)
+        r = results["cases"][case] = out["cases"][case]
+        r["way"] = way
+        r["stages_ms"] = {f"{kind}: {stage}": round(statistics.median(
+            s[kind]["times"][stage] * 1000 for s in r["ours"]["stats"]), 2)
+            for kind, stage in STAGES}
+        del r["ours"]["stats"]
+        r["image_bytes"] = image_sizes(args.mounts, way)
     if forced is None:
         del os.environ[mount_table.FORCE]
     else:
@@ -73,69 +70,6 @@ def main(argv=None):
     if not args.json:
         print("\n" + "\n".join(stages_table(results)))
     return 0
-
-
-@contextlib.contextmanager
-def _hooked(stats):
-    """bench_fds.run_case through bench_engine: ours keep each run's stats in ``stats``
-    (run_case drops them); CRIU gets its flags (program_cases gives none)."""
-    ours_once, criu_once = bench_engine.ours_once, bench_engine.criu_once
-
-    def ours(*a, **k):
-        out = ours_once(*a, **k)
-        stats.append({"dump": out[2], "restore": out[3]})
-        return out
-
-    def criu(tools, *a, **k):
-        try:
-            return criu_once(argparse.Namespace(**{**vars(tools), "criu_flags": CRIU_FLAGS}),
-                             *a, **k)
-        except RuntimeError as e:
-            # every run of it here logs this Error first, and the table shows the first
-            raise RuntimeError(re.sub(r"Error \S+ rlimit: Can't setup RLIMIT_NOFILE[^\n]*\n?",
-                                      "", str(e))) from None
-
-    bench_engine.ours_once, bench_engine.criu_once = ours, criu
-    try:
-        yield
-    finally:
-        bench_engine.ours_once, bench_engine.criu_once = ours_once, criu_once
-
-
-@contextlib.contextmanager
-def _reaping(comms):
-    """Reap our zombie children named one of ``comms`` meanwhile, but session leaders (the
-    roots, which bench_engine waits for itself).  The child in the second namespace, killed
-    by a dump, may be adopted by us (child subreaper) as a zombie: nobody reaps it, and it
-    keeps its pid and the root's as its session, so the restore fails ("pid N is in use (by
-    a zombie nobody reaps)", CRIU: "Can't fork for N: File exists")."""
-    done = threading.Event()
-
-    def loop():
-        while not done.wait(0.001):
-            for tid in os.listdir("/proc/self/task"):
-                try:
-                    with open(f"/proc/self/task/{tid}/children") as f:
-                        kids = f.read().split()
-                except OSError:
-                    continue
-                for pid in kids:
-                    try:
-                        with open(f"/proc/{pid}/stat") as f:
-                            name, _, rest = f.read().partition("(")[2].rpartition(")")
-                        state, _, _, session = rest.split()[:4]
-                        if name in comms and state == "Z" and session != pid:
-                            os.waitpid(int(pid), os.WNOHANG)
-                    except (OSError, ChildProcessError):
-                        pass
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
 
 
 def image_sizes(mounts, way):

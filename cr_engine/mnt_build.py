@@ -325,9 +325,7 @@ class _Builder:
 
     def _put(self, fd):
         """Attach the detached mount ``fd`` in the stage; its path there."""
-        where = f"{self.yard}/s{len(self.staged)}"
-        _make_point(where, fd)
-        kmount.move_mount(fd, "", kmount.AT_FDCWD, where, kmount.MOVE_MOUNT_F_EMPTY_PATH)
+        where = _attach_at(fd, f"{self.yard}/s{len(self.staged)}")
         os.close(fd)
         return where
 
@@ -356,18 +354,13 @@ class _Builder:
                 raise RestoreError(f"{sb['fstype']} {sb['source']} belongs to a {ns} "
                                    f"namespace the tree does not have", "prepare")
             setns(self.joined[ns], NS_FLAG[ns])
-        fs = kmount.fsopen(sb["fstype"])
         try:
-            _configure(fs, sb["source"], [self._option(sb, word) for word in sb["options"]])
-            root = kmount.fsmount(fs)
+            root = _fsmount(sb["fstype"], sb["source"],
+                            [self._option(sb, word) for word in sb["options"]])
         except OSError as e:
             raise RestoreError(f"cannot make {sb['fstype']} {sb['source']} "
                                f"({','.join(sb['options'])}): {e.strerror}", "prepare") from None
-        finally:
-            os.close(fs)
-        os.mkdir(f"{self.yard}/{sb['id']}")
-        kmount.move_mount(root, "", kmount.AT_FDCWD, f"{self.yard}/{sb['id']}",
-                          kmount.MOVE_MOUNT_F_EMPTY_PATH)
+        _attach_at(root, f"{self.yard}/{sb['id']}")
         removed = self._make_deleted(sb, root)
         later = []
         for part in sb.get("content", ()):
@@ -454,9 +447,7 @@ class _Builder:
                 children.setdefault(m["parent"], []).append(m)
         root = self.by_id[ns["root"]]
         fd = self.fds[root["id"]]
-        os.mkdir(f"{self.yard}/n{index}")
-        kmount.move_mount(fd, "", kmount.AT_FDCWD, f"{self.yard}/n{index}",
-                          kmount.MOVE_MOUNT_F_EMPTY_PATH)
+        _attach_at(fd, f"{self.yard}/n{index}")
         if self.remount:
             _remount(fd, root["attr"])
         self._children(root, children)
@@ -548,13 +539,13 @@ class _Builder:
             self._children(m, children)
 
     def _overlay(self, sb, root_fd):
+        """An overlay superblock from its option strings, made chrooted into the namespace's
+        root ``root_fd`` (its layer paths are absolute there), its root put in the yard."""
         ours = os.open("/", O_PATH | os.O_CLOEXEC)
-        fs = kmount.fsopen("overlay")
         try:
             os.fchdir(root_fd)
             os.chroot(".")
-            _configure(fs, sb["source"], sb["options"] + (["ro"] if sb["ro"] else []))
-            root = kmount.fsmount(fs)
+            root = _fsmount("overlay", sb["source"], sb["options"] + (["ro"] if sb["ro"] else []))
         except OSError as e:
             raise RestoreError(f"cannot make overlay ({','.join(sb['options'])}): "
                                f"{e.strerror}", "prepare") from None
@@ -562,10 +553,7 @@ class _Builder:
             os.fchdir(ours)
             os.chroot(".")
             os.close(ours)
-            os.close(fs)
-        os.mkdir(f"{self.yard}/{sb['id']}")
-        kmount.move_mount(root, "", kmount.AT_FDCWD, f"{self.yard}/{sb['id']}",
-                          kmount.MOVE_MOUNT_F_EMPTY_PATH)
+        _attach_at(root, f"{self.yard}/{sb['id']}")
         os.close(root)
 
     def _clones(self, mounts):
@@ -576,9 +564,9 @@ class _Builder:
         stage's clone of the path of ours it binds, or of its group's helper."""
         for m in mounts:
             sb = self.sbs[m["sb"]]
-            g = self.group_of.get(m["id"]) if self.by_cloning else None
             if sb["make"] in MADE_IN_PLACE:
                 continue
+            g = self.group_of.get(m["id"]) if self.by_cloning else None
             if g is not None:       # the namespace's copy of the group's helper
                 source = self._helper_path(g, m["root"])
             elif sb["make"] == "external":
@@ -674,8 +662,7 @@ class _Builder:
                 sb = self.sbs[self.by_id[g["members"][0]]["sb"]]
                 fd = _clone_of(self.staged[g["template"]] if g["template"] else
                                f"{self.yard}/{sb['id']}")
-            _make_point(where, fd)
-            kmount.move_mount(fd, "", kmount.AT_FDCWD, where, kmount.MOVE_MOUNT_F_EMPTY_PATH)
+            _attach_at(fd, where)
             if g["master"]:
                 if not self.by_cloning:
                     kmount.move_mount(self.helpers[g["master"]], "", fd, "", SET_GROUP)
@@ -700,12 +687,15 @@ def _clone_of(path):
                             kmount.OPEN_TREE_CLONE | kmount.OPEN_TREE_CLOEXEC)
 
 
-def _make_point(path, fd):
-    """A mount point at ``path`` for the mount ``fd``: a directory, or a file for a file."""
+def _attach_at(fd, path):
+    """Attach the detached mount ``fd`` at ``path`` (new: a directory, or a file for a
+    file); ``path``."""
     if stat.S_ISDIR(os.fstat(fd).st_mode):
         os.mkdir(path)
     else:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    kmount.move_mount(fd, "", kmount.AT_FDCWD, path, kmount.MOVE_MOUNT_F_EMPTY_PATH)
+    return path
 
 
 def _finish_superblock(sb, root):
@@ -739,17 +729,22 @@ def _split(entries, top, removed):
              (e["type"] == "d" and e["path"] in touched)])
 
 
-def _configure(fs, source, words):
-    """Source and options ("key=value" or a flag) of the file system context ``fs``, then
-    its superblock made."""
-    kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, "source", source)
-    for word in words:
-        key, eq, value = word.partition("=")
-        if eq:
-            kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, key, value)
-        else:
-            kmount.fsconfig(fs, kmount.FSCONFIG_SET_FLAG, key)
-    kmount.fsconfig(fs, kmount.FSCONFIG_CMD_CREATE)
+def _fsmount(fstype, source, words, attr=0):
+    """A new superblock of ``fstype`` with its source and options ("key=value" or a flag),
+    as a detached mount with the per-mount flags ``attr``."""
+    fs = kmount.fsopen(fstype)
+    try:
+        kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, "source", source)
+        for word in words:
+            key, eq, value = word.partition("=")
+            if eq:
+                kmount.fsconfig(fs, kmount.FSCONFIG_SET_STRING, key, value)
+            else:
+                kmount.fsconfig(fs, kmount.FSCONFIG_SET_FLAG, key)
+        kmount.fsconfig(fs, kmount.FSCONFIG_CMD_CREATE)
+        return kmount.fsmount(fs, kmount.FSMOUNT_CLOEXEC, attr)
+    finally:
+        os.close(fs)
 
 
 def _showing(path, dev):
@@ -840,12 +835,9 @@ def _proc(view, m):
     """A detached proc of our pid namespace, with the options and flags of ``m``."""
     if view["base"] is not None:
         setns(view["base"], CLONE_NEWNS)
-    fs = kmount.fsopen("proc")
-    _configure(fs, m["source"], m["options"] + (["ro"] if m["ro"] else []))
     attr = sum(bit for word, bit in ATTR_BITS.items() if m["attr"][word])
-    fd = kmount.fsmount(fs, kmount.FSMOUNT_CLOEXEC, attr | ATIME[m["attr"]["atime"]])
-    os.close(fs)
-    return fd
+    return _fsmount("proc", m["source"], m["options"] + (["ro"] if m["ro"] else []),
+                    attr | ATIME[m["attr"]["atime"]])
 
 
 def _try_attr(fd, attr):

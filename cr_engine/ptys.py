@@ -163,7 +163,7 @@ class PtyOpener:
         key = (desc["devpts"], desc["index"])
         if key not in self.made:
             self._instance(desc["devpts"])
-        master, slave = self.made[key]
+        master, slave, _ = self.made[key]
         if desc["end"] == "master":
             fd = os.dup(master)         # the master's one description
             fcntl.fcntl(fd, fcntl.F_SETFL, desc["flags"] & _SETFL)
@@ -188,7 +188,7 @@ class PtyOpener:
                 termios.tcsetattr(slave, termios.TCSANOW, state["slave_termios"])
                 fcntl.ioctl(slave, termios.TIOCSWINSZ, _WINSIZE.pack(*state["winsize"]))
                 kfds.ioctl_set_int(master, kfds.TIOCPKT, state["packet"])
-                self.made[devpts, desc["index"]] = (master, slave)
+                self.made[devpts, desc["index"]] = (master, slave, state)
         finally:
             for fd in spare:            # the indices between: free again
                 os.close(fd)
@@ -209,13 +209,10 @@ class PtyOpener:
     def finish(self):
         """Once every end is open: the lock and the exclusive mode (which refuses further
         opens of the slave) as they were; our own ends closed (the stubs hold theirs)."""
-        for (devpts, index), (master, slave) in self.made.items():
-            desc = next(d for d in self.files.values() if d["type"] == KIND and
-                        d["end"] == "master" and (d["devpts"], d["index"]) ==
-                        (devpts, index))
-            if desc["state"]["exclusive"]:
+        for master, slave, state in self.made.values():
+            if state["exclusive"]:
                 fcntl.ioctl(slave, kfds.TIOCEXCL)
-            if desc["state"]["locked"]:
+            if state["locked"]:
                 kfds.ioctl_set_int(master, kfds.TIOCSPTLCK, 1)
             os.close(slave)
             os.close(master)

@@ -4,6 +4,7 @@ engine meets (tmpfs with options, binds of directories and files, read-only bind
 shared peers, slaves, unbindable mounts, a mount over a mount), read from inside and, by
 its id, from outside."""
 
+import contextlib
 import os
 import tempfile
 
@@ -89,59 +90,52 @@ def test_namespace_of_its_own_both_ways():
         assert (status, out) == (0, "'same'")
 
 
+@contextlib.contextmanager
+def _namespace_holder(top, root=None):
+    """The pid of a child in a mount namespace of its own with the mounts of _build under
+    ``top`` (chrooted into ``root`` if given), there until the block ends."""
+    r, w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            unshare(CLONE_NEWNS)
+            _build(top)
+            if root:
+                os.chroot(root)
+            os.write(w, b"x")
+            os.read(go_r, 1)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(r, 1) == b"x"
+        yield pid
+    finally:
+        os.write(go_w, b"x")
+        os.waitpid(pid, 0)
+
+
 @whole
 @pytest.mark.skipif(check("listmount_foreign_ns").status != "present",
                     reason="listmount of another namespace: " +
                     check("listmount_foreign_ns").detail)
 def test_another_namespace_by_its_id():
-    with tempfile.TemporaryDirectory() as top:
-        r, w = os.pipe()
-        go_r, go_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                unshare(CLONE_NEWNS)
-                _build(top)
-                os.write(w, b"x")
-                os.read(go_r, 1)
-            finally:
-                os._exit(0)
-        try:
-            assert os.read(r, 1) == b"x"
-            outside = mount_table.from_statmount(mount_table.mnt_ns_id(pid))
-            assert outside == mount_table.from_mountinfo(pid)
-            assert any(m.point == f"{top}/over" for m in outside)
-        finally:
-            os.write(go_w, b"x")
-            os.waitpid(pid, 0)
+    with tempfile.TemporaryDirectory() as top, _namespace_holder(top) as pid:
+        outside = mount_table.from_statmount(mount_table.mnt_ns_id(pid))
+        assert outside == mount_table.from_mountinfo(pid)
+        assert any(m.point == f"{top}/over" for m in outside)
 
 
 def test_a_namespace_whose_processes_are_chrooted_read_from_inside():
     """A chrooted process's mountinfo shows what is below its root only: the namespace is
     read by a child that joined it, and gives what an unchrooted reader sees."""
-    with tempfile.TemporaryDirectory() as top:
-        r, w = os.pipe()
-        go_r, go_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                unshare(CLONE_NEWNS)
-                _build(top)
-                os.chroot(f"{top}/a")
-                os.write(w, b"x")
-                os.read(go_r, 1)
-            finally:
-                os._exit(0)
-        try:
-            assert os.read(r, 1) == b"x"
-            chrooted = mount_table.from_mountinfo(pid)
-            inside = mount_table.from_mountinfo_inside(pid)
-            assert len(chrooted) < len(inside)
-            assert any(m.point == f"{top}/over" for m in inside)
-            assert {m.id for m in chrooted} < {m.id for m in inside}
-        finally:
-            os.write(go_w, b"x")
-            os.waitpid(pid, 0)
+    with tempfile.TemporaryDirectory() as top, \
+            _namespace_holder(top, root=f"{top}/a") as pid:
+        chrooted = mount_table.from_mountinfo(pid)
+        inside = mount_table.from_mountinfo_inside(pid)
+        assert len(chrooted) < len(inside)
+        assert any(m.point == f"{top}/over" for m in inside)
+        assert {m.id for m in chrooted} < {m.id for m in inside}
 
 
 @pytest.mark.parametrize("way", [pytest.param("statmount", marks=whole), "mountinfo"])

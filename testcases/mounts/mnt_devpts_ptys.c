@@ -28,18 +28,13 @@
  * afterwards nothing is left to read anywhere.
  */
 #include <linux/kcmp.h>
-#include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/sysmacros.h>
-#include <termios.h>
 
-#include "mntcheck.h"
+#include "ptycheck.h"
 
 const char *test_doc = "ptys of a devpts instance of the tree's own: indices with a gap, "
 		       "termios, window sizes, packet mode, exclusive mode, a child's stdio";
 
-#define PTS_SLAVE_MAJOR 136
-#define WAIT_MS 5000
 
 struct pty {
 	int index;
@@ -69,25 +64,6 @@ static const char *at(const char *rel)
 static long kcmp(pid_t a, pid_t b, int type, unsigned long x, unsigned long y)
 {
 	return syscall(SYS_kcmp, a, b, type, x, y);
-}
-
-/* Printable form of bytes (for messages). */
-static const char *show(const void *data, size_t len)
-{
-	static char bufs[4][512];
-	static int next;
-	char *buf = bufs[next++ % 4], *p = buf;
-	const unsigned char *d = data;
-	size_t i;
-
-	for (i = 0; i < len && p < buf + sizeof(bufs[0]) - 5; i++) {
-		if (d[i] >= 0x20 && d[i] < 0x7f && d[i] != '\\')
-			*p++ = d[i];
-		else
-			p += sprintf(p, "\\x%02x", d[i]);
-	}
-	*p = 0;
-	return buf;
 }
 
 /* ---- the child ---------------------------------------------------------------------- */
@@ -178,18 +154,6 @@ static int stop_child(void)
 }
 
 /* ---- I/O with timeouts ------------------------------------------------------------------ */
-
-/* Wait up to ms for fd to have something to read; 1 when it has. */
-static int readable(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLPRI };
-	int r;
-
-	do
-		r = poll(&p, 1, ms);
-	while (r < 0 && errno == EINTR);
-	return r > 0 && (p.revents & (POLLIN | POLLPRI));
-}
 
 static int write_all(int fd, const void *data, size_t len)
 {
@@ -299,58 +263,7 @@ static ssize_t read_status(int fd, void *buf, size_t len, int *status)
 	return got;
 }
 
-/* 0 when nothing is waiting to be read on fd: poll, FIONREAD and TIOCOUTQ. */
-static int quiet(const char *when, const char *what, int fd)
-{
-	int inq = -1, outq = -1, in = readable(fd, 0);
-
-	if (ioctl(fd, FIONREAD, &inq))
-		inq = -1;
-	if (ioctl(fd, TIOCOUTQ, &outq))
-		outq = -1;
-	if (in || inq || outq) {
-		fail("%s: %s is not quiet: readable %d, FIONREAD %d, TIOCOUTQ %d", when, what, in,
-		     inq, outq);
-		return 1;
-	}
-	return 0;
-}
-
 /* ---- the checks ------------------------------------------------------------------------- */
-
-static int same_termios(const struct termios *a, const struct termios *b)
-{
-	return a->c_iflag == b->c_iflag && a->c_oflag == b->c_oflag &&
-	       a->c_cflag == b->c_cflag && a->c_lflag == b->c_lflag && a->c_line == b->c_line &&
-	       !memcmp(a->c_cc, b->c_cc, sizeof(a->c_cc)) &&
-	       cfgetispeed(a) == cfgetispeed(b) && cfgetospeed(a) == cfgetospeed(b);
-}
-
-static const char *show_termios(const struct termios *t)
-{
-	static char bufs[2][256];
-	static int next;
-	char *buf = bufs[next++ % 2];
-
-	snprintf(buf, sizeof(bufs[0]), "iflag %#o oflag %#o cflag %#o lflag %#o line %d cc %s "
-		 "speed %u/%u", t->c_iflag, t->c_oflag, t->c_cflag, t->c_lflag, t->c_line,
-		 show(t->c_cc, NCCS), cfgetispeed(t), cfgetospeed(t));
-	return buf;
-}
-
-static int check_link(const char *when, const char *what, int fd, const char *want)
-{
-	char buf[512];
-	ssize_t n = readlink(mp("/proc/self/fd/%d", fd), buf, sizeof(buf) - 1);
-
-	if (n < 0 || (buf[n] = 0, strcmp(buf, want))) {
-		if (n >= 0)
-			errno = 0;
-		fail("%s: %s is \"%s\", not %s", when, what, n < 0 ? "" : buf, want);
-		return 1;
-	}
-	return 0;
-}
 
 /* The index, paths, devices and flags of one pty. */
 static int check_pty(const char *when, const struct pty *p, dev_t pts_dev)
@@ -730,11 +643,7 @@ static int setup(void)
 int main(int argc, char **argv)
 {
 	test_init(argc, argv);
-	if (getpid() == 1 || getppid() != 1) {
-		pr_err("not under an init of its own: run in the ns or uns flavor\n");
-		return 1;
-	}
-	if (mnt_prepare())
+	if (mnt_need_own_init() || mnt_prepare())
 		return 1;
 	if (setup()) {
 		if (child > 0) {

@@ -221,11 +221,7 @@ static int setup(void)
 int main(int argc, char **argv)
 {
 	test_init(argc, argv);
-	if (getpid() == 1 || getppid() != 1) {
-		pr_err("not under an init of its own: run in the ns or uns flavor\n");
-		return 1;
-	}
-	if (mnt_prepare() || setup())
+	if (mnt_need_own_init() || mnt_prepare() || setup())
 		return 1;
 	return mnt_around(check, "the pseudo file systems did not hold");
 }

@@ -92,6 +92,17 @@ static inline int mnt_in_userns(void)
 }
 
 /* The program's own mount namespace, all private; mnt_dir made. */
+/* 0 when this program runs under an init of its own (the ns and uns flavors), as a
+ * program that mounts its pid namespace's proc needs. */
+static inline int mnt_need_own_init(void)
+{
+	if (getpid() == 1 || getppid() != 1) {
+		pr_err("not under an init of its own: run in the ns or uns flavor\n");
+		return -1;
+	}
+	return 0;
+}
+
 static inline int mnt_prepare(void)
 {
 	if (unshare(CLONE_NEWNS)) {
