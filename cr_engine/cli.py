@@ -83,6 +83,7 @@ def _report(args, what, result, extra):
         from .stats import Stats
         stats = Stats()
         stats.times, stats.counts = result.stats["times"], result.stats["counts"]
+        stats.ways = result.stats.get("ways", {})
         print(f"{what}:", file=sys.stderr)
         for line in stats.lines():
             print(line, file=sys.stderr)

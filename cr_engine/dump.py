@@ -17,7 +17,7 @@ from kernel.namespaces import ns_get_userns, related_ino
 from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
-from . import (context, creds, faults, files, memory, mnt_model, namespaces, pidns, proc,
+from . import (collect, context, creds, faults, files, memory, mnt_model, namespaces, pidns,
                pstree, seccomp, signals, sockets, sysv_ipc, timers, tracking)
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
@@ -79,8 +79,13 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
     writer = ImageWriter(images_dir)
     increments = tracking.Increments(images_dir, parent, keep=leave_running and track_mem)
     mnt_model.ask_probes(pid)
-    with stats.stage("freeze"):
-        tree = FrozenTree(pid).freeze()
+    vma_collector = collect.VmaCollector()     # loaded before the freeze: not downtime
+    try:
+        with stats.stage("freeze"):
+            tree = FrozenTree(pid).freeze()
+    except BaseException:
+        vma_collector.close()
+        raise
     frozen_at = time.perf_counter()
     injected = {}
     table = None
@@ -98,12 +103,14 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
                                 leave_running=leave_running)
         shmem_done = set()
         attached = set()            # SysV shm segments the tree maps
+        with stats.stage("collect"):
+            tree_vmas = _collect_vmas(tree, vma_collector, stats)
         for process in tree.processes.values():
             if process.zombie:
                 continue
             with stats.stage("collect"):
                 core, mm, private, shmem = _collect(
-                    process, table, injected,
+                    process, tree_vmas[process.pid], table, injected,
                     tree.namespaces if process.pid == tree.root else {})
                 faults.hit(fault, "dump:collect")
             with stats.stage("memory"):
@@ -147,6 +154,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         table.close(final=not leave_running)    # after the last step that can fail
         increments.done()
     except BaseException as e:
+        vma_collector.close()
         _undo(e, "dump", injected, tree, writer, increments, table)
         raise
     if leave_running:
@@ -278,10 +286,21 @@ def _root_pidns(tree, ours):
     return link
 
 
-def _collect(process, table, injected, own_namespaces):
+def _collect_vmas(tree, collector, stats):
+    """{pid: [proc.Vma]} of the tree's live processes, in one pass where the kernel lets us;
+    the program is closed at once (the rest of the dump needs it no more)."""
+    try:
+        return collector.collect(p.pid for p in tree.processes.values() if not p.zombie)
+    finally:
+        collector.close()
+        stats.ways["vmas"] = collector.way
+        if collector.fell_back:
+            stats.add("vmas_from_smaps", collector.fell_back)
+
+
+def _collect(process, smaps, table, injected, own_namespaces):
     pid = process.pid
     st, status = process.stat, process.status
-    smaps = proc.smaps(pid)
     vmas, private, shmem = [], [], []
     for vma in smaps:
         kind = memory.classify(pid, vma)
@@ -425,15 +444,21 @@ def pre_dump(pid, images_dir, *, parent=None):
         raise DumpError(f"bad pid {pid!r}")
     writer = ImageWriter(images_dir)
     increments = tracking.Increments(images_dir, parent, keep=True)
-    with stats.stage("freeze"):
-        tree = FrozenTree(pid).freeze()
+    vma_collector = collect.VmaCollector()
+    try:
+        with stats.stage("freeze"):
+            tree = FrozenTree(pid).freeze()
+    except BaseException:
+        vma_collector.close()
+        raise
     injected = {}
     try:
         _check_tree(tree)
+        tree_vmas = _collect_vmas(tree, vma_collector, stats)
         for process in tree.processes.values():
             if process.zombie:
                 continue
-            smaps = proc.smaps(process.pid)
+            smaps = tree_vmas[process.pid]
             private = [v for v in smaps if not v.shared and
                        memory.classify(process.pid, v) in ("anon", "file", "carried")]
             statuses = {tid: process.status if tid == process.pid else
@@ -452,6 +477,7 @@ def pre_dump(pid, images_dir, *, parent=None):
                       parent=increments.parent_rel)
         increments.done()
     except BaseException as e:
+        vma_collector.close()
         _undo(e, "pre-dump", injected, tree, writer, increments)
         raise
     tree.thaw()

@@ -7,6 +7,7 @@ class Stats:
     def __init__(self):
         self.times = {}             # stage -> seconds
         self.counts = {}
+        self.ways = {}              # state -> how it was read ("vmas": "bpf" or "smaps")
         self._t0 = time.perf_counter()
 
     def stage(self, name):
@@ -19,12 +20,16 @@ class Stats:
         self.times["total"] = time.perf_counter() - self._t0
 
     def as_dict(self):
-        return {"times": {k: round(v, 6) for k, v in self.times.items()}, "counts": self.counts}
+        out = {"times": {k: round(v, 6) for k, v in self.times.items()}, "counts": self.counts}
+        if self.ways:
+            out["ways"] = self.ways
+        return out
 
     def lines(self):
         """Human-readable lines, for -v."""
         out = [f"  {k:<16} {v * 1000:9.2f} ms" for k, v in self.times.items()]
         out += [f"  {k:<16} {v:>12}" for k, v in self.counts.items()]
+        out += [f"  {k + ' read by':<16} {v:>12}" for k, v in self.ways.items()]
         return out
 
 

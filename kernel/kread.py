@@ -18,22 +18,18 @@ import os
 import struct
 
 from . import bpf, btf
+from .bpfasm import (ADD_K, EXIT, FP, FUNC_MAP_LOOKUP_ELEM, FUNC_PROBE_READ_KERNEL,
+                     FUNC_SEQ_WRITE, JA, JEQ_K, JGE_X, JGT_K, JNE_K, JNE_X, LDX_DW, LDX_W,
+                     MOV_K, MOV_X, R0, R1, R2, R3, R4, R6, R7, R8, R9, ST_W, STX_DW, STX_W,
+                     Program, insn, load_iter)
 
 MODE_FILES, MODE_READ = 0, 1
 MAX_REQUESTS = 64           # per pass of the iterator
 CHUNK = 4096                # bytes per request
 PASS_BYTES = 28 << 10       # a pass writes at most this (the iterator's buffer is 32 KiB)
-FUNC_PROBE_READ_KERNEL, FUNC_SEQ_WRITE = 113, 127
 FILE_RECORD = struct.Struct("<IIQQ")        # fd, pad, struct file *, private_data
 _CONFIG = struct.Struct("<IIII")            # mode, tgid, requests, pad
 _REQUEST = struct.Struct("<QII")            # address, length, pad
-
-# eBPF opcodes used below
-LDX_W, LDX_DW, STX_W, STX_DW, ST_W = 0x61, 0x79, 0x63, 0x7B, 0x62
-MOV_K, MOV_X, ADD_K = 0xB7, 0xBF, 0x07
-JEQ_K, JNE_K, JNE_X, JGE_X, JGT_K, JA = 0x15, 0x55, 0x5D, 0x3D, 0x25, 0x05
-CALL, EXIT = 0x85, 0x95
-R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, FP = range(11)
 
 
 class Unavailable(OSError):
@@ -42,109 +38,79 @@ class Unavailable(OSError):
 
 def _program(cfg_map, req_map, buf_map, offsets, tasks=False):
     """The iterator program, for the task_file iterator (or, ``tasks``, the task one, in
-    files mode only).  Jumps are written as labels and resolved at the end."""
-    code, fixups, labels = [], [], {}
-    i = bpf.insn
-
-    def emit(*insns):
-        code.extend(insns)
-
-    def jump(op, dst, target, src=0, imm=0):
-        fixups.append((len(code), target))
-        code.append((op, dst, src, imm))
-
-    def label(name):
-        labels[name] = len(code)
+    files mode only)."""
+    p = Program()
 
     def lookup(map_fd, key_reg=None):       # r0 = &map[key at fp-4] (0 when key_reg None)
         if key_reg is None:
-            emit(i(ST_W, FP, 0, -4, 0))
+            p.emit(insn(ST_W, FP, 0, -4, 0))
         else:
-            emit(i(STX_W, FP, key_reg, -4))
-        code.extend(_split(bpf.ld_map_fd(R1, map_fd)))
-        emit(i(MOV_X, R2, FP), i(ADD_K, R2, imm=-4), i(CALL, imm=bpf.FUNC_MAP_LOOKUP_ELEM))
+            p.emit(insn(STX_W, FP, key_reg, -4))
+        p.ld_map_fd(R1, map_fd)
+        p.emit(insn(MOV_X, R2, FP), insn(ADD_K, R2, imm=-4))
+        p.call(FUNC_MAP_LOOKUP_ELEM)
 
-    emit(i(MOV_X, R6, R1),                  # ctx
-         i(LDX_DW, R7, R6, 0),              # ctx->meta
-         i(LDX_DW, R8, R6, 8))              # ctx->task (NULL at the end)
-    jump(JEQ_K, R8, "out")
+    p.emit(insn(MOV_X, R6, R1),             # ctx
+           insn(LDX_DW, R7, R6, 0),         # ctx->meta
+           insn(LDX_DW, R8, R6, 8))         # ctx->task (NULL at the end)
+    p.jump(JEQ_K, R8, "out")
     lookup(cfg_map)
-    jump(JEQ_K, R0, "out")
-    emit(i(MOV_X, R9, R0),
-         i(LDX_W, R1, R9, 0))
-    jump(JEQ_K, R1, "reads", imm=MODE_READ)
+    p.jump(JEQ_K, R0, "out")
+    p.emit(insn(MOV_X, R9, R0),
+           insn(LDX_W, R1, R9, 0))
+    p.jump(JEQ_K, R1, "reads", imm=MODE_READ)
     # files mode: one record per file of the wanted task group (tasks: one per thread)
-    emit(i(LDX_W, R2, R8, offsets["tgid"]), i(LDX_W, R3, R9, 4))
-    jump(JNE_X, R2, "out", src=R3)
+    p.emit(insn(LDX_W, R2, R8, offsets["tgid"]), insn(LDX_W, R3, R9, 4))
+    p.jump(JNE_X, R2, "out", src=R3)
     if tasks:
-        emit(i(LDX_W, R3, R8, offsets["pid"]),     # task->pid
-             i(STX_DW, FP, R3, -32),
-             i(STX_DW, FP, R8, -24),
-             i(ST_W, FP, 0, -16, 0), i(ST_W, FP, 0, -12, 0))
+        p.emit(insn(LDX_W, R3, R8, offsets["pid"]),        # task->pid
+               insn(STX_DW, FP, R3, -32),
+               insn(STX_DW, FP, R8, -24),
+               insn(ST_W, FP, 0, -16, 0), insn(ST_W, FP, 0, -12, 0))
     else:
-        emit(i(LDX_DW, R2, R6, 24))                 # ctx->file
-        jump(JEQ_K, R2, "out")
-        emit(i(LDX_W, R3, R6, 16),                  # ctx->fd
-             i(STX_DW, FP, R3, -32),
-             i(STX_DW, FP, R2, -24),
-             i(LDX_DW, R4, R2, offsets["private_data"]),
-             i(STX_DW, FP, R4, -16))
-    emit(i(LDX_DW, R1, R7, 0),                      # meta->seq
-         i(MOV_X, R2, FP), i(ADD_K, R2, imm=-32), i(MOV_K, R3, imm=24),
-         i(CALL, imm=FUNC_SEQ_WRITE))
-    jump(JA, 0, "out")
+        p.emit(insn(LDX_DW, R2, R6, 24))                    # ctx->file
+        p.jump(JEQ_K, R2, "out")
+        p.emit(insn(LDX_W, R3, R6, 16),                     # ctx->fd
+               insn(STX_DW, FP, R3, -32),
+               insn(STX_DW, FP, R2, -24),
+               insn(LDX_DW, R4, R2, offsets["private_data"]),
+               insn(STX_DW, FP, R4, -16))
+    p.emit(insn(LDX_DW, R1, R7, 0),                         # meta->seq
+           insn(MOV_X, R2, FP), insn(ADD_K, R2, imm=-32), insn(MOV_K, R3, imm=24))
+    p.call(FUNC_SEQ_WRITE)
+    p.jump(JA, 0, "out")
     # read mode: every request, once (on the iterator's first file)
-    label("reads")
-    emit(i(LDX_DW, R1, R7, 16))             # meta->seq_num
-    jump(JNE_K, R1, "out")
-    emit(i(MOV_K, R6, imm=0))               # request index
-    label("loop")
-    jump(JGT_K, R6, "out", imm=MAX_REQUESTS - 1)
-    emit(i(LDX_W, R1, R9, 8))
-    jump(JGE_X, R6, "out", src=R1)
+    p.label("reads")
+    p.emit(insn(LDX_DW, R1, R7, 16))        # meta->seq_num
+    p.jump(JNE_K, R1, "out")
+    p.emit(insn(MOV_K, R6, imm=0))          # request index
+    p.label("loop")
+    p.jump(JGT_K, R6, "out", imm=MAX_REQUESTS - 1)
+    p.emit(insn(LDX_W, R1, R9, 8))
+    p.jump(JGE_X, R6, "out", src=R1)
     lookup(req_map, R6)
-    jump(JEQ_K, R0, "out")
-    emit(i(MOV_X, R8, R0))                  # the request
+    p.jump(JEQ_K, R0, "out")
+    p.emit(insn(MOV_X, R8, R0))             # the request
     lookup(buf_map)
-    jump(JEQ_K, R0, "out")
-    emit(i(MOV_X, R1, R0),
-         i(LDX_W, R2, R8, 8))               # length
-    jump(JGT_K, R2, "out", imm=CHUNK)
-    emit(i(LDX_DW, R3, R8, 0),              # address
-         i(STX_DW, FP, R1, -16),            # the buffer, kept across the call
-         i(CALL, imm=FUNC_PROBE_READ_KERNEL),
-         i(STX_DW, FP, R0, -24),            # its result, then the bytes
-         i(LDX_DW, R1, R7, 0), i(MOV_X, R2, FP), i(ADD_K, R2, imm=-24), i(MOV_K, R3, imm=8),
-         i(CALL, imm=FUNC_SEQ_WRITE),
-         i(LDX_DW, R1, R7, 0), i(LDX_DW, R2, FP, -16), i(LDX_W, R3, R8, 8))
-    jump(JGT_K, R3, "out", imm=CHUNK)
-    emit(i(CALL, imm=FUNC_SEQ_WRITE),
-         i(ADD_K, R6, imm=1))
-    jump(JA, 0, "loop")
-    label("out")
-    emit(i(MOV_K, R0, imm=0), i(EXIT))
-    for at, target in fixups:
-        op, dst, src, imm = code[at]
-        code[at] = i(op, dst, src, labels[target] - at - 1, imm)
-    return b"".join(code)
-
-
-def _load(insns, func, tries=5):
-    """The loaded program; the verifier's log (its tail) only when it is refused.  A signal
-    arriving while the verifier works makes it give up with EAGAIN: load again (as libbpf)."""
-    for attempt in range(tries):
-        try:
-            return bpf.prog_load(bpf.PROG_TYPE_TRACING, insns,
-                                 expected_attach_type=bpf.TRACE_ITER, attach_btf_id=func)
-        except OSError as e:
-            if e.errno != errno.EAGAIN or attempt == tries - 1:
-                break
-    return bpf.prog_load(bpf.PROG_TYPE_TRACING, insns, expected_attach_type=bpf.TRACE_ITER,
-                         attach_btf_id=func, log_size=1 << 22)
-
-
-def _split(two):
-    return [two[:8], two[8:]]
+    p.jump(JEQ_K, R0, "out")
+    p.emit(insn(MOV_X, R1, R0),
+           insn(LDX_W, R2, R8, 8))          # length
+    p.jump(JGT_K, R2, "out", imm=CHUNK)
+    p.emit(insn(LDX_DW, R3, R8, 0),         # address
+           insn(STX_DW, FP, R1, -16))       # the buffer, kept across the call
+    p.call(FUNC_PROBE_READ_KERNEL)
+    p.emit(insn(STX_DW, FP, R0, -24),       # its result, then the bytes
+           insn(LDX_DW, R1, R7, 0), insn(MOV_X, R2, FP), insn(ADD_K, R2, imm=-24),
+           insn(MOV_K, R3, imm=8))
+    p.call(FUNC_SEQ_WRITE)
+    p.emit(insn(LDX_DW, R1, R7, 0), insn(LDX_DW, R2, FP, -16), insn(LDX_W, R3, R8, 8))
+    p.jump(JGT_K, R3, "out", imm=CHUNK)
+    p.call(FUNC_SEQ_WRITE)
+    p.emit(insn(ADD_K, R6, imm=1))
+    p.jump(JA, 0, "loop")
+    p.label("out")
+    p.emit(insn(MOV_K, R0, imm=0), insn(EXIT))
+    return p.assemble()
 
 
 class KernelReader:
@@ -166,7 +132,7 @@ class KernelReader:
             offsets = {"tgid": types.field("task_struct", "tgid").offset,
                        "pid": types.field("task_struct", "pid").offset,
                        "private_data": types.field("file", "private_data").offset}
-            prog = self._own(_load(_program(self.cfg, self.req, buf, offsets), func))
+            prog = self._own(load_iter(_program(self.cfg, self.req, buf, offsets), func))
             self.link = self._own(bpf.link_create(prog, bpf.TRACE_ITER))
             self.task_func, self.offsets, self.buf = task_func, offsets, buf
             self.task_link = None
@@ -214,7 +180,7 @@ class KernelReader:
     def tasks(self, tgid):
         """{tid: struct task_struct address} of the threads of process ``tgid``."""
         if self.task_link is None:      # loaded on first use
-            prog = self._own(_load(_program(self.cfg, self.req, self.buf, self.offsets,
+            prog = self._own(load_iter(_program(self.cfg, self.req, self.buf, self.offsets,
                                             tasks=True), self.task_func))
             self.task_link = self._own(bpf.link_create(prog, bpf.TRACE_ITER))
         data = self._pass(MODE_FILES, tgid, link=self.task_link)

@@ -1,0 +1,233 @@
+"""cr_engine.collect: the BPF task_vma collector gives exactly what smaps gives, field by
+field (VmFlags included), on real stopped processes of many kinds of VMAs; and the VmFlags
+table learned on this kernel names every calibration VMA as smaps does."""
+
+import ctypes
+import os
+import signal
+import tempfile
+
+import pytest
+
+from cr_engine import collect, proc, vmflags
+from kernel import iters
+from kernel import memory as mem
+
+REASON = collect.unavailable_reason()
+needs_bpf = pytest.mark.skipif(REASON is not None, reason=f"no task_vma collector: {REASON}")
+PAGE = mem.PAGE_SIZE
+
+
+def _fields(vma):
+    return (vma.start, vma.end, vma.perms, vma.offset, vma.dev, vma.inode, vma.name,
+            sorted(vma.flags))
+
+
+def assert_same(pid, got):
+    want = [_fields(v) for v in proc.smaps(pid)]
+    assert [_fields(v) for v in got] == want
+
+
+def _stopped_child(make, *args):
+    """A child that runs make(*args), then stops itself: its VMAs hold still."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            make(*args)
+            os.kill(os.getpid(), signal.SIGSTOP)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status), f"the child ended: status {status:#x}"
+    return pid
+
+
+def _kill(pids):
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _many_vmas(count, file_every=0, path=None):
+    """``count`` VMAs that do not merge (protections alternate), every ``file_every``th a
+    mapping of ``path``; some pages touched."""
+    fd = os.open(path, os.O_RDWR) if file_every else -1
+    base = mem.mmap(count * PAGE, mem.PROT_NONE)
+    for i in range(count):
+        at = base + i * PAGE
+        if file_every and i % file_every == 0:
+            mem.mmap(PAGE, mem.PROT_READ, mem.MAP_PRIVATE | mem.MAP_FIXED, fd,
+                     (i % 4) * PAGE, addr=at)
+        else:
+            prot = mem.PROT_READ | (mem.PROT_WRITE if i % 2 else 0)
+            mem.mmap(PAGE, prot, mem.MAP_PRIVATE | mem.MAP_ANONYMOUS | mem.MAP_FIXED, addr=at)
+            if i % 2 and i % 3 == 0:
+                ctypes.memset(at, 1, 1)
+
+
+def _kinds(workdir):
+    """One VMA of each kind the dump meets: memfd, shared anonymous, a deleted file, a
+    name with a newline, SysV shm, the heap grown, THP-advised, the calibration flags."""
+    memfd = mem.memfd_create("collect-memfd")
+    os.ftruncate(memfd, 4 * PAGE)
+    mem.mmap(4 * PAGE, mem.PROT_READ | mem.PROT_WRITE, mem.MAP_SHARED, memfd)
+    mem.mmap(2 * PAGE, mem.PROT_READ | mem.PROT_WRITE, mem.MAP_SHARED | mem.MAP_ANONYMOUS)
+    for name in ("deleted", "new\nline"):
+        path = os.path.join(workdir, name)
+        with open(path, "wb") as f:
+            f.write(bytes(2 * PAGE))
+        fd = os.open(path, os.O_RDONLY)
+        mem.mmap(2 * PAGE, mem.PROT_READ, mem.MAP_PRIVATE, fd)
+        if name == "deleted":
+            os.unlink(path)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    shmid = libc.shmget(0, 2 * PAGE, 0o1600)        # IPC_PRIVATE | IPC_CREAT
+    if shmid >= 0:
+        libc.shmat(shmid, None, 0)
+        libc.shmctl(shmid, 0, None)                 # IPC_RMID: gone with the last detach
+    libc.malloc(64 << 20)                           # a big malloc: an mmap'd arena
+    libc.sbrk(1 << 20)                              # and a grown heap
+    big = mem.mmap(4 << 20)
+    mem.madvise(big, 4 << 20, 14)                   # MADV_HUGEPAGE
+    ctypes.memset(big, 1, 4 << 20)
+    vmflags._make_vmas()
+
+
+@pytest.fixture
+def collector():
+    c = collect.VmaCollector("bpf", strict=True)
+    yield c
+    c.close()
+
+
+@needs_bpf
+def test_the_learned_table_names_every_calibration_vma_as_smaps():
+    table = vmflags.learned(iters.VmaIterator)
+    pid = _stopped_child(vmflags._make_vmas)
+    try:
+        records = {r.start: r.flags for r in iters.VmaIterator().records(pid)}
+        vmas = proc.smaps(pid)
+    finally:
+        _kill([pid])
+    assert len(records) == len(vmas) - 1            # [vsyscall] is no VMA of the mm
+    for vma in vmas:
+        if vma.start in records:
+            assert table.decode(records[vma.start]) == vma.flags, vma
+
+
+def test_an_unknown_bit_is_never_guessed():
+    table = vmflags.FlagTable({0: "rd", 1: "wr", 33: ""})
+    assert table.decode(0b11) == {"rd", "wr"}
+    assert table.decode(1 << 33 | 1) == {"rd"}
+    assert table.decode(1 << 50) is None
+
+
+@needs_bpf
+@pytest.mark.parametrize("count,file_every", [(20000, 0), (20000, 4)])
+def test_many_vmas_equal_smaps(collector, tmp_path, count, file_every):
+    path = tmp_path / "mapped"
+    path.write_bytes(bytes(range(256)) * 64)
+    pid = _stopped_child(_many_vmas, count, file_every, str(path))
+    try:
+        got = collector.collect([pid])[pid]
+        assert collector.fell_back == 0
+        assert len(got) > count
+        assert_same(pid, got)
+    finally:
+        _kill([pid])
+
+
+@needs_bpf
+def test_every_kind_of_vma_equals_smaps(collector, tmp_path):
+    pid = _stopped_child(_kinds, str(tmp_path))
+    try:
+        got = collector.collect([pid])[pid]
+        assert collector.fell_back == 0
+        assert_same(pid, got)
+        names = {v.name for v in got}
+        assert "/memfd:collect-memfd (deleted)" in names and "[heap]" in names
+        assert any(n.endswith("new\\012line") for n in names)
+        assert any(n.startswith("/SYSV") for n in names)
+    finally:
+        _kill([pid])
+
+
+@needs_bpf
+def test_a_tree_in_one_pass_equals_smaps(collector):
+    pids = []
+    try:
+        for _ in range(100):
+            pids.append(_stopped_child(_many_vmas, 100))
+        got = collector.collect(pids)
+        assert sorted(got) == sorted(pids) and collector.fell_back == 0
+        for pid in pids:
+            assert_same(pid, got[pid])
+    finally:
+        _kill(pids)
+
+
+@needs_bpf
+def test_a_process_in_its_own_mount_namespace_and_root(collector, tmp_path):
+    """map_files links of a chrooted process in another mount namespace name what maps
+    names (the path inside its root)."""
+    def chrooted(root):
+        from kernel import mount, namespaces
+        namespaces.unshare(namespaces.CLONE_NEWNS)
+        mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
+        mount.mount("tmpfs", root, "tmpfs")
+        with open(os.path.join(root, "data"), "wb") as f:
+            f.write(bytes(PAGE))
+        os.chroot(root)
+        fd = os.open("/data", os.O_RDONLY)
+        mem.mmap(PAGE, mem.PROT_READ, mem.MAP_PRIVATE, fd)
+    root = tmp_path / "root"
+    root.mkdir()
+    pid = _stopped_child(chrooted, str(root))
+    try:
+        got = collector.collect([pid])[pid]
+        assert collector.fell_back == 0
+        assert_same(pid, got)
+    finally:
+        _kill([pid])
+
+
+def test_smaps_way_is_smaps():
+    c = collect.VmaCollector("smaps")
+    assert c.way == "smaps" and c.reason == "asked for"
+    pid = _stopped_child(_many_vmas, 10)
+    try:
+        assert_same(pid, c.collect([pid])[pid])
+    finally:
+        _kill([pid])
+
+
+def test_a_bad_way_is_refused():
+    with pytest.raises(ValueError, match="CR_ENGINE_COLLECT"):
+        collect.VmaCollector("text")
+
+
+@needs_bpf
+def test_an_overlay_mapped_file_is_left_to_smaps(collector, tmp_path):
+    """maps shows an overlayfs file's own inode, the VMA holds the layer's file: the
+    iterator cannot tell maps' identity, so that process is read from smaps."""
+    def overlaid(top):
+        from kernel import mount, namespaces
+        namespaces.unshare(namespaces.CLONE_NEWNS)
+        mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
+        mount.mount("tmpfs", top, "tmpfs")
+        for d in ("lower", "upper", "work", "merged"):
+            os.mkdir(os.path.join(top, d))
+        with open(os.path.join(top, "lower", "data"), "wb") as f:
+            f.write(bytes(PAGE))
+        mount.mount("overlay", os.path.join(top, "merged"), "overlay", 0,
+                    f"lowerdir={top}/lower,upperdir={top}/upper,workdir={top}/work")
+        fd = os.open(os.path.join(top, "merged", "data"), os.O_RDONLY)
+        mem.mmap(PAGE, mem.PROT_READ, mem.MAP_PRIVATE, fd)
+    pid = _stopped_child(overlaid, str(tmp_path))
+    try:
+        got = collector.collect([pid])[pid]
+        assert collector.fell_back == 1
+        assert_same(pid, got)
+    finally:
+        _kill([pid])
