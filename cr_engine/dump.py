@@ -143,22 +143,31 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         for state in injected.values():
             state.cure()
         stats.times["frozen"] = time.perf_counter() - frozen_at
-        stats.total()
         stats.counts["processes"] = len(tree.processes)
         stats.counts["threads"] = sum(len(p.threads) for p in tree.processes.values())
-        writer.json("stats-dump.json", stats.as_dict())
         increments.hand_over(writer)
-        writer.finish(root_pid=pid, pids=sorted(tree.processes), shell_job=shell_job,
-                      parent=increments.parent_rel)
+
+        def finish():
+            stats.total()
+            writer.json("stats-dump.json", stats.as_dict())
+            faults.hit(fault, "dump:finish")
+            writer.finish(root_pid=pid, pids=sorted(tree.processes), shell_job=shell_job,
+                          parent=increments.parent_rel)
         lingering = table.ring_sockets()
-        table.close(final=not leave_running)    # after the last step that can fail
-        increments.done()
+        if leave_running:
+            table.close()               # its sockets back at work before the tree runs
+        else:
+            finish()                    # the images complete before the tree is killed
+            table.close(final=True)     # after the last step that can fail
+            increments.done()
     except BaseException as e:
         vma_collector.close()
         _undo(e, "dump", injected, tree, writer, increments, table)
         raise
     if leave_running:
         tree.thaw()
+        stats.times["downtime"] = tree.downtime
+        _finish_running("dump", finish, writer, increments)
     else:
         tree.kill()
         # a killed process's io_uring rings are torn down by a kernel worker a few ms later,
@@ -167,6 +176,22 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         sockets.wait_gone(lingering)
     stats.total()
     return DumpResult(pid, os.fspath(images_dir), stats.as_dict(), sorted(tree.processes))
+
+
+def _finish_running(what, finish, writer, increments):
+    """Complete the images of a tree that runs on already (--leave-running, pre-dump), so
+    that the stats hold its downtime.  A failure here (a disk error) leaves the tree as a
+    failed dump would - running, and here it never stopped being itself again - and no
+    images: they are removed, the parent's tracking is kept, the error is raised."""
+    try:
+        finish()
+        increments.done()
+    except BaseException as e:
+        writer.discard()
+        increments.close()
+        if isinstance(e, OSError) and not isinstance(e, CRError):
+            raise DumpError(f"{what} failed after the thaw: {e}") from e
+        raise
 
 
 def _undo(error, what, injected, tree, writer, increments, table=None):
@@ -471,16 +496,20 @@ def pre_dump(pid, images_dir, *, parent=None):
         for state in injected.values():
             _requeue_taken(state)
             state.cure()
-        writer.json("stats-dump.json", stats.as_dict())
         increments.hand_over(writer)
-        writer.finish(root_pid=pid, pids=sorted(tree.processes), kind="pre-dump",
-                      parent=increments.parent_rel)
-        increments.done()
     except BaseException as e:
         vma_collector.close()
         _undo(e, "pre-dump", injected, tree, writer, increments)
         raise
     tree.thaw()
+    stats.times["downtime"] = tree.downtime
+
+    def finish():
+        stats.total()
+        writer.json("stats-dump.json", stats.as_dict())
+        writer.finish(root_pid=pid, pids=sorted(tree.processes), kind="pre-dump",
+                      parent=increments.parent_rel)
+    _finish_running("pre-dump", finish, writer, increments)
     stats.total()
     return DumpResult(pid, os.fspath(images_dir), stats.as_dict(), sorted(tree.processes))
 

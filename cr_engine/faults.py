@@ -9,7 +9,7 @@ import os
 
 from .errors import DumpError, RestoreError
 
-POINTS = ("dump:freeze", "dump:collect", "dump:memory", "dump:write",
+POINTS = ("dump:freeze", "dump:collect", "dump:memory", "dump:write", "dump:finish",
           "restore:prepare", "restore:fork", "restore:memory", "restore:state",
           "restore:resume")
 

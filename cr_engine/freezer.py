@@ -8,6 +8,7 @@ the thread stopped is kept in ``Thread.taken_signals`` and handed back on thaw.
 
 import os
 import signal
+import time
 
 from kernel import ptrace
 
@@ -51,6 +52,16 @@ class FrozenTree:
     def __init__(self, root):
         self.root = root
         self.processes = {}         # pid -> Process, in the order they were found
+        # the tree's downtime: from the first thread's stop to the last one's release
+        # (perf_counter seconds; None until it happened)
+        self.first_stop = None
+        self.released = None
+
+    @property
+    def downtime(self):
+        if self.first_stop is None or self.released is None:
+            return None
+        return self.released - self.first_stop
 
     # freezing -----------------------------------------------------------------------------
     def freeze(self):
@@ -104,6 +115,8 @@ class FrozenTree:
                                     f"{e.strerror}") from None
                 thread = Thread(tid)
                 process.threads[tid] = thread
+                if self.first_stop is None:
+                    self.first_stop = time.perf_counter()
                 ptrace.interrupt(tid)
             for tid in tids:
                 if tid in process.threads and process.threads[tid].regs is None:
@@ -149,6 +162,7 @@ class FrozenTree:
                     ptrace.detach(thread.tid, sig)
                 except (OSError, TraceeGone):
                     continue
+        self.released = time.perf_counter()
 
     def kill(self):
         """SIGKILL the whole tree and collect the traced threads' exit reports."""

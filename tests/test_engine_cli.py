@@ -155,6 +155,20 @@ def test_pre_dump_and_an_incremental_dump(subject, tmp_path):
     os.waitpid(s.pid, 0)
 
 
+def test_a_leave_running_dump_reports_its_downtime(subject, tmp_path):
+    """downtime runs from the first thread's stop to the last one's release: it holds the
+    freeze and the thaw that ``frozen`` leaves out, in what the CLI prints and in the
+    image's stats alike."""
+    s = subject()
+    out = cli("dump", "-t", s.pid, "-D", tmp_path / "img", "--leave-running", "--json")
+    assert out.returncode == 0, out.stderr
+    times = json.loads(out.stdout)["stats"]["times"]
+    assert times["downtime"] >= times["frozen"] > 0
+    stored = json.loads((tmp_path / "img" / "stats-dump.json").read_text())["times"]
+    assert stored["downtime"] == times["downtime"] and stored["frozen"] == times["frozen"]
+    assert s.stop().startswith("alive ")
+
+
 def test_track_mem_needs_leave_running(subject, tmp_path):
     s = subject()
     out = cli("dump", "-t", s.pid, "-D", tmp_path / "img", "--track-mem")

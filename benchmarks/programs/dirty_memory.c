@@ -3,7 +3,8 @@
  *   dirty_memory MIB RESULT_FILE
  * Fills every page with a pattern derived from its index, writes "ready PID" to RESULT_FILE,
  * then sleeps in pause().  On SIGTERM it checks every page and replaces RESULT_FILE's content
- * with "OK" or "BAD page N", then exits 0 (OK) or 1.
+ * with "OK" or "BAD page N", then exits 0 (OK) or 1.  With STALL_METER=1 it runs
+ * stall_meter.h's meter (SIGUSR2: the largest stall into RESULT_FILE.stall).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "result_file.h"
+#include "stall_meter.h"
 
 int main(int argc, char **argv)
 {
@@ -28,6 +30,7 @@ int main(int argc, char **argv)
 		for (size_t w = 0; w < page / 8; w += 64)
 			mem[i * page / 8 + w] = i * 2654435761u + w + 1;
 	signal(SIGTERM, on_term);
+	stall_meter_start(argv[2]);
 	char msg[64];
 	snprintf(msg, sizeof(msg), "ready %d\n", getpid());
 	put(argv[2], msg);

@@ -8,7 +8,9 @@
  * socket holding a datagram it sent itself (with "noinet", /dev/null takes the place of the
  * TCP and UDP sockets: CRIU 4.1.1 cannot dump inet sockets on kernels >= 6.16).  Writes
  * "ready PID" to RESULT_FILE and pauses.  On SIGTERM it checks every fd (kind, offset, count,
- * data) and replaces RESULT_FILE's content with "OK" or "BAD fd N: why", then exits.
+ * data) and replaces RESULT_FILE's content with "OK" or "BAD fd N: why", then exits.  With
+ * STALL_METER=1 it runs stall_meter.h's meter (SIGUSR2: the largest stall into
+ * RESULT_FILE.stall).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +30,7 @@ enum kind { REG, PIPE_R, PIPE_W, EVENT, TIMER, MEMFD, DEVNULL, SOCK_A, SOCK_B, T
 	     KINDS };
 
 #include "result_file.h"
+#include "stall_meter.h"
 
 int main(int argc, char **argv)
 {
@@ -113,6 +116,7 @@ int main(int argc, char **argv)
 			return 3;
 	}
 	signal(SIGTERM, on_term);
+	stall_meter_start(result);
 	snprintf(path, sizeof(path), "ready %d", getpid());
 	put(result, path);
 	while (!stop)
