@@ -21,6 +21,7 @@ RLIMITS = {name: getattr(resource, name) for name in dir(resource)
            if name.startswith("RLIMIT_") and name != "RLIMIT_NLIMITS"}
 RLIMITS.setdefault("RLIMIT_LOCKS", 10)      # Linux has it; Python's resource module does not
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+MMF_DUMPABLE_MASK = 3
 
 
 def dump_rlimits(pid):
@@ -39,16 +40,25 @@ def _get_int(rem, scratch, option):
 
 
 def dump_process(rem, scratch):
-    return {"dumpable": rem.call("prctl", PR_GET_DUMPABLE, 0, 0, 0, 0),
-            "child_subreaper": bool(_get_int(rem, scratch, PR_GET_CHILD_SUBREAPER))}
+    return process_image(rem.call("prctl", PR_GET_DUMPABLE, 0, 0, 0, 0),
+                         bool(_get_int(rem, scratch, PR_GET_CHILD_SUBREAPER)))
 
 
-def dump_thread(rem, scratch, tid, status):
-    """``status``: the thread's /proc/PID/task/TID/status."""
+def process_image(dumpable, child_subreaper):
+    """``dumpable``: PR_GET_DUMPABLE's answer, or mm->flags (get_dumpable() keeps it in the
+    low two bits)."""
+    return {"dumpable": dumpable & MMF_DUMPABLE_MASK, "child_subreaper": child_subreaper}
+
+
+def dump_thread(rem, scratch, tid, status, pdeath_signal=None):
+    """``status``: the thread's /proc/PID/task/TID/status; ``pdeath_signal``: read from
+    its task_struct already (None: ask the thread)."""
+    if pdeath_signal is None:
+        pdeath_signal = _get_int(rem, scratch, PR_GET_PDEATHSIG)
     return {"nice": os.getpriority(os.PRIO_PROCESS, tid),
             "policy": os.sched_getscheduler(tid),
             "priority": os.sched_getparam(tid).sched_priority,
-            "pdeath_signal": _get_int(rem, scratch, PR_GET_PDEATHSIG),
+            "pdeath_signal": pdeath_signal,
             "no_new_privs": status.get("NoNewPrivs") == "1"}
 
 

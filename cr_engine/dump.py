@@ -79,12 +79,12 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
     writer = ImageWriter(images_dir)
     increments = tracking.Increments(images_dir, parent, keep=leave_running and track_mem)
     mnt_model.ask_probes(pid)
-    vma_collector = collect.VmaCollector()     # loaded before the freeze: not downtime
+    collectors = collect.Collectors()       # loaded before the freeze: not downtime
     try:
         with stats.stage("freeze"):
             tree = FrozenTree(pid).freeze()
     except BaseException:
-        vma_collector.close()
+        collectors.close()
         raise
     frozen_at = time.perf_counter()
     injected = {}
@@ -104,13 +104,13 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         shmem_done = set()
         attached = set()            # SysV shm segments the tree maps
         with stats.stage("collect"):
-            tree_vmas = _collect_vmas(tree, vma_collector, stats)
+            tree_vmas, tasks = _collect_tree(tree, collectors, stats)
         for process in tree.processes.values():
             if process.zombie:
                 continue
             with stats.stage("collect"):
                 core, mm, private, shmem = _collect(
-                    process, tree_vmas[process.pid], table, injected,
+                    process, tree_vmas[process.pid], tasks, table, injected,
                     tree.namespaces if process.pid == tree.root else {})
                 faults.hit(fault, "dump:collect")
             with stats.stage("memory"):
@@ -161,7 +161,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
             table.close(final=True)     # after the last step that can fail
             increments.done()
     except BaseException as e:
-        vma_collector.close()
+        collectors.close()
         _undo(e, "dump", injected, tree, writer, increments, table)
         raise
     if leave_running:
@@ -311,19 +311,22 @@ def _root_pidns(tree, ours):
     return link
 
 
-def _collect_vmas(tree, collector, stats):
-    """{pid: [proc.Vma]} of the tree's live processes, in one pass where the kernel lets us;
-    the program is closed at once (the rest of the dump needs it no more)."""
+def _collect_tree(tree, collectors, stats):
+    """({pid: [proc.Vma]}, {tid: TaskRecord}) of the tree's live processes, in one pass per
+    kind where the kernel lets us; the programs are closed at once (the rest of the dump
+    needs them no more)."""
     try:
-        return collector.collect(p.pid for p in tree.processes.values() if not p.zombie)
+        return collectors.collect(p.pid for p in tree.processes.values() if not p.zombie)
     finally:
-        collector.close()
-        stats.ways["vmas"] = collector.way
-        if collector.fell_back:
-            stats.add("vmas_from_smaps", collector.fell_back)
+        collectors.close()
+        stats.ways.update(collectors.ways())
+        if collectors.vmas.fell_back:
+            stats.add("vmas_from_smaps", collectors.vmas.fell_back)
 
 
-def _collect(process, smaps, table, injected, own_namespaces):
+def _collect(process, smaps, tasks, table, injected, own_namespaces):
+    """The process's core and mm images; ``tasks``: its threads' TaskRecords where the
+    task iterator read them (else they are asked by injected calls)."""
     pid = process.pid
     st, status = process.stat, process.status
     vmas, private, shmem = [], [], []
@@ -357,6 +360,7 @@ def _collect(process, smaps, table, injected, own_namespaces):
                                           f"mapping of pid {pid}") or {})
     state = injected[pid] = _Injected(process, smaps)
     rem, scratch = state.main, state.scratch
+    task = tasks.get(pid)
     core = {
         "pid": pid,
         "comm": st["comm"],
@@ -365,15 +369,17 @@ def _collect(process, smaps, table, injected, own_namespaces):
         "cwd": os.readlink(f"/proc/{pid}/cwd"),
         "root": os.readlink(f"/proc/{pid}/root"),
         "rlimits": context.dump_rlimits(pid),
-        "sigactions": signals.dump_actions(rem, scratch),
+        "sigactions": signals.actions_image(task.actions) if task else
+                      signals.dump_actions(rem, scratch),
         "itimers": timers.dump_itimers(rem, scratch),
         "posix_timers": timers.dump_posix(rem, scratch, pid),
         "pending": [s.hex() for s in signals.peek_pending(pid, shared=True)],
-        "context": context.dump_process(rem, scratch),
+        "context": context.process_image(task.mm_flags, task.child_subreaper)
+                   if task else context.dump_process(rem, scratch),
         "fds": fds,
         "threads": [],
     }
-    brk = rem.call("brk", 0)
+    brk = task.brk if task else rem.call("brk", 0)
     mm = memory.mm_image(pid, st, brk, exe)
     mm["vmas"] = vmas
     exe_dev, exe_ino = memory.file_identity(f"/proc/{pid}/exe")
@@ -385,11 +391,17 @@ def _collect(process, smaps, table, injected, own_namespaces):
         core["cwd_at"] = table.locate(f"/proc/{pid}/cwd", core["cwd"], f"cwd of pid {pid}")
     filters = seccomp.Filters()
     for tid, thread in process.threads.items():
-        trem = state.remotes[tid]
-        out = scratch.reserve(8)
-        trem.call("prctl", PR_GET_TID_ADDRESS, out, 0, 0, 0)
-        tid_address = int.from_bytes(scratch.read(out, 8), "little")
-        scratch.reset()
+        trem, known = state.remotes[tid], tasks.get(tid)
+        if known:
+            tid_address = known.tid_address
+            altstack = signals.altstack_image(thread.regs.rsp, known.altstack_sp,
+                                              known.altstack_size, known.altstack_flags)
+        else:
+            out = scratch.reserve(8)
+            trem.call("prctl", PR_GET_TID_ADDRESS, out, 0, 0, 0)
+            tid_address = int.from_bytes(scratch.read(out, 8), "little")
+            scratch.reset()
+            altstack = signals.dump_altstack(trem, scratch)
         head, length = ctypes.c_uint64(0), ctypes.c_size_t(0)
         syscall("get_robust_list", tid, ctypes.byref(head), ctypes.byref(length))
         task_status = statuses[tid]
@@ -404,9 +416,10 @@ def _collect(process, smaps, table, injected, own_namespaces):
             "tid_address": tid_address,
             "robust_list": [head.value, length.value],
             "rseq": _rseq(tid),
-            "altstack": signals.dump_altstack(trem, scratch),
-            "context": context.dump_thread(trem, scratch, tid, task_status),
-            "creds": creds.dump(trem, task_status),
+            "altstack": altstack,
+            "context": context.dump_thread(trem, scratch, tid, task_status,
+                                           known.pdeath_signal if known else None),
+            "creds": creds.dump(trem, task_status, known.securebits if known else None),
             "seccomp": filters.dump_thread(tid, task_status),
         })
     core["seccomp_filters"] = filters.entries
@@ -436,16 +449,17 @@ def _dump_pages(state, private, writer, stats, increments):
     """Store the private pages worth storing; returns (pagemap, inherited): runs stored in
     pages-PID.img, and pages left in the parent chain (tracking.Increments.split)."""
     pid = state.process.pid
+    starts = [v.start for v in private]
+    stored = set(starts)
     scanner = memory.PageScanner(pid)
     try:
-        runs = [run for vma in private for run in scanner.runs(vma.start, vma.end)]
+        runs = scanner.runs_of(private, [v for v in state.vmas if v.start not in stored])
     finally:
         scanner.close()
     inherited = []
     if increments.active:
         runs, inherited = increments.split(state.main, pid, state.vmas, runs)
     # a run never crosses a VMA: the one it starts in says whether it can be read
-    starts = [v.start for v in private]
     readable = ["r" in private[bisect.bisect_right(starts, start) - 1].perms
                 for start, _ in runs]
     name = f"pages-{pid}.img"
@@ -469,17 +483,17 @@ def pre_dump(pid, images_dir, *, parent=None):
         raise DumpError(f"bad pid {pid!r}")
     writer = ImageWriter(images_dir)
     increments = tracking.Increments(images_dir, parent, keep=True)
-    vma_collector = collect.VmaCollector()
+    collectors = collect.Collectors()
     try:
         with stats.stage("freeze"):
             tree = FrozenTree(pid).freeze()
     except BaseException:
-        vma_collector.close()
+        collectors.close()
         raise
     injected = {}
     try:
         _check_tree(tree)
-        tree_vmas = _collect_vmas(tree, vma_collector, stats)
+        tree_vmas, _ = _collect_tree(tree, collectors, stats)
         for process in tree.processes.values():
             if process.zombie:
                 continue
@@ -498,7 +512,7 @@ def pre_dump(pid, images_dir, *, parent=None):
             state.cure()
         increments.hand_over(writer)
     except BaseException as e:
-        vma_collector.close()
+        collectors.close()
         _undo(e, "pre-dump", injected, tree, writer, increments)
         raise
     tree.thaw()

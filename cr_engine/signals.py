@@ -14,23 +14,32 @@ NSIG = 64
 UNCATCHABLE = (9, 19)                     # SIGKILL, SIGSTOP
 SIGACTION = struct.Struct("<QQQQ")        # handler, flags, restorer, mask (kernel layout)
 STACK_T = struct.Struct("<QiiQ")          # ss_sp, ss_flags, pad, ss_size
-SS_ONSTACK, SS_DISABLE = 1, 2
+SS_ONSTACK, SS_DISABLE, SS_AUTODISARM = 1, 2, 1 << 31
 ALL = (1 << 64) - 1
 
 
 def dump_actions(rem, scratch):
-    """{signo: {handler, flags, restorer, mask}} for every non-default disposition."""
-    out = {}
+    """{signo: {handler, flags, restorer, mask}} for every non-default disposition, asked
+    by injected rt_sigaction calls."""
+    raw = {}
     old = scratch.reserve(SIGACTION.size)
     for sig in range(1, NSIG + 1):
         if sig in UNCATCHABLE:
             continue
         rem.call("rt_sigaction", sig, 0, old, 8)
-        handler, flags, restorer, mask = SIGACTION.unpack(scratch.read(old, SIGACTION.size))
-        if handler or flags or mask:
+        raw[sig] = SIGACTION.unpack(scratch.read(old, SIGACTION.size))
+    scratch.reset()
+    return actions_image(raw)
+
+
+def actions_image(raw):
+    """The dispositions' image from {signo: (handler, flags, restorer, mask)} (injected
+    calls' answers, or sighand->action read by the task iterator)."""
+    out = {}
+    for sig, (handler, flags, restorer, mask) in sorted(raw.items()):
+        if sig not in UNCATCHABLE and (handler or flags or mask):
             out[str(sig)] = {"handler": handler, "flags": flags, "restorer": restorer,
                              "mask": mask}
-    scratch.reset()
     return out
 
 
@@ -89,6 +98,21 @@ def dump_altstack(rem, scratch):
     sp, flags, _, size = STACK_T.unpack(scratch.read(old, STACK_T.size))
     scratch.reset()
     return {"sp": sp, "flags": flags, "size": size}
+
+
+def altstack_image(stack_sp, ss_sp, ss_size, ss_flags):
+    """What sigaltstack(NULL, &old) answers in a thread whose stack pointer is
+    ``stack_sp``, from task_struct's sas_ss_* (do_sigaltstack: sas_ss_flags(sp) | the
+    flags kept)."""
+    if not ss_size:
+        state = SS_DISABLE
+    elif ss_flags & SS_AUTODISARM:
+        state = 0
+    else:
+        state = SS_ONSTACK if stack_sp > ss_sp and stack_sp - ss_sp <= ss_size else 0
+    flags = state | ss_flags
+    return {"sp": ss_sp, "flags": flags - (1 << 32) if flags >> 31 else flags,  # an int,
+            "size": ss_size}                                             # as stack_t has
 
 
 def restore_altstack(rem, scratch, stack):

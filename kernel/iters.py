@@ -118,25 +118,31 @@ class _Iterator:
     target = None           # the iterator's name: bpf_iter_<target>
 
     def __init__(self, types=None):
-        self.prog = None
+        self.prog, self.fds = None, []      # fds: the program's and its maps'
         try:
             types = types or btf.BTF.vmlinux()
             func = types.find(f"bpf_iter_{self.target}", btf.KIND_FUNC)
             if func is None:
                 raise Unavailable(errno.ENOSYS, f"no bpf_iter_{self.target} in the kernel's BTF")
+            bpf.memlock_unlimited()
             try:
                 insns = self.program(types)
             except KeyError as e:
                 raise Unavailable(errno.ENOSYS, f"the kernel's BTF lacks {e.args[0]}") from None
-            bpf.memlock_unlimited()
-            self.prog = load_iter(insns, func)
-        except FileNotFoundError:
-            raise Unavailable(errno.ENOENT, "the kernel has no BTF") from None
-        except OSError as e:
-            if isinstance(e, Unavailable):
-                raise
-            raise Unavailable(e.errno, f"cannot load the {self.target} iterator: "
-                                       f"{e.strerror}") from None
+            self.prog = self.own(load_iter(insns, func))
+        except BaseException as e:
+            self.close()
+            if isinstance(e, FileNotFoundError):
+                raise Unavailable(errno.ENOENT, "the kernel has no BTF") from None
+            if isinstance(e, OSError) and not isinstance(e, Unavailable):
+                raise Unavailable(e.errno, f"cannot load the {self.target} iterator: "
+                                           f"{e.strerror}") from None
+            raise
+
+    def own(self, fd):
+        """Close ``fd`` (a map of the program's) with the program."""
+        self.fds.append(fd)
+        return fd
 
     def program(self, types):
         raise NotImplementedError
@@ -154,9 +160,9 @@ class _Iterator:
             os.close(link)
 
     def close(self):
-        if self.prog is not None:
-            os.close(self.prog)
-            self.prog = None
+        for fd in self.fds:
+            os.close(fd)
+        self.prog, self.fds = None, []
 
     def __enter__(self):
         return self

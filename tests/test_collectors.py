@@ -96,7 +96,7 @@ def _kinds(workdir):
 
 @pytest.fixture
 def collector():
-    c = collect.VmaCollector("bpf", strict=True)
+    c = collect.VmaCollector(strict=True)
     yield c
     c.close()
 
@@ -193,7 +193,7 @@ def test_a_process_in_its_own_mount_namespace_and_root(collector, tmp_path):
 
 
 def test_smaps_way_is_smaps():
-    c = collect.VmaCollector("smaps")
+    c = collect.VmaCollector("proc")
     assert c.way == "smaps" and c.reason == "asked for"
     pid = _stopped_child(_many_vmas, 10)
     try:
@@ -231,3 +231,45 @@ def test_an_overlay_mapped_file_is_left_to_smaps(collector, tmp_path):
         assert_same(pid, got)
     finally:
         _kill([pid])
+
+
+def _dump_core(pid, workdir, mode, monkeypatch):
+    """core and mm images of a --leave-running dump with CR_ENGINE_COLLECT=mode."""
+    import json
+    import cr_engine
+    monkeypatch.setenv("CR_ENGINE_COLLECT", mode)
+    images = os.path.join(workdir, f"images-{mode}")
+    result = cr_engine.dump(pid, images, leave_running=True)
+    with open(os.path.join(images, f"core-{pid}.json")) as f:
+        core = json.load(f)
+    with open(os.path.join(images, f"mm-{pid}.json")) as f:
+        mm = json.load(f)
+    return result.stats, core, mm
+
+
+@needs_bpf
+def test_task_state_equals_what_the_threads_answer(subject, tmp_path, monkeypatch):
+    """Dispositions, alternate stacks, tid addresses, parent-death signals, securebits,
+    dumpable, subreaper, brk and the VMAs: read by iterators, the same images as asked by
+    injected calls and smaps."""
+    s = subject("task_state")
+    proc_stats, proc_core, proc_mm = _dump_core(s.pid, str(tmp_path), "proc", monkeypatch)
+    bpf_stats, bpf_core, bpf_mm = _dump_core(s.pid, str(tmp_path), "bpf", monkeypatch)
+    assert proc_stats["ways"] == {"vmas": "smaps", "tasks": "injected"}
+    assert bpf_stats["ways"] == {"vmas": "bpf", "tasks": "bpf"}
+    for key in ("sigactions", "context"):
+        assert bpf_core[key] == proc_core[key], key
+    assert len(proc_core["threads"]) == 3
+    assert proc_core["context"] == {"dumpable": 0, "child_subreaper": True}
+    assert {"1", "10", "37"} <= set(proc_core["sigactions"])    # HUP USR1 SIGRTMIN+3
+    for mine, theirs in zip(bpf_core["threads"], proc_core["threads"]):
+        for key in ("tid", "tid_address", "altstack", "context", "creds"):
+            assert mine[key] == theirs[key], (mine["tid"], key)
+    altstacks = sorted((t["altstack"]["size"], t["altstack"]["flags"])
+                       for t in proc_core["threads"])
+    assert altstacks == [(0, 2), (32768, -1 << 31), (65536, 0)]     # SS_DISABLE, AUTODISARM
+    assert sorted(t["context"]["pdeath_signal"] for t in proc_core["threads"]) == [0, 9, 15]
+    assert all(t["creds"]["securebits"] == 1 << 4 for t in proc_core["threads"])
+    for key in ("brk", "vmas"):
+        assert bpf_mm[key] == proc_mm[key], key
+    assert s.stop().startswith("alive")

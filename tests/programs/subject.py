@@ -293,6 +293,40 @@ elif kind == "seccomp":                 # filter chains per thread; prctl() kill
     threading.Thread(target=extra_filter, daemon=True).start()
     ready.wait()
 
+elif kind == "task_state":              # what the task iterator reads: handlers with
+    import ctypes                           # masks and flags, altstacks, pdeath signals,
+    import struct                           # securebits, subreaper, dumpable 0
+    import threading
+    from kernel.process import prctl
+    libc = ctypes.CDLL(None, use_errno=True)
+    signal.signal(signal.SIGUSR1, lambda *_: None)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGRTMIN + 3, lambda *_: None)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
+    prctl(36, 1)                            # PR_SET_CHILD_SUBREAPER
+    prctl(28, 1 << 4)                       # PR_SET_SECUREBITS: SECBIT_KEEP_CAPS
+    held = []
+
+    def altstack(size, flags=0):
+        stack = ctypes.create_string_buffer(size)
+        held.append(stack)
+        stack_t = struct.pack("<QiiQ", ctypes.addressof(stack), flags, 0, size)
+        assert libc.sigaltstack(ctypes.c_char_p(stack_t), None) == 0
+    altstack(65536)
+    ready = threading.Barrier(3)
+
+    def worker(signo, size):
+        prctl(1, signo)                     # PR_SET_PDEATHSIG
+        if size:
+            altstack(size, -1 << 31)        # SS_AUTODISARM
+        ready.wait()
+        while True:
+            time.sleep(1)
+    for args in ((signal.SIGKILL, 32768), (signal.SIGTERM, 0)):
+        threading.Thread(target=worker, args=args, daemon=True).start()
+    ready.wait()
+    prctl(4, 0)                             # PR_SET_DUMPABLE: 0, last (it hides /proc)
+
 stop = False
 
 
