@@ -371,7 +371,7 @@ def _collect(process, smaps, tasks, table, injected, own_namespaces):
         "rlimits": context.dump_rlimits(pid),
         "sigactions": signals.actions_image(task.actions) if task else
                       signals.dump_actions(rem, scratch),
-        "itimers": timers.dump_itimers(rem, scratch),
+        "itimers": {} if task and task.itimers_idle else timers.dump_itimers(rem, scratch),
         "posix_timers": timers.dump_posix(rem, scratch, pid),
         "pending": [s.hex() for s in signals.peek_pending(pid, shared=True)],
         "context": context.process_image(task.mm_flags, task.child_subreaper)

@@ -14,7 +14,7 @@ from collections import namedtuple
 
 from . import bpf
 from .bpfasm import (ADD_K, EXIT, FP, FUNC_MAP_LOOKUP_ELEM, FUNC_PROBE_READ_KERNEL,
-                     FUNC_SEQ_WRITE, JEQ_K, JNE_X, LDX_DW, LDX_W, MOV_K, MOV_X, R0, R1, R2,
+                     FUNC_SEQ_WRITE, JEQ_K, JNE_X, LDX_B, LDX_DW, LDX_W, MOV_K, MOV_X, R0, R1, R2,
                      R3, R6, R7, R8, R9, ST_W, STX_DW, STX_W, Program, insn)
 from .iters import _Iterator
 
@@ -23,11 +23,21 @@ SIGACTION = struct.Struct("<QQQQ")      # struct k_sigaction on x86-64: handler,
 ACTIONS_SIZE = NSIG * SIGACTION.size    # restorer, mask (what rt_sigaction returns)
 # per task: tgid, tid, clear_child_tid, sas_ss_sp, sas_ss_size, sas_ss_flags,
 # pdeath_signal, cred->securebits, the word holding signal->is_child_subreaper, mm->flags,
-# mm->brk; a leader's record is followed by its ACTIONS_SIZE bytes of sighand->action
-_TASK_RECORD = struct.Struct("<IIQQQIIIIQQ")
+# mm->brk, the itimers (signal->real_timer.state, it_real_incr, it[PROF] and it[VIRT]'s
+# expires and incr); a leader's record is followed by ACTIONS_SIZE bytes of sighand->action
+_TASK_RECORD = struct.Struct("<IIQQQIIIIQQQQQQQQ")
 TaskRecord = namedtuple("TaskRecord", "tgid tid tid_address altstack_sp altstack_size "
                                       "altstack_flags pdeath_signal securebits "
-                                      "child_subreaper mm_flags brk actions")
+                                      "child_subreaper mm_flags brk itimers_idle actions")
+HRTIMER_STATE_ENQUEUED = 1
+
+
+def _two_cpu_itimers(types):
+    """signal->it: struct cpu_itimer {u64 expires, incr} for ITIMER_PROF and _VIRTUAL."""
+    it = types.field("signal_struct", "it")
+    if it.size != 32 or types.field("cpu_itimer", "incr").offset != 8:
+        raise KeyError("signal_struct.it as two struct cpu_itimer {expires, incr}")
+    return it.offset
 
 
 def _offsets(types):
@@ -44,6 +54,9 @@ def _offsets(types):
             "pdeath_signal": at("task_struct", "pdeath_signal"),
             "cred": at("task_struct", "cred"), "securebits": at("cred", "securebits"),
             "signal": at("task_struct", "signal"), "subreaper_word": subreaper.offset,
+            "real_timer_state": at("signal_struct", "real_timer") + at("hrtimer", "state"),
+            "it_real_incr": at("signal_struct", "it_real_incr"),
+            "it": _two_cpu_itimers(types),
             "subreaper_bit": subreaper.bit_offset - 8 * subreaper.offset,
             "mm": at("task_struct", "mm"), "mm_flags": at("mm_struct", "flags"),
             "brk": at("mm_struct", "brk"),
@@ -70,7 +83,11 @@ def _program(o, actions_map):
     p.label("signal")
     p.emit(insn(LDX_DW, R1, R8, o["signal"]))
     p.jump(JEQ_K, R1, "mm")
-    p.emit(insn(LDX_W, R2, R1, o["subreaper_word"]), insn(STX_W, FP, R2, rec + 44))
+    p.emit(insn(LDX_W, R2, R1, o["subreaper_word"]), insn(STX_W, FP, R2, rec + 44),
+           insn(LDX_B, R2, R1, o["real_timer_state"]), insn(STX_DW, FP, R2, rec + 64),
+           insn(LDX_DW, R2, R1, o["it_real_incr"]), insn(STX_DW, FP, R2, rec + 72))
+    for at in range(0, 32, 8):                  # it[0..1]: {expires, incr} each
+        p.emit(insn(LDX_DW, R2, R1, o["it"] + at), insn(STX_DW, FP, R2, rec + 80 + at))
     p.label("mm")
     p.emit(insn(LDX_DW, R1, R8, o["mm"]))
     p.jump(JEQ_K, R1, "write")                  # a kernel thread, or one exiting
@@ -117,7 +134,8 @@ class TaskIterator(_Iterator):
     def records(self, pid=None):
         """TaskRecords of the threads of ``pid`` (None: of every task); ``actions``:
         {signo: (handler, flags, restorer, mask)} on a leader's record, else None;
-        ``child_subreaper`` is the process's (a bit of signal_struct)."""
+        ``child_subreaper`` is the process's (a bit of signal_struct); ``itimers_idle``:
+        no interval timer of the process is armed (getitimer would say zeros)."""
         data, at, out = self.read(pid), 0, []
         while at + _TASK_RECORD.size <= len(data):
             fields = _TASK_RECORD.unpack_from(data, at)
@@ -131,5 +149,7 @@ class TaskIterator(_Iterator):
                 at += ACTIONS_SIZE
             if pid is None or fields[0] == pid:
                 subreaper = bool(fields[8] >> self.subreaper_bit & 1)
-                out.append(TaskRecord(*fields[:8], subreaper, *fields[9:], actions))
+                itimers_idle = not (fields[11] & HRTIMER_STATE_ENQUEUED or any(fields[12:]))
+                out.append(TaskRecord(*fields[:8], subreaper, fields[9], fields[10],
+                                      itimers_idle, actions))
         return out

@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from cr_engine import collect, proc, vmflags
-from kernel import iters
+from kernel import iters, task_iter
 from kernel import memory as mem
 
 REASON = collect.unavailable_reason()
@@ -273,3 +273,22 @@ def test_task_state_equals_what_the_threads_answer(subject, tmp_path, monkeypatc
     for key in ("brk", "vmas"):
         assert bpf_mm[key] == proc_mm[key], key
     assert s.stop().startswith("alive")
+
+
+@needs_bpf
+@pytest.mark.parametrize("which", [None, signal.ITIMER_REAL, signal.ITIMER_VIRTUAL,
+                                   signal.ITIMER_PROF])
+def test_an_armed_interval_timer_is_seen(which):
+    """The dump skips getitimer only where the task iterator sees no timer armed."""
+    def arm():
+        for sig in (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF):
+            signal.signal(sig, signal.SIG_IGN)
+        if which is not None:
+            signal.setitimer(which, 1000, 1000)
+    pid = _stopped_child(arm)
+    try:
+        with task_iter.TaskIterator() as it:
+            (record,) = it.records(pid)
+        assert record.itimers_idle == (which is None)
+    finally:
+        _kill([pid])
