@@ -88,11 +88,11 @@ class VmaCollector(_Collector):
             return {pid: proc.smaps(pid) for pid in pids}
         wanted = set(pids)
         # one process: the iterator's own filter (6.1+) spares walking every task
-        records = self.iterator.records(pids[0] if len(pids) == 1 else None)
+        rows = self.iterator.rows(pids[0] if len(pids) == 1 else None)
         by_pid = {pid: [] for pid in pids}
-        for record in records:
-            if record.tgid in wanted:
-                by_pid[record.tgid].append(record)
+        for row in rows:
+            if row[6] in wanted:
+                by_pid[row[6]].append(row)
         out = {}
         for pid, mine in by_pid.items():
             vmas = _named(pid, mine, self.table)
@@ -103,29 +103,31 @@ class VmaCollector(_Collector):
         return out
 
 
-def _named(pid, records, table):
-    """proc.Vma of each record as smaps shows it, or None when one cannot be."""
-    out, files = [], {}
-    for r in records:
-        flags = table.decode(r.flags)
-        if flags is None or r.anon_name:
+def _named(pid, rows, table):
+    """proc.Vma of each record (a VmaIterator row) as smaps shows it, or None when one
+    cannot be."""
+    out, files, Vma, decode = [], {}, proc.Vma, table.decode
+    for row in rows:
+        start, end, word, pgoff, ino, _, _, file, special, _, _, _, anon_name = row
+        flags = decode(word)
+        if flags is None or anon_name:
             return None
-        if r.file:
-            known = files.get(r.file)
+        perms = _PERMS[word & 0x87]
+        if file:
+            known = files.get(file)
             if known is None:
-                known = files[r.file] = _file_identity(pid, r)
+                known = files[file] = _file_identity(pid, iters.VmaRecord._make(row))
                 if known is None:
                     return None
             name, dev = known
-            vma = proc.Vma(r.start, r.end, _perms(r.flags), r.pgoff << 12, dev, r.ino, name)
+            vma = Vma(start, end, perms, pgoff << 12, dev, ino, name, flags)
         else:
-            name = _anonymous_name(r)
+            name = _anonymous_name(row)
             if name is None:
                 return None
-            vma = proc.Vma(r.start, r.end, _perms(r.flags), 0, "00:00", 0, name)
-        vma.flags = flags
+            vma = Vma(start, end, perms, 0, "00:00", 0, name, flags)
         out.append(vma)
-    if records and _vsyscall() is not None:
+    if rows and _vsyscall() is not None:
         out.append(_vsyscall())
     return out
 
@@ -134,6 +136,9 @@ def _perms(word):
     # maps' fourth letter is VM_MAYSHARE (bit 7), not VM_SHARED
     return (("r" if word & 1 else "-") + ("w" if word & 2 else "-") +
             ("x" if word & 4 else "-") + ("s" if word & 0x80 else "p"))
+
+
+_PERMS = {bits: _perms(bits) for bits in range(0x88) if not bits & 0x78}
 
 
 def _file_identity(pid, r):
@@ -152,21 +157,20 @@ def _file_identity(pid, r):
     return name.replace("\n", "\\012"), f"{major:02x}:{minor:02x}"
 
 
-def _anonymous_name(r):
-    """maps' name of a VMA without a file: a special mapping's ("[vdso]"), [heap] (the
-    rule moved by an address at its edges in 6.6: where the two disagree, None), [stack],
-    or ""."""
-    special = r.special.split(b"\0", 1)[0]
-    if special:
-        name = special.decode(errors="replace")
+def _anonymous_name(row):
+    """maps' name of a VMA without a file (a VmaIterator row): a special mapping's
+    ("[vdso]"), [heap] (the rule moved by an address at its edges in 6.6: where the two
+    disagree, None), [stack], or ""."""
+    start, end, special, start_brk, brk, start_stack = row[0], row[1], row[8], *row[9:12]
+    if special[0]:
+        name = special.split(b"\0", 1)[0].decode(errors="replace")
         return name if name.startswith("[") and name.endswith("]") else None
-    heap_since_6_6 = r.start < r.brk and r.end > r.start_brk
-    heap_before = r.start <= r.brk and r.end >= r.start_brk
-    if heap_since_6_6 != heap_before:
+    heap_since_6_6 = start < brk and end > start_brk
+    if heap_since_6_6 != (start <= brk and end >= start_brk):
         return None
     if heap_since_6_6:
         return "[heap]"
-    if r.start <= r.start_stack <= r.end:
+    if start <= start_stack <= end:
         return "[stack]"
     return ""
 

@@ -44,14 +44,15 @@ class FlagTable:
         self._sets = {}
 
     def decode(self, word):
-        """The mnemonics of ``word``, or None when it has a bit this table cannot name."""
+        """The mnemonics of ``word`` (a frozenset: many VMAs share one), or None when it
+        has a bit this table cannot name."""
         got = self._sets.get(word)
         if got is None:
             if word & ~self.known:
                 return None
             got = self._sets[word] = frozenset(
                 name for bit, name in self.names.items() if name and word >> bit & 1)
-        return set(got)
+        return got
 
 
 def _make_vmas():

@@ -177,17 +177,23 @@ class VmaIterator(_Iterator):
     def program(self, types):
         return _vma_program(_vma_offsets(types))
 
-    def records(self, pid=None):
-        """VmaRecords of process ``pid`` (None: of every process), each process's in
-        address order.  The iterator skips threads sharing the leader's fd table; a thread
-        that has its own walks the same mm again: those records (not above the last one
-        seen of its process) are dropped."""
+    def rows(self, pid=None):
+        """The records of process ``pid`` (None: of every process) as plain tuples in
+        VmaRecord's field order (the fast path), each process's in address order.  The
+        iterator skips threads sharing the leader's fd table; a thread that has its own
+        walks the same mm again: those records (not above the last one seen of its
+        process) are dropped."""
         out, last_end = [], {}
-        for record in map(VmaRecord._make, _VMA_RECORD.iter_unpack(self.read(pid))):
-            if pid is not None and record.tgid != pid:
+        for row in _VMA_RECORD.iter_unpack(self.read(pid)):
+            tgid = row[6]
+            if pid is not None and tgid != pid:
                 continue
-            if record.start < last_end.get(record.tgid, 0):
+            if row[0] < last_end.get(tgid, 0):
                 continue
-            last_end[record.tgid] = record.end
-            out.append(record)
+            last_end[tgid] = row[1]
+            out.append(row)
         return out
+
+    def records(self, pid=None):
+        """rows() as VmaRecords."""
+        return [VmaRecord._make(row) for row in self.rows(pid)]
