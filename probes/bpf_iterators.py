@@ -13,6 +13,7 @@ sockmap) unless the loader is pid 1. Such a target is absent for us.
 
 import errno
 import os
+import signal
 
 from kernel import bpf, btf
 
@@ -157,3 +158,97 @@ for _target in ("io_uring_file", "io_uring_buf", "epoll"):
     never_merged(f"bpf_iter_{_target}", "bpf_iterators", proposed=NEVER_MERGED_SERIES,
                  why_absent="", exercise=lambda t=_target: exercise_target(t),
                  judge=judge_target, examples=EXAMPLES)
+
+
+# The engine's collectors (cr_engine/collect.py): what a dump reads by iterator on this
+# kernel, each loaded as the dump loads it and its answer compared with /proc's.
+def exercise_vma_collector():
+    """The engine's VMA collector (task_vma iterator, VmFlags table learned here) loads and
+    answers as smaps does for a stopped child with one VMA per flag."""
+    from cr_engine import collect, proc, vmflags
+    seen = {"way": None, "reason": None, "vmas": 0, "equal": None}
+    collector = collect.VmaCollector("bpf")
+    try:
+        seen["way"], seen["reason"] = collector.way, collector.reason
+        if collector.way != "bpf":
+            return seen
+        pid = os.fork()
+        if pid == 0:
+            try:
+                vmflags._make_vmas()
+                os.kill(os.getpid(), signal.SIGSTOP)
+            finally:
+                os._exit(0)
+        try:
+            os.waitpid(pid, os.WUNTRACED)
+            got, want = collector.collect([pid])[pid], proc.smaps(pid)
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        seen["vmas"] = len(want)
+        seen["equal"] = collector.fell_back == 0 and [_vma_fields(v) for v in got] == \
+            [_vma_fields(v) for v in want]
+    finally:
+        collector.close()
+    return seen
+
+
+def _vma_fields(v):
+    return (v.start, v.end, v.perms, v.offset, v.dev, v.inode, v.name, sorted(v.flags))
+
+
+def judge_collector(seen):
+    if seen["way"] != "bpf":
+        return absent(f"the engine reads {seen['way']}: {seen['reason']}")
+    if not seen["equal"]:
+        return undecided(f"loaded, but its answer differs from /proc's ({seen})")
+    return present(f"loaded; equal to /proc on {seen.get('vmas') or seen.get('tasks')} "
+                   f"{'VMAs' if 'vmas' in seen else 'tasks'}")
+
+
+def exercise_task_collector():
+    """The engine's task collector (task iterator at BTF offsets) loads and its records of
+    this process equal what rt_sigaction and PR_GET_TID_ADDRESS answer."""
+    import ctypes
+    import threading
+
+    from cr_engine import collect, signals
+    from kernel.libc import syscall
+    from kernel.process import PR_GET_TID_ADDRESS
+    seen = {"way": None, "reason": None, "tasks": 0, "equal": None}
+    collector = collect.TaskCollector("bpf")
+    try:
+        seen["way"], seen["reason"] = collector.way, collector.reason
+        if collector.way != "bpf":
+            return seen
+        me = os.getpid()
+        records = collector.collect([me])
+        raw, old = {}, ctypes.create_string_buffer(signals.SIGACTION.size)
+        for sig in range(1, signals.NSIG + 1):
+            syscall("rt_sigaction", sig, None, old, 8)
+            raw[sig] = signals.SIGACTION.unpack(old.raw)
+        address = ctypes.c_uint64()
+        syscall("prctl", PR_GET_TID_ADDRESS, ctypes.byref(address), 0, 0, 0)
+        mine = records.get(threading.get_native_id())
+        seen["tasks"] = len(records)
+        seen["equal"] = bool(records.get(me)) and mine is not None and \
+            signals.actions_image(records[me].actions) == signals.actions_image(raw) and \
+            mine.tid_address == address.value
+    finally:
+        collector.close()
+    return seen
+
+
+_COLLECTOR_EXAMPLES = (
+    ({"way": "bpf", "reason": None, "vmas": 47, "equal": True}, True),
+    ({"way": "smaps", "reason": "no bpf_iter_task_vma in the kernel's BTF", "vmas": 0,
+      "equal": None}, False),
+    ({"way": "bpf", "reason": None, "vmas": 47, "equal": False}, None),
+)
+probe("collect_vmas_bpf", "bpf_iterators", judge=judge_collector, since="5.12",
+      needs="CAP_BPF", examples=_COLLECTOR_EXAMPLES)(exercise_vma_collector)
+probe("collect_tasks_bpf", "bpf_iterators", judge=judge_collector, since="5.8",
+      needs="CAP_BPF", examples=(
+          ({"way": "bpf", "reason": None, "tasks": 1, "equal": True}, True),
+          ({"way": "injected", "reason": "the kernel's BTF lacks struct cred", "tasks": 0,
+            "equal": None}, False)))(exercise_task_collector)
