@@ -267,38 +267,18 @@ def fd_from_proc(pid, fd):
                     st.st_size, None, True, True, info)
 
 
-class FdCollector:
+class FdCollector(_Collector):
     """collect(pids) -> {pid: [FdRecord]} in fd order: "bpf", one task_file iterator pass
-    for the tree, the description of each fd by its struct file (no kcmp); or "proc", what
-    /proc gives per fd.  Chosen before the freeze as VmaCollector's way (CR_ENGINE_COLLECT:
-    smaps or proc is the /proc way).  In a bpf collection a link the iterator could not
-    give is read, and an fd on a file system not in STAT_IS_INODE stat'ed (``fell_back``
-    counts those fds): the answer is always /proc's."""
+    for the tree, each fd's description told by its struct file (no kcmp); or "proc", what
+    /proc gives per fd.  In a bpf collection a link the iterator could not give is read,
+    and an fd on a file system not in STAT_IS_INODE stat'ed (``fell_back`` counts those
+    fds): the answer is always /proc's."""
 
-    def __init__(self, way=None, strict=False):
-        forced = os.environ.get("CR_ENGINE_COLLECT")
-        way = way or forced or "bpf"
-        strict = strict or forced == "bpf"
-        if way not in ("bpf", "proc", "smaps"):
-            raise ValueError(f"CR_ENGINE_COLLECT={way!r}: one of bpf, proc, smaps")
-        self.way, self.reason, self.iterator = way, None, None
-        self.fell_back = 0          # fds partly read from /proc in a bpf collection
-        if way != "bpf":
-            self.way, self.reason = "proc", "asked for"
-            return
-        try:
-            self.iterator = fd_iter.FileIterator()
-            _check_pids(self.iterator)
-        except OSError as e:
-            self.close()
-            if strict:
-                raise
-            self.way, self.reason = "proc", str(e)
+    iterator_class = fd_iter.FileIterator
+    proc_way = "proc"
 
-    def close(self):
-        if self.iterator is not None:
-            self.iterator.close()
-            self.iterator = None
+    def prepare(self):
+        _check_pids(self.iterator)
 
     def collect(self, pids):
         pids = list(pids)
