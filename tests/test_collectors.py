@@ -13,8 +13,8 @@ from cr_engine import collect, proc, vmflags
 from kernel import iters, task_iter
 from kernel import memory as mem
 
-REASON = collect.unavailable_reason()
-needs_bpf = pytest.mark.skipif(REASON is not None, reason=f"no task_vma collector: {REASON}")
+needs_vma_bpf = pytest.mark.requires("collect_vmas_bpf")
+needs_task_bpf = pytest.mark.requires("collect_tasks_bpf")
 PAGE = mem.PAGE_SIZE
 
 
@@ -101,7 +101,7 @@ def collector():
     c.close()
 
 
-@needs_bpf
+@needs_vma_bpf
 def test_the_learned_table_names_every_calibration_vma_as_smaps():
     table = vmflags.learned(iters.VmaIterator)
     pid = _stopped_child(vmflags._make_vmas)
@@ -123,7 +123,7 @@ def test_an_unknown_bit_is_never_guessed():
     assert table.decode(1 << 50) is None
 
 
-@needs_bpf
+@needs_vma_bpf
 @pytest.mark.parametrize("count,file_every", [(20000, 0), (20000, 4)])
 def test_many_vmas_equal_smaps(collector, tmp_path, count, file_every):
     path = tmp_path / "mapped"
@@ -138,7 +138,7 @@ def test_many_vmas_equal_smaps(collector, tmp_path, count, file_every):
         _kill([pid])
 
 
-@needs_bpf
+@needs_vma_bpf
 def test_every_kind_of_vma_equals_smaps(collector, tmp_path):
     pid = _stopped_child(_kinds, str(tmp_path))
     try:
@@ -153,7 +153,7 @@ def test_every_kind_of_vma_equals_smaps(collector, tmp_path):
         _kill([pid])
 
 
-@needs_bpf
+@needs_vma_bpf
 def test_a_tree_in_one_pass_equals_smaps(collector):
     pids = []
     try:
@@ -167,7 +167,7 @@ def test_a_tree_in_one_pass_equals_smaps(collector):
         _kill(pids)
 
 
-@needs_bpf
+@needs_vma_bpf
 def test_a_process_in_its_own_mount_namespace_and_root(collector, tmp_path):
     """map_files links of a chrooted process in another mount namespace name what maps
     names (the path inside its root)."""
@@ -207,7 +207,7 @@ def test_a_bad_way_is_refused():
         collect.VmaCollector("text")
 
 
-@needs_bpf
+@needs_vma_bpf
 def test_an_overlay_mapped_file_is_left_to_smaps(collector, tmp_path):
     """maps shows an overlayfs file's own inode, the VMA holds the layer's file: the
     iterator cannot tell maps' identity, so that process is read from smaps."""
@@ -247,7 +247,7 @@ def _dump_core(pid, workdir, mode, monkeypatch):
     return result.stats, core, mm
 
 
-@needs_bpf
+@needs_task_bpf
 def test_task_state_equals_what_the_threads_answer(subject, tmp_path, monkeypatch):
     """Dispositions, alternate stacks, tid addresses, parent-death signals, securebits,
     dumpable, subreaper, brk and the VMAs: read by iterators, the same images as asked by
@@ -256,7 +256,7 @@ def test_task_state_equals_what_the_threads_answer(subject, tmp_path, monkeypatc
     proc_stats, proc_core, proc_mm = _dump_core(s.pid, str(tmp_path), "proc", monkeypatch)
     bpf_stats, bpf_core, bpf_mm = _dump_core(s.pid, str(tmp_path), "bpf", monkeypatch)
     assert proc_stats["ways"] == {"vmas": "smaps", "tasks": "injected"}
-    assert bpf_stats["ways"] == {"vmas": "bpf", "tasks": "bpf"}
+    assert bpf_stats["ways"]["tasks"] == "bpf"        # the VMAs' way: smaps before 5.12
     for key in ("sigactions", "context"):
         assert bpf_core[key] == proc_core[key], key
     assert len(proc_core["threads"]) == 3
@@ -275,7 +275,7 @@ def test_task_state_equals_what_the_threads_answer(subject, tmp_path, monkeypatc
     assert s.stop().startswith("alive")
 
 
-@needs_bpf
+@needs_task_bpf
 @pytest.mark.parametrize("which", [None, signal.ITIMER_REAL, signal.ITIMER_VIRTUAL,
                                    signal.ITIMER_PROF])
 def test_an_armed_interval_timer_is_seen(which):
