@@ -20,7 +20,7 @@ task_vma iterator (cr_engine.collect.VmaCollector); VMAs without, cr_engine.proc
 against PROCMAP_QUERY (names asked for; through kernel.memory.procmap_query, and with one
 struct reused for every call); fds, what cr_engine/files.py reads per fd (readlink of
 /proc/PID/fd/N, its fdinfo, stat) and its kcmp grouping into descriptions, against the BPF
-task_file iterator (cr_engine.collect.fds); mounts, mountinfo against listmount +
+task_file iterator (cr_engine.collect.FdCollector); mounts, mountinfo against listmount +
 statmount (cr_engine.mount_table).  A way is a line in its group: (name, callable taking
 the case's pids).  Every alternative's
 answer is compared with its /proc way's in the same run (EQUAL or DIFFERS); one whose
@@ -196,8 +196,15 @@ def proc_fds(pids):
 
 
 def bpf_fds(pids):
-    from cr_engine import collect       # being written (issue 11): n/a until it lands
-    return collect.fds(pids, way="bpf")
+    return {(pid, r.fd): FdRecord(*r[1:9], r.description)
+            for pid, records in fd_collector().collect(pids).items() for r in records}
+
+
+@functools.cache
+def fd_collector():
+    """The engine's BPF fd collector, its program loaded by the first call (not timed)."""
+    from cr_engine import collect
+    return collect.FdCollector("bpf", strict=True)
 
 
 def fd_key(answer):
@@ -212,7 +219,7 @@ def fd_key(answer):
 
 FD_GROUPS = [
     Group(Way("readlink + fdinfo + stat + kcmp (files.py)", proc_fds), fd_key, [
-        Way("BPF task_file (cr_engine.collect.fds)", bpf_fds),
+        Way("BPF task_file (cr_engine.collect.FdCollector)", bpf_fds),
     ]),
 ]
 
