@@ -169,19 +169,28 @@ class FileIterator(_Iterator):
                                               _RECORD.size + PATH_MAX, 1))
         return _program(offsets, self.buffer, self.paths)
 
-    def records(self, pid=None):
-        """FileRecords of process ``pid`` (None: of every process); ``path`` None where
-        the iterator gave none."""
+    def rows(self, pid=None):
+        """(fields, path) per fd of process ``pid`` (None: of every process): the record's
+        fields in _FIELDS order and the path's bytes (None where the iterator gave none),
+        unnamed, for readers of many."""
         data, at, out = self.read(pid), 0, []
-        while at + _RECORD.size <= len(data):
-            (tgid, fd, file, f_flags, f_mode, pos, ino, size, dev, rdev, magic, mode, mnt_id,
-             cloexec_word, lock_context, owner, signum, path_len) = _RECORD.unpack_from(data, at)
-            at += _RECORD.size
-            path = data[at:at + path_len - 1] if path_len else None
+        unpack, size, end = _RECORD.unpack_from, _RECORD.size, len(data)
+        while at + size <= end:
+            fields = unpack(data, at)
+            at += size
+            path_len = fields[-1]
+            if pid is None or fields[0] == pid:
+                out.append((fields, data[at:at + path_len - 1] if path_len else None))
             at += path_len
-            if pid is None or tgid == pid:
-                out.append(FileRecord(
-                    tgid, fd, file, f_flags, f_mode, pos, ino, size, dev, rdev, magic, mode,
-                    mnt_id, bool(cloexec_word >> fd % 64 & 1), bool(lock_context),
-                    bool(owner or signum), path))
+        return out
+
+    def records(self, pid=None):
+        """FileRecords of process ``pid`` (None: of every process)."""
+        out = []
+        for (tgid, fd, file, f_flags, f_mode, pos, ino, size, dev, rdev, magic, mode, mnt_id,
+             cloexec_word, lock_context, owner, signum, _), path in self.rows(pid):
+            out.append(FileRecord(
+                tgid, fd, file, f_flags, f_mode, pos, ino, size, dev, rdev, magic, mode,
+                mnt_id, bool(cloexec_word >> fd % 64 & 1), bool(lock_context),
+                bool(owner or signum), path))
         return out
