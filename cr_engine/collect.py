@@ -209,25 +209,35 @@ class Collectors:
     """Every collector of a dump, made before the freeze; closed as soon as the tree is
     read (or on failure)."""
 
-    def __init__(self):
+    def __init__(self, fds=True):
+        """``fds``: the open files too (a pre-dump copies memory only)."""
         self.vmas = VmaCollector()
+        self.tasks = self.fds = None
         try:
             self.tasks = TaskCollector()
+            if fds:
+                self.fds = FdCollector()
         except BaseException:
-            self.vmas.close()
+            self.close()
             raise
 
     def collect(self, pids):
-        """({pid: [proc.Vma]}, {tid: TaskRecord}) of the live processes ``pids``."""
+        """({pid: [proc.Vma]}, {tid: TaskRecord}, {pid: [FdRecord]} or None without fds)
+        of the live processes ``pids``."""
         pids = list(pids)
-        return self.vmas.collect(pids), self.tasks.collect(pids)
+        return (self.vmas.collect(pids), self.tasks.collect(pids),
+                self.fds.collect(pids) if self.fds else None)
 
     def ways(self):
-        return {"vmas": self.vmas.way, "tasks": self.tasks.way}
+        ways = {"vmas": self.vmas.way, "tasks": self.tasks.way}
+        if self.fds:
+            ways["fds"] = self.fds.way
+        return ways
 
     def close(self):
-        self.vmas.close()
-        self.tasks.close()
+        for collector in (self.vmas, self.tasks, self.fds):
+            if collector is not None:
+                collector.close()
 
 
 # fds -------------------------------------------------------------------------------------

@@ -104,14 +104,14 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         shmem_done = set()
         attached = set()            # SysV shm segments the tree maps
         with stats.stage("collect"):
-            tree_vmas, tasks = _collect_tree(tree, collectors, stats)
+            tree_vmas, tasks, tree_fds = _collect_tree(tree, collectors, stats)
         for process in tree.processes.values():
             if process.zombie:
                 continue
             with stats.stage("collect"):
                 core, mm, private, shmem = _collect(
-                    process, tree_vmas[process.pid], tasks, table, injected,
-                    tree.namespaces if process.pid == tree.root else {})
+                    process, tree_vmas[process.pid], tasks, tree_fds[process.pid], table,
+                    injected, tree.namespaces if process.pid == tree.root else {})
                 faults.hit(fault, "dump:collect")
             with stats.stage("memory"):
                 mm["pagemap"], mm["inherited"] = _dump_pages(
@@ -312,9 +312,9 @@ def _root_pidns(tree, ours):
 
 
 def _collect_tree(tree, collectors, stats):
-    """({pid: [proc.Vma]}, {tid: TaskRecord}) of the tree's live processes, in one pass per
-    kind where the kernel lets us; the programs are closed at once (the rest of the dump
-    needs them no more)."""
+    """({pid: [proc.Vma]}, {tid: TaskRecord}, {pid: [FdRecord]} or None) of the tree's live
+    processes, in one pass per kind where the kernel lets us; the programs are closed at
+    once (the rest of the dump needs them no more)."""
     try:
         return collectors.collect(p.pid for p in tree.processes.values() if not p.zombie)
     finally:
@@ -322,11 +322,14 @@ def _collect_tree(tree, collectors, stats):
         stats.ways.update(collectors.ways())
         if collectors.vmas.fell_back:
             stats.add("vmas_from_smaps", collectors.vmas.fell_back)
+        if collectors.fds and collectors.fds.fell_back:
+            stats.add("fds_partly_from_proc", collectors.fds.fell_back)
 
 
-def _collect(process, smaps, tasks, table, injected, own_namespaces):
+def _collect(process, smaps, tasks, fd_records, table, injected, own_namespaces):
     """The process's core and mm images; ``tasks``: its threads' TaskRecords where the
-    task iterator read them (else they are asked by injected calls)."""
+    task iterator read them (else they are asked by injected calls); ``fd_records``: its
+    fds' FdRecords."""
     pid = process.pid
     st, status = process.stat, process.status
     vmas, private, shmem = [], [], []
@@ -345,7 +348,7 @@ def _collect(process, smaps, tasks, table, injected, own_namespaces):
     statuses = {tid: status if tid == pid else proc_status(f"{pid}/task/{tid}")
                 for tid in process.threads}
     seccomp.suspend_all(statuses, SEIZE_OPTIONS)     # before the first injected call
-    fds = table.dump_process(pid)
+    fds = table.dump_process(pid, fd_records)
     for vma, image in zip(smaps, vmas):
         if image["kind"] == "bpf-map":          # after the fds: the map is likely among them
             image["file"] = table.map_mapping(pid, vma)
@@ -483,7 +486,7 @@ def pre_dump(pid, images_dir, *, parent=None):
         raise DumpError(f"bad pid {pid!r}")
     writer = ImageWriter(images_dir)
     increments = tracking.Increments(images_dir, parent, keep=True)
-    collectors = collect.Collectors()
+    collectors = collect.Collectors(fds=False)
     try:
         with stats.stage("freeze"):
             tree = FrozenTree(pid).freeze()
@@ -493,7 +496,7 @@ def pre_dump(pid, images_dir, *, parent=None):
     injected = {}
     try:
         _check_tree(tree)
-        tree_vmas, _ = _collect_tree(tree, collectors, stats)
+        tree_vmas, _, _ = _collect_tree(tree, collectors, stats)
         for process in tree.processes.values():
             if process.zombie:
                 continue

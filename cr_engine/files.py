@@ -3,13 +3,15 @@ memory character devices (/dev/null, /dev/zero, ...), pipes and FIFOs (with the 
 in them), a shell job's terminal, pseudo-terminals (ptys), eventfd/signalfd/timerfd (anon_files), memfds and unlinked
 files (carried_files).
 
-Dump: every fd of the tree is matched to a file description (kcmp(KCMP_FILE) among fds that
-look alike), so duplicated fds and fds inherited across fork stay one description.
+Dump: every fd of the tree is matched to a file description - by its struct file where the
+collector's iterator read it (collect.FdCollector), else by kcmp(KCMP_FILE) among fds that
+look alike - so duplicated fds and fds inherited across fork stay one description.
 Restore: the restorer opens each description once, before the tree is forked; stubs inherit
 them and only dup2() them into place, so sharing comes back by construction.
 """
 
 import fcntl
+import functools
 import os
 import stat
 import struct
@@ -18,8 +20,8 @@ from kernel import fdinfo
 from kernel.libc import syscall
 from kernel.process import KCMP_FILE, kcmp, pidfd_getfd, pidfd_open
 
-from . import (anon_files, bpf_maps, carried_files, epoll, io_uring, locks, namespaces,
-               ptys, sockets)
+from . import (anon_files, bpf_maps, carried_files, collect, epoll, io_uring, locks,
+               namespaces, ptys, sockets)
 from .errors import RestoreError, Unsupported
 
 MEMORY_DEVICES = {(1, 3): "/dev/null", (1, 5): "/dev/zero", (1, 7): "/dev/full",
@@ -48,7 +50,10 @@ class FileTable:
         self.tcp_established = tcp_established  # carry TCP connections to outside peers
         self.netns = netns          # pid whose network namespace the tree's sockets are in
         self.files = {}             # id -> description image
-        self.by_inode = {}          # (st_dev, ino) -> [(pid, fd, id)] in kcmp order
+        self.by_inode = {}          # (st_dev, ino) -> [(pid, fd, id)] in kcmp order, but
+        self.unordered = set()      # these keys' (told by address): sorted when searched
+        self.by_address = {}        # struct file address -> id
+        self.unaddressed = {}       # (st_dev, ino) -> [(pid, fd, id)] told by kcmp alone
         self.fd_files = {}          # (pid, fd) -> id
         self.payloads = {}          # id -> bytes to store beside (pipe data, file content)
         self.pidfds = {}
@@ -58,11 +63,12 @@ class FileTable:
         self.kinds = {}             # per-kind state of a dump (sockets keep theirs here)
         self.own_fds = []           # fds this dump holds (carried in SCM_RIGHTS messages)
 
-    def dump_process(self, pid):
+    def dump_process(self, pid, records):
+        """The fd entries of ``pid`` from its collect.FdRecords (either collector way)."""
         entries = []
-        for name in os.listdir(f"/proc/{pid}/fd"):
-            fd = int(name)
-            file_id, cloexec, posix_locks = self._describe(pid, fd)
+        for record in records:
+            fd = record.fd
+            file_id, cloexec, posix_locks = self._describe(pid, record)
             self.fd_files[pid, fd] = file_id
             entries.append({"fd": fd, "file": file_id, "cloexec": cloexec})
             if posix_locks:
@@ -70,32 +76,30 @@ class FileTable:
         entries.sort(key=lambda e: e["fd"])
         return entries
 
-    def _describe(self, pid, fd):
+    def _describe(self, pid, r):
+        """(id, cloexec, POSIX locks) of the fd of FdRecord ``r``."""
+        fd, link, flags = r.fd, r.link, r.flags
         path = f"/proc/{pid}/fd/{fd}"
-        link = os.readlink(path)
-        info = fdinfo.read(fd, pid)
-        flags = int(info["flags"], 8)
-        pos = int(info.get("pos", 0))
-        st = os.stat(path)
-        held = locks.from_fdinfo(info, f"fd {fd} of pid {pid}")
+        if r.may_have_locks:
+            r = _with_fdinfo(pid, r)
+        held = locks.from_fdinfo(r.info, f"fd {fd} of pid {pid}") if r.info else []
         # a process's POSIX locks on a file show on each of its fds of it: keep them once
         posix = [lock for lock in held if lock["kind"] == "posix"]
-        if posix and (pid, st.st_dev, st.st_ino) in self.posix_seen:
+        if posix and (pid, r.st_dev, r.st_ino) in self.posix_seen:
             posix = []
-        self.posix_seen.add((pid, st.st_dev, st.st_ino))
-        bucket = self.by_inode.setdefault((st.st_dev, st.st_ino), [])
-        file_id, at = _find_description(
-            bucket, lambda other_pid, other_fd: kcmp(pid, other_pid, KCMP_FILE, fd, other_fd))
+        self.posix_seen.add((pid, r.st_dev, r.st_ino))
+        file_id, at = self._find(pid, r)
         if file_id is not None:
             return file_id, bool(flags & O_CLOEXEC), posix
         content = None
-        carried = carried_files.kind_of(link) if stat.S_ISREG(st.st_mode) else None
+        carried = carried_files.kind_of(link) if stat.S_ISREG(r.st_mode) else None
         if carried:
-            desc, content = carried_files.describe(carried, link, path, st,
-                                                   flags & ~O_CLOEXEC, pos)
+            # a record stands where a stat result did
+            desc, content = carried_files.describe(carried, link, path, r,
+                                                   flags & ~O_CLOEXEC, r.pos)
         else:
-            desc = self._new_description(pid, fd, link, st, flags & ~O_CLOEXEC, pos, info)
-        owner = self._owner(pid, fd)
+            desc = self._new_description(pid, r, flags & ~O_CLOEXEC)
+        owner = self._owner(pid, fd) if r.may_have_owner else None
         if owner:
             desc["owner"] = owner
         own_locks = [lock for lock in held if lock["kind"] != "posix"]
@@ -106,7 +110,7 @@ class FileTable:
         if data:
             self.payloads[file_id] = data
         self.files[file_id] = desc
-        bucket.insert(at, (pid, fd, file_id))
+        self._add(pid, r, file_id, at)
         if content is not None:
             self._carry_once(file_id, desc, content)
         if desc["type"] in ("pipe", "fifo"):
@@ -114,6 +118,43 @@ class FileTable:
             if data:
                 self.payloads[file_id] = data
         return file_id, bool(flags & O_CLOEXEC), posix
+
+    def _find(self, pid, r):
+        """(id of the description of FdRecord ``r``'s fd or None, where a new one goes in its
+        kcmp-ordered bucket (None: appended, told by address))."""
+        key = (r.st_dev, r.st_ino)
+        if r.description is None:
+            return _find_description(self._ordered(key), lambda other_pid, other_fd: kcmp(
+                pid, other_pid, KCMP_FILE, r.fd, other_fd))
+        file_id = self.by_address.get(r.description)
+        if file_id is None:
+            # one first seen without its address (an fd of ours, one the dump made)?
+            file_id = next((file_id for other_pid, other_fd, file_id in
+                            self.unaddressed.get(key, ())
+                            if kcmp(pid, other_pid, KCMP_FILE, r.fd, other_fd) == 0), None)
+            if file_id is not None:
+                self.by_address[r.description] = file_id
+        return file_id, None
+
+    def _add(self, pid, r, file_id, at):
+        key = (r.st_dev, r.st_ino)
+        bucket = self.by_inode.setdefault(key, [])
+        if r.description is None:
+            bucket.insert(at, (pid, r.fd, file_id))
+            self.unaddressed.setdefault(key, []).append((pid, r.fd, file_id))
+        else:
+            self.by_address[r.description] = file_id
+            bucket.append((pid, r.fd, file_id))
+            self.unordered.add(key)
+
+    def _ordered(self, key):
+        """The bucket of ``key`` in kcmp order (sorted now if entries came by address)."""
+        bucket = self.by_inode.setdefault(key, [])
+        if key in self.unordered:
+            self.unordered.discard(key)
+            bucket.sort(key=functools.cmp_to_key(lambda a, b: _KCMP_ORDER[
+                kcmp(a[0], b[0], KCMP_FILE, a[1], b[1])]))
+        return bucket
 
     def carry_mapping(self, pid, vma):
         """The id of the description that carries the content of a mapped memfd or unlinked
@@ -162,7 +203,7 @@ class FileTable:
     def describe_extra(self, pid, fd):
         """The id of the description behind an fd the engine itself made in a frozen process
         (not one of its dumped fds)."""
-        return self._describe(pid, fd)[0]
+        return self._describe(pid, collect.fd_from_proc(pid, fd))[0]
 
     def _carry_once(self, file_id, desc, content):
         """An inode's content is stored with its first description; later ones point to it."""
@@ -176,7 +217,7 @@ class FileTable:
     def find(self, dev, ino, order_of):
         """(pid, fd, id) of a description of the tree on inode ``ino`` of ``dev`` that
         ``order_of`` (as for _find_description) finds, or None."""
-        bucket = self.by_inode.get((dev, ino), [])
+        bucket = self._ordered((dev, ino))
         file_id, at = _find_description(bucket, order_of)
         return bucket[at] if file_id is not None else None
 
@@ -190,7 +231,7 @@ class FileTable:
         """The id of the description of an fd of this process (one that travelled in a
         unix socket's queue), kept open until the dump ends: same fd, same description."""
         self.own_fds.append(fd)
-        return self._describe(os.getpid(), fd)[0]
+        return self._describe(os.getpid(), collect.fd_from_proc(os.getpid(), fd))[0]
 
     def finish(self):
         """What needs every fd of the tree seen: a socket's peer must be among them, TCP
@@ -226,25 +267,26 @@ class FileTable:
             os.close(fd)
         self.pidfds, self.own_fds = {}, []
 
-    def _new_description(self, pid, fd, link, st, flags, pos, info):
+    def _new_description(self, pid, r, flags):
+        fd, link = r.fd, r.link
         what = f"fd {fd} of pid {pid}"
-        mode = st.st_mode
+        mode = r.st_mode
         if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
             if link.endswith(" (deleted)"):
                 raise Unsupported(f"unsupported: deleted file {link[:-10]} ({what})")
             if not link.startswith("/"):
                 raise Unsupported(f"unsupported: {link} ({what})")
             kind = "reg" if stat.S_ISREG(mode) else "dir"
-            desc = {"type": kind, "path": link, "flags": flags, "pos": pos,
-                    "size": st.st_size, "inode": st.st_ino,
-                    "dev": [os.major(st.st_dev), os.minor(st.st_dev)]}
-            return self.at_mount(desc, info, link, what)
+            desc = {"type": kind, "path": link, "flags": flags, "pos": r.pos,
+                    "size": r.st_size, "inode": r.st_ino,
+                    "dev": [os.major(r.st_dev), os.minor(r.st_dev)]}
+            return self.at_mount(desc, r.mnt_id, link, what)
         if stat.S_ISCHR(mode):
-            dev = (os.major(st.st_rdev), os.minor(st.st_rdev))
+            dev = (os.major(r.st_rdev), os.minor(r.st_rdev))
             if dev in MEMORY_DEVICES:
                 return {"type": "chr", "path": MEMORY_DEVICES[dev], "flags": flags}
             if ptys.is_pty(dev):
-                return ptys.describe(self, pid, fd, link, st, flags, info, what)
+                return ptys.describe(self, pid, fd, link, r, flags, r.mnt_id, what)
             if dev[0] in TTY_MAJORS:
                 if not self.shell_job:
                     raise Unsupported(f"unsupported: terminal {link} ({what}; a shell job "
@@ -254,14 +296,15 @@ class FileTable:
                               f"({what})")
         if stat.S_ISFIFO(mode):
             kind = "pipe" if link.startswith("pipe:") else "fifo"
-            desc = {"type": kind, "flags": flags, "inode": st.st_ino}
+            desc = {"type": kind, "flags": flags, "inode": r.st_ino}
             if kind == "fifo":
                 desc["path"] = link
-                return self.at_mount(desc, info, link, what)
+                return self.at_mount(desc, r.mnt_id, link, what)
             return desc
         if stat.S_ISSOCK(mode):
             return sockets.describe(self, pid, fd, flags, what)
-        anon = link[len("anon_inode:"):].strip("[]") if link.startswith("anon_inode:") else None
+        anon = _anon_kind(link)
+        info = _with_fdinfo(pid, r).info if anon in _FDINFO_KINDS else None
         if anon in anon_files.KINDS:
             return anon_files.describe(anon, info, flags, what)
         if anon == io_uring.KIND:
@@ -278,10 +321,11 @@ class FileTable:
             raise Unsupported(f"unsupported: {anon} ({what})")
         raise Unsupported(f"unsupported: {link} ({what})")
 
-    def at_mount(self, desc, info, link, what):
-        """``desc`` with the mount of the tree's it is on and its path there, if any."""
+    def at_mount(self, desc, mnt_id, link, what):
+        """``desc`` with the mount of the tree's it is on (``mnt_id``, fdinfo's) and its
+        path there, if any."""
         if self.mounts is not None and self.mounts.image:
-            desc.update(self.mounts.locate(int(info["mnt_id"]), link, what) or {})
+            desc.update(self.mounts.locate(mnt_id, link, what) or {})
         return desc
 
     def locate(self, proc_link, link, what):
@@ -322,6 +366,24 @@ class FileTable:
                 os.close(w)
         finally:
             os.close(reader)
+
+
+def _anon_kind(link):
+    """"eventfd", "io_uring", "bpf-map"... of an anon inode's link, else None."""
+    return link[len("anon_inode:"):].strip("[]") if link.startswith("anon_inode:") else None
+
+
+# the kinds whose descriptions are read from fdinfo (counts, masks, watches, targets, ring
+# buffers), beyond what a collector's record holds
+_FDINFO_KINDS = (*anon_files.KINDS, io_uring.KIND, epoll.KIND)
+
+
+def _with_fdinfo(pid, r):
+    """FdRecord ``r`` with its fd's parsed fdinfo."""
+    return r if r.info is not None else r._replace(info=fdinfo.read(r.fd, pid))
+
+
+_KCMP_ORDER = {0: 0, 1: -1, 2: 1, 3: 0}      # kcmp's answer as a sort key's (3: no order)
 
 
 def _find_description(bucket, order_of):

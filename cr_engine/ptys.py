@@ -38,7 +38,7 @@ def is_pty(dev):
     return dev == PTMX or dev[0] in SLAVE_MAJORS
 
 
-def describe(table, pid, fd, link, st, flags, info, what):
+def describe(table, pid, fd, link, st, flags, mnt_id, what):
     """The description of a pty end (the pair is checked in ``PtyDump.finish``); a
     master's ``ptmx``: the path it was opened by (/dev/ptmx, or a devpts's ptmx), which
     gives the instance at restore too."""
@@ -58,9 +58,9 @@ def describe(table, pid, fd, link, st, flags, info, what):
             "devpts": f"{os.major(instance)}:{os.minor(instance)}", "flags": flags,
             "path": link}
     if end == "master":
-        desc["ptmx"] = table.at_mount({"path": link}, info, link, what)
+        desc["ptmx"] = table.at_mount({"path": link}, mnt_id, link, what)
     else:
-        table.at_mount(desc, info, link, what)
+        table.at_mount(desc, mnt_id, link, what)
     table.kinds.setdefault(KIND, PtyDump()).add(desc, dup, what)
     return desc
 

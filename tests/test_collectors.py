@@ -255,7 +255,7 @@ def test_task_state_equals_what_the_threads_answer(subject, tmp_path, monkeypatc
     s = subject("task_state")
     proc_stats, proc_core, proc_mm = _dump_core(s.pid, str(tmp_path), "proc", monkeypatch)
     bpf_stats, bpf_core, bpf_mm = _dump_core(s.pid, str(tmp_path), "bpf", monkeypatch)
-    assert proc_stats["ways"] == {"vmas": "smaps", "tasks": "injected"}
+    assert proc_stats["ways"] == {"vmas": "smaps", "tasks": "injected", "fds": "proc"}
     assert bpf_stats["ways"]["tasks"] == "bpf"        # the VMAs' way: smaps before 5.12
     for key in ("sigactions", "context"):
         assert bpf_core[key] == proc_core[key], key

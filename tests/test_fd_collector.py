@@ -5,6 +5,7 @@ stopped processes: every kind of fd the engine meets, a tree sharing description
 and fork, a chrooted process in a mount namespace of its own, an overlayfs file."""
 
 import fcntl
+import json
 import os
 import resource
 import select
@@ -17,6 +18,7 @@ import traceback
 
 import pytest
 
+import cr_engine
 from cr_engine import collect, files
 from kernel import bpf, fd_iter, fdinfo
 from kernel import fds as kfds
@@ -71,11 +73,11 @@ def assert_same(collector, pids):
 
 def _stopped_child(make, *args):
     """A child that runs make(*args), then stops itself (its fds hold still); it leads a
-    process group of its own (its children die with it)."""
+    session of its own (its children die with it)."""
     pid = os.fork()
     if pid == 0:
         try:
-            os.setpgid(0, 0)
+            os.setsid()
             os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])   # pytest's
             make(*args)
             os.kill(os.getpid(), signal.SIGSTOP)
@@ -108,14 +110,16 @@ def _tcp_pair():
     return [listener, client, server]
 
 
-def _mixed(workdir, count):
-    """``count`` fds of every kind, round robin; kept open (the process stops next)."""
+KINDS = ("pipe", "null", "file", "deleted", "eventfd", "memfd", "unix", "tcp", "udp", "epoll",
+         "inotify", "opath", "pty", "bpf", "timerfd", "signalfd", "dir", "dup", "owned",
+         "locked", "fifo")
+
+
+def _mixed(workdir, count, kinds=KINDS):
+    """``count`` fds of ``kinds``, round robin; kept open (the process stops next)."""
     _more_fds(count)
     keep, n = [], 0
     os.mkdir(os.path.join(workdir, "d"))
-    kinds = ["pipe", "null", "file", "deleted", "eventfd", "memfd", "unix", "tcp", "udp",
-             "epoll", "inotify", "opath", "pty", "bpf", "timerfd", "signalfd", "dir", "dup",
-             "owned", "locked", "fifo"]
     for slot in range(count):
         if n >= count:
             break
@@ -324,6 +328,34 @@ def test_records_without_paths_are_readlinked(collector, tmp_path):
     try:
         got = assert_same(collector, [pid])
         assert collector.fell_back == len(got)
+    finally:
+        _kill(pid)
+
+
+@needs_bpf
+def test_the_dump_is_the_same_both_ways(tmp_path, monkeypatch):
+    """The images of a dump whose fds the iterator read equal those of one that read /proc:
+    descriptions, their sharing, flags, offsets, owners, locks, queued data."""
+    kinds = [k for k in KINDS if k not in ("tcp", "udp", "opath", "bpf", "pty")]
+    (tmp_path / "fds").mkdir()
+    pid = _stopped_child(_mixed, str(tmp_path / "fds"), 300, kinds)
+    try:
+        images = {}
+        for mode in ("proc", "bpf"):
+            monkeypatch.setenv("CR_ENGINE_COLLECT", mode)
+            images[mode] = tmp_path / mode
+            stats = cr_engine.dump(pid, str(images[mode]), leave_running=True).stats
+            assert stats["ways"]["fds"] == mode
+            assert "fds_partly_from_proc" not in stats["counts"]
+        cores, tables = ({mode: json.loads((images[mode] / name).read_text())
+                          for mode in images} for name in (f"core-{pid}.json", "files.json"))
+        assert len(cores["bpf"]["fds"]) >= 300 and cores["bpf"]["fds"] == cores["proc"]["fds"]
+        assert tables["bpf"] == tables["proc"]
+        described = {d["type"] for d in tables["bpf"]["files"].values()}
+        assert {"pipe", "reg", "unlinked", "memfd", "eventfd", "unix", "epoll", "inotify",
+                "timerfd", "signalfd", "dir", "fifo", "chr"} <= described
+        assert any("owner" in d for d in tables["bpf"]["files"].values())
+        assert any("locks" in d for d in tables["bpf"]["files"].values())
     finally:
         _kill(pid)
 
