@@ -80,6 +80,8 @@ class VmaCollector(_Collector):
     proc_way = "smaps"
 
     def prepare(self):
+        if not self.iterator.rows(os.getpid()):
+            raise _not_by_our_pid("task_vma")
         self.table = vmflags.learned(iters.VmaIterator)
         _vsyscall()             # read once, here rather than in the frozen window
 
@@ -96,7 +98,7 @@ class VmaCollector(_Collector):
                 by_pid[row[6]].append(row)
         out = {}
         for pid, mine in by_pid.items():
-            vmas = _named(pid, mine, self.table)
+            vmas = _named(pid, mine, self.table) if mine else None   # a live mm has VMAs
             if vmas is None:
                 self.fell_back += 1
                 vmas = proc.smaps(pid)
@@ -195,6 +197,10 @@ class TaskCollector(_Collector):
 
     iterator_class = task_iter.TaskIterator
     proc_way = "injected"
+
+    def prepare(self):
+        if not self.iterator.records(os.getpid()):
+            raise _not_by_our_pid("task")
 
     def collect(self, pids):
         pids = list(pids)
@@ -337,5 +343,9 @@ def _check_pids(iterator):
         os.close(read)
         os.close(write)
     if not seen:
-        raise OSError(errno.ESRCH, "the task_file iterator does not find this process by "
-                                   "its pid (a pid namespace of its own?)")
+        raise _not_by_our_pid("task_file")
+
+
+def _not_by_our_pid(target):
+    return OSError(errno.ESRCH, f"the {target} iterator does not find this process by its "
+                                f"pid (a pid namespace of its own?)")

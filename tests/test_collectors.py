@@ -292,3 +292,38 @@ def test_an_armed_interval_timer_is_seen(which):
         assert record.itimers_idle == (which is None)
     finally:
         _kill([pid])
+
+
+@needs_vma_bpf
+@needs_task_bpf
+def test_a_dumper_in_a_pid_namespace_of_its_own_reads_proc():
+    """The iterators name tasks by their pid in the initial namespace: a dumper that sees
+    other numbers gets the /proc ways (never empty answers)."""
+    import json
+    from kernel import namespaces
+    read, write = os.pipe()
+    outer = os.fork()
+    if outer == 0:
+        try:
+            namespaces.unshare(namespaces.CLONE_NEWPID)
+            inner = os.fork()
+            if inner == 0:
+                ways = {}
+                for name, cls in (("vmas", collect.VmaCollector),
+                                  ("tasks", collect.TaskCollector),
+                                  ("fds", collect.FdCollector)):
+                    c = cls()
+                    ways[name] = [c.way, c.reason]
+                    c.close()
+                os.write(write, json.dumps(ways).encode())
+                os._exit(0)
+            os.waitpid(inner, 0)
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        ways = json.loads(f.read())
+    os.waitpid(outer, 0)
+    assert {k: v[0] for k, v in ways.items()} == {"vmas": "smaps", "tasks": "injected",
+                                                  "fds": "proc"}
+    assert all("pid namespace" in v[1] for v in ways.values())
