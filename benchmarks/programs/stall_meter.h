@@ -60,13 +60,20 @@ static void stall_meter_start(const char *result)
 {
 	const char *on = getenv("STALL_METER");
 	struct sigaction sa = { .sa_handler = stall_on_usr2, .sa_flags = SA_RESTART };
+	sigset_t others, old;
 	pthread_t thread;
 
 	if (!on || strcmp(on, "1"))
 		return;
 	snprintf(stall_path, sizeof(stall_path), "%s.stall", result);
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGUSR2, &sa, NULL) || pthread_create(&thread, NULL, stall_loop, NULL))
+	/* the meter's thread takes SIGUSR2 only: a SIGTERM it took would set the program's
+	 * flag but leave the main thread in pause() */
+	sigfillset(&others);
+	sigdelset(&others, SIGUSR2);
+	if (sigaction(SIGUSR2, &sa, NULL) || pthread_sigmask(SIG_SETMASK, &others, &old) ||
+	    pthread_create(&thread, NULL, stall_loop, NULL) ||
+	    pthread_sigmask(SIG_SETMASK, &old, NULL))
 		exit(3);
 }
 
