@@ -249,10 +249,11 @@ def criu_once(case):
 
 
 def _criu_log(case, run):
-    text = run.stderr.strip()[-300:]
-    for name in ("stats.txt", "img/dump.log", "img/restore.log"):
+    """What says why a CRIU run failed: the script's last words, then CRIU's logs."""
+    text = " | ".join(run.stdout.strip().splitlines()[-2:] + run.stderr.strip().splitlines()[-2:])
+    for name in ("img/restore.log", "img/dump.log"):
         with contextlib.suppress(OSError), open(case.path(name)) as f:
-            text += f" {name}: {f.read()[-300:]}"
+            text += f" | {name}: {' '.join(f.read().splitlines()[-3:])}"
     return text
 
 
@@ -349,7 +350,7 @@ def table(results):
         for error in r.get("ours_errors", []):
             lines.append(f"  ours failed: {error[:300]}")
         if "criu_error" in r:
-            lines.append(f"  CRIU failed: {r['criu_error'][:300]}")
+            lines.append(f"  CRIU failed: {r['criu_error'][:600]}")
         lines.append("")
     if results["criu_pre_dump"]:
         lines.append(results["criu_pre_dump"])
