@@ -453,18 +453,19 @@ def _dump_pages(state, private, writer, stats, increments):
     pages-PID.img, and pages left in the parent chain (tracking.Increments.split)."""
     pid = state.process.pid
     starts = [v.start for v in private]
-    stored = set(starts)
+    private_starts = set(starts)
     scanner = memory.PageScanner(pid)
     try:
-        runs = scanner.runs_of(private, [v for v in state.vmas if v.start not in stored])
+        runs = scanner.runs_of(private,
+                               [v for v in state.vmas if v.start not in private_starts])
     finally:
         scanner.close()
     inherited = []
     if increments.active:
         runs, inherited = increments.split(state.main, pid, state.vmas, runs)
     # a run never crosses a VMA: the one it starts in says whether it can be read
-    readable = ["r" in private[bisect.bisect_right(starts, start) - 1].perms
-                for start, _ in runs]
+    vma_readable = ["r" in v.perms for v in private]
+    readable = [vma_readable[bisect.bisect_right(starts, start) - 1] for start, _ in runs]
     name = f"pages-{pid}.img"
     out = writer.raw(name)
     try:

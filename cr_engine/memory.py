@@ -15,6 +15,7 @@ image file into place with preadv(2) (on several threads of the stub for big ima
 final protections, then PR_SET_MM_MAP.
 """
 
+import bisect
 import collections
 import ctypes
 import os
@@ -102,40 +103,80 @@ def vma_image(vma, kind):
 
 
 # Which pages to store --------------------------------------------------------------------------
+SCAN_REGIONS = 1 << 14              # regions asked per PAGEMAP_SCAN call (24 bytes each)
+# A VMA not to be stored of at least this size splits a span: walking its page tables
+# (~50 ns a mapped page here) would cost what a call does (~7 us).
+SCAN_SKIP = 64 * PAGE
+SCAN_ARGS = dict(category_inverted=PAGE_IS_FILE | PAGE_IS_PFNZERO,
+                 category_mask=PAGE_IS_FILE | PAGE_IS_PFNZERO,
+                 category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                 return_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED)
+REGION = struct.Struct("3Q")            # struct page_region: start, end, categories
+
+
+class PagemapScan:
+    """PAGEMAP_SCAN of one process with fixed arguments (``args``: pm_scan_arg's flags and
+    masks), asking ``per_call`` regions (SCAN_REGIONS) a call into one reused vector."""
+
+    def __init__(self, pagemap_fd, per_call=None, **args):
+        self.fd = pagemap_fd
+        self.calls = 0
+        self.per_call = per_call or SCAN_REGIONS
+        self.vec = (kmem.PageRegion * self.per_call)()
+        self.arg = kmem.PmScanArg(size=ctypes.sizeof(kmem.PmScanArg),
+                                  vec=ctypes.addressof(self.vec), vec_len=self.per_call,
+                                  **args)
+
+    def regions(self, start, end):
+        """Every region of [start, end), sorted: [(start, end, categories)].  A call that
+        returns fewer regions than asked finished the walk.  A full vector: go on from
+        walk_end, but never from before the last region's end - when a later bounce-buffer
+        pass finished the walk, the kernel returns all regions yet leaves walk_end where an
+        earlier pass stopped."""
+        out, raw = [], memoryview(self.vec).cast("B")
+        while start < end:
+            self.arg.start, self.arg.end = start, end
+            count = kmem.ioctl(self.fd, kmem.PAGEMAP_SCAN, ctypes.byref(self.arg))
+            self.calls += 1
+            out += REGION.iter_unpack(raw[:count * REGION.size])
+            if count < self.per_call:
+                break
+            start = max(self.arg.walk_end, out[-1][1])
+        return out
+
+
 class PageScanner:
-    """Runs of pages worth storing in a private VMA: [(start, end)]."""
+    """Runs of pages worth storing in private VMAs: [(start, end)], each inside one VMA.
+
+    One PAGEMAP_SCAN walks a span of many VMAs (20,000 VMAs: one call instead of 20,000).
+    Whether the kernel reports a page depends on its page table entry alone (SCAN_ARGS
+    hold none of the per-VMA categories, WPALLOWED and SOFT_DIRTY), so a span reports the
+    pages its VMAs report one by one.  Only the regions differ: the kernel merges
+    neighbouring pages of equal categories across VMA bounds and splits regions where it
+    refills its 512-entry bounce buffer; they are cut back at the VMAs' bounds and merged
+    again within each (docs/plans/issue-11-collectors.md, 3.4)."""
 
     def __init__(self, pid):
         self.fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
-        self.scan = True
+        self.scan = PagemapScan(self.fd, **SCAN_ARGS)   # None: no PAGEMAP_SCAN (< 6.7)
 
     def close(self):
         os.close(self.fd)
 
-    def runs(self, start, end):
-        if self.scan:
-            try:
-                return self._scan(start, end)
-            except OSError:
-                self.scan = False        # no PAGEMAP_SCAN (< 6.7): read pagemap entries
-        return self._pagemap(start, end)
-
-    def _scan(self, start, end):
+    def runs_of(self, vmas, others=()):
+        """The runs of ``vmas`` (sorted, not overlapping), in address order; ``others``:
+        the process's VMAs not to be stored (a big one between two VMAs splits the span)."""
+        starts, ends = [v.start for v in vmas], [v.end for v in vmas]
         out = []
-        while start < end:
-            regions, walk_end = kmem.pagemap_scan(
-                self.fd, start, end, category_inverted=PAGE_IS_FILE | PAGE_IS_PFNZERO,
-                category_mask=PAGE_IS_FILE | PAGE_IS_PFNZERO,
-                category_anyof_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-                return_mask=PAGE_IS_PRESENT | PAGE_IS_SWAPPED, vec_len=1024)
-            for r_start, r_end, _ in regions:
-                if out and out[-1][1] == r_start:
-                    out[-1] = (out[-1][0], r_end)
-                else:
-                    out.append((r_start, r_end))
-            if walk_end <= start:
-                break
-            start = walk_end
+        for lo, hi in _spans(starts, others):
+            if self.scan:
+                try:
+                    out += _cut(self.scan.regions(starts[lo], ends[hi - 1]), starts[lo:hi],
+                                ends[lo:hi])
+                    continue
+                except OSError:
+                    self.scan = None     # read pagemap entries instead
+            out += [run for i in range(lo, hi) for run in self._pagemap(starts[i], ends[i])]
         return out
 
     def _pagemap(self, start, end):
@@ -151,6 +192,37 @@ class PageScanner:
                 run = [addr, addr + PAGE]
                 out.append(run)
         return [tuple(r) for r in out]
+
+
+def _spans(starts, others):
+    """The VMAs starting at ``starts`` (sorted) in groups to scan at once, [(lo, hi)]
+    index ranges: a VMA of ``others`` of at least SCAN_SKIP between two ends a group."""
+    splits = {bisect.bisect_left(starts, v.start) for v in others
+              if v.end - v.start >= SCAN_SKIP}
+    bounds = [0] + sorted(i for i in splits if 0 < i < len(starts)) + [len(starts)]
+    return [(lo, hi) for lo, hi in zip(bounds, bounds[1:]) if lo < hi]
+
+
+def _cut(regions, starts, ends):
+    """``regions`` [(start, end, categories)] (sorted, inside [starts[0], ends[-1])) cut
+    back at the bounds of the VMAs [starts[i], ends[i]) (sorted) and merged within each:
+    [(start, end)], none crossing a VMA bound."""
+    out, i = [], 0
+    for r_start, r_end, _ in regions:
+        while ends[i] <= r_start:
+            i += 1
+        while True:                         # the VMAs from i on that the region meets
+            lo, hi = max(r_start, starts[i]), min(r_end, ends[i])
+            if lo >= hi:
+                break                       # the rest of the region lies between VMAs
+            if out and out[-1][1] == lo and lo != starts[i]:
+                out[-1] = (out[-1][0], hi)  # the same VMA's run, split by the kernel
+            else:
+                out.append((lo, hi))
+            if r_end <= ends[i]:
+                break
+            i += 1
+    return out
 
 
 # Writing pages out -------------------------------------------------------------------------

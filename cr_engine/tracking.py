@@ -35,7 +35,7 @@ from kernel.process import pidfd_getfd, pidfd_open
 
 from .errors import DumpError
 from .images import ImageReader
-from .memory import classify
+from .memory import PagemapScan, classify
 
 IMAGE = "tracking.json"
 PAGE = kmem.PAGE_SIZE
@@ -43,6 +43,7 @@ O_CLOEXEC, O_NONBLOCK = os.O_CLOEXEC, os.O_NONBLOCK
 FEATURES = kmem.UFFD_FEATURES["WP_ASYNC"] | kmem.UFFD_FEATURES["WP_UNPOPULATED"]
 PAGE_IS_WRITTEN = kmem.PAGE_CATEGORIES["WRITTEN"]
 PAGE_PRESENT_OR_SWAPPED = kmem.PAGE_CATEGORIES["PRESENT"] | kmem.PAGE_CATEGORIES["SWAPPED"]
+WP_CHECKED = kmem.PM_SCAN_WP_MATCHING | kmem.PM_SCAN_CHECK_WPASYNC
 
 # the keeper: holds its inherited fds until every tracked pid is gone (or it is killed)
 KEEPER = """
@@ -94,32 +95,50 @@ def arm(rem, pid, vmas):
 def protect(pid, vmas):
     """Write-protect every page of ``vmas``: from now on a write shows as PAGE_IS_WRITTEN."""
     with open(f"/proc/{pid}/pagemap", "rb", buffering=0) as pagemap:
+        scan = PagemapScan(pagemap.fileno(), per_call=64, flags=WP_CHECKED,
+                           return_mask=PAGE_IS_WRITTEN)
         for start, end in vmas:
-            _scan(pagemap.fileno(), start, end, wp=True, written_only=False)
+            scan.regions(start, end)
 
 
 def written(pid, vmas):
-    """Runs [(start, end)] of ``vmas`` written since the last protection, protected again."""
-    out = []
+    """Runs [(start, end)] of ``vmas`` (tracked VMAs) written since the last protection,
+    protected again.
+
+    One PAGEMAP_SCAN over them all, not one per VMA.  Without PM_SCAN_CHECK_WPASYNC, which
+    would refuse the span for the untracked VMAs between, the kernel skips (without walking
+    it) every VMA it cannot protect; so every page holding something is asked for, written
+    or not - present or swapped, and after the protection a page never touched holds a
+    uffd-wp marker, which counts as swapped.  A VMA of ours that shows none may have been
+    skipped (tracked by a userfaultfd without async write-protection): it is scanned again
+    alone, with the check, as every VMA was before.  What this reports and protects is what
+    the scans VMA by VMA did, but for empty page table entries, which the kernel's
+    written-only path calls written and gives a marker: no content is stored for them, and
+    without the marker a write there still shows as written."""
+    vmas, out = sorted(vmas), []
     with open(f"/proc/{pid}/pagemap", "rb", buffering=0) as pagemap:
-        for start, end in vmas:
-            out += _scan(pagemap.fileno(), start, end, wp=True, written_only=True)
-    return out
-
-
-def _scan(fd, start, end, *, wp, written_only):
-    out = []
-    flags = (kmem.PM_SCAN_WP_MATCHING | kmem.PM_SCAN_CHECK_WPASYNC) if wp else 0
-    while start < end:
-        regions, walk_end = kmem.pagemap_scan(
-            fd, start, end, flags=flags,
-            category_mask=PAGE_IS_WRITTEN if written_only else 0,
-            return_mask=PAGE_IS_WRITTEN, vec_len=1024)
-        out += [(s, e) for s, e, _ in regions]
-        if walk_end <= start:
-            break
-        start = walk_end
+        if vmas:
+            span = PagemapScan(pagemap.fileno(), flags=kmem.PM_SCAN_WP_MATCHING,
+                               category_anyof_mask=PAGE_PRESENT_OR_SWAPPED,
+                               return_mask=PAGE_IS_WRITTEN)
+            regions = span.regions(vmas[0][0], vmas[-1][1])
+            out = [(s, e) for s, e, categories in regions if categories & PAGE_IS_WRITTEN]
+            alone = PagemapScan(pagemap.fileno(), per_call=64, flags=WP_CHECKED,
+                                category_mask=PAGE_IS_WRITTEN, return_mask=PAGE_IS_WRITTEN)
+            for start, end in _unmet(vmas, regions):
+                out += [(s, e) for s, e, _ in alone.regions(start, end)]
     return _merge(out)
+
+
+def _unmet(vmas, regions):
+    """The VMAs [(start, end)] (sorted) that no region (sorted) overlaps."""
+    out, i = [], 0
+    for start, end in vmas:
+        while i < len(regions) and regions[i][1] <= start:
+            i += 1
+        if i == len(regions) or regions[i][0] >= end:
+            out.append((start, end))
+    return out
 
 
 # the keeper ---------------------------------------------------------------------------------
