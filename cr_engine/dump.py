@@ -115,7 +115,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
                 faults.hit(fault, "dump:collect")
             with stats.stage("memory"):
                 mm["pagemap"], mm["inherited"] = _dump_pages(
-                    injected[process.pid], private, writer, stats, increments)
+                    injected[process.pid], private, writer, stats, increments,
+                    follow=not leave_running)
                 mm["shmem"] = _dump_shmem(process.pid, shmem, writer, stats, shmem_done)
                 faults.hit(fault, "dump:memory")
             writer.json(f"core-{process.pid}.json", core)
@@ -126,28 +127,28 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
             mounts.dump_content(writer)
         with stats.stage("ipc"):
             sysv_ipc.dump(tree, writer, attached)
-        with stats.stage("write"):
-            # what descriptions hold (pipe and socket queues, file content) in one file:
-            # one file per description made a dump of many fds wait on file creation
-            out, index = writer.raw(FD_DATA), {}
-            for file_id, data in table.payloads.items():
-                index[file_id] = [out.size, len(data)]
-                out.write(data)
-            writer.close_raw(FD_DATA, out)
-            writer.json("files.json", {"files": table.files, "data": index})
-            writer.json("pstree.json", tree_image)
-            faults.hit(fault, "dump:write")
         if leave_running:
             for state in injected.values():
                 _requeue_taken(state)
         for state in injected.values():
             state.cure()
-        stats.times["frozen"] = time.perf_counter() - frozen_at
         stats.counts["processes"] = len(tree.processes)
         stats.counts["threads"] = sum(len(p.threads) for p in tree.processes.values())
-        increments.hand_over(writer)
 
+        # What no longer reads the tree: with --leave-running it runs after the thaw, else
+        # before the kill (write, then kill).  A failure after the thaw (a disk error, a
+        # CRC read back short) cannot take the tree back to the moment it was frozen in -
+        # it has run on since - so the dump fails as an earlier failure would: no images
+        # (_finish_running removes them), the tree running, the error raised; a new dump
+        # takes a later state.
         def finish():
+            increments.hand_over(writer)    # the tracking's keeper (--track-mem)
+            with stats.stage("write"):
+                _write_files(writer, table, tree_image)
+                faults.hit(fault, "dump:write")
+                writer.complete()           # JSON files, and the pages' CRCs read back
+            if not leave_running:           # the tree waits for its images, then dies
+                stats.times["frozen"] = time.perf_counter() - frozen_at
             stats.total()
             writer.json("stats-dump.json", stats.as_dict())
             faults.hit(fault, "dump:finish")
@@ -156,6 +157,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         lingering = table.ring_sockets()
         if leave_running:
             table.close()               # its sockets back at work before the tree runs
+            stats.times["frozen"] = time.perf_counter() - frozen_at
         else:
             finish()                    # the images complete before the tree is killed
             table.close(final=True)     # after the last step that can fail
@@ -176,6 +178,19 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         sockets.wait_gone(lingering)
     stats.total()
     return DumpResult(pid, os.fspath(images_dir), stats.as_dict(), sorted(tree.processes))
+
+
+def _write_files(writer, table, tree_image):
+    """The tree's descriptions and process tree, from what was collected."""
+    # what descriptions hold (pipe and socket queues, file content) in one file: one file
+    # per description made a dump of many fds wait on file creation
+    out, index = writer.raw(FD_DATA), {}
+    for file_id, data in table.payloads.items():
+        index[file_id] = [out.size, len(data)]
+        out.write(data)
+    writer.close_raw(FD_DATA, out)
+    writer.json("files.json", {"files": table.files, "data": index})
+    writer.json("pstree.json", tree_image)
 
 
 def _finish_running(what, finish, writer, increments):
@@ -448,9 +463,11 @@ def _rseq(tid):
             "signature": conf.signature, "flags": conf.flags}
 
 
-def _dump_pages(state, private, writer, stats, increments):
+def _dump_pages(state, private, writer, stats, increments, follow):
     """Store the private pages worth storing; returns (pagemap, inherited): runs stored in
-    pages-PID.img, and pages left in the parent chain (tracking.Increments.split)."""
+    pages-PID.img, and pages left in the parent chain (tracking.Increments.split).
+    ``follow``: the CRC is read back during the copy (memory.push_pages), else when the
+    writer completes."""
     pid = state.process.pid
     starts = [v.start for v in private]
     private_starts = set(starts)
@@ -467,11 +484,12 @@ def _dump_pages(state, private, writer, stats, increments):
     vma_readable = ["r" in v.perms for v in private]
     readable = [vma_readable[bisect.bisect_right(starts, start) - 1] for start, _ in runs]
     name = f"pages-{pid}.img"
-    out = writer.raw(name)
+    out, follower = writer.raw(name), None
     try:
-        pages = memory.push_pages(state.main, state.scratch, pid, runs, readable, out)
+        pages, follower = memory.push_pages(state.main, state.scratch, pid, runs, readable,
+                                            out, follow)
     finally:
-        writer.close_raw(name, out)
+        writer.close_raw(name, out, follower)     # its CRC completes in writer.complete()
     stats.add("pages_written", pages)
     stats.add("pages_inherited", sum(e - s for s, e, _, _ in inherited) // memory.PAGE)
     return ([[start, (end - start) // memory.PAGE] for start, end in runs],
@@ -509,12 +527,12 @@ def pre_dump(pid, images_dir, *, parent=None):
             seccomp.suspend_all(statuses, SEIZE_OPTIONS)
             state = injected[process.pid] = _Injected(process, smaps)
             with stats.stage("memory"):
-                pagemap, inherited = _dump_pages(state, private, writer, stats, increments)
+                pagemap, inherited = _dump_pages(state, private, writer, stats, increments,
+                                                 follow=False)
             writer.json(f"mm-{process.pid}.json", {"pagemap": pagemap, "inherited": inherited})
         for state in injected.values():
             _requeue_taken(state)
             state.cure()
-        increments.hand_over(writer)
     except BaseException as e:
         collectors.close()
         _undo(e, "pre-dump", injected, tree, writer, increments)
@@ -522,7 +540,10 @@ def pre_dump(pid, images_dir, *, parent=None):
     tree.thaw()
     stats.times["downtime"] = tree.downtime
 
-    def finish():
+    def finish():                       # as the dump's: nothing in it reads the tree
+        increments.hand_over(writer)
+        with stats.stage("write"):
+            writer.complete()
         stats.total()
         writer.json("stats-dump.json", stats.as_dict())
         writer.finish(root_pid=pid, pids=sorted(tree.processes), kind="pre-dump",

@@ -60,6 +60,10 @@ class RawWriter:
 
 
 class ImageWriter:
+    """JSON files and the CRCs of raw files are completed by ``complete()`` (``finish()``
+    calls it): a dump that lets the tree run on does that after the thaw, so the objects
+    handed to ``json()`` must not change in between."""
+
     def __init__(self, directory):
         self.dir = os.fspath(directory)
         try:
@@ -68,17 +72,22 @@ class ImageWriter:
             raise ImageError(f"cannot use images directory {self.dir}: {e.strerror}") from e
         self.files = {}
         self.written = []
+        self.deferred = []              # (name, object) of JSON files not written yet
+        self.following = []             # (name, RawWriter, follower) whose CRC is read back
 
     def path(self, name):
         return os.path.join(self.dir, name)
 
     def json(self, name, obj):
+        self.deferred.append((name, obj))
+
+    def _write_json(self, name, obj):
         # compact: an indent makes json fall back to its Python encoder, 10x slower on the
         # files.json of a thousand fds (`show` is the way to read images)
         data = json.dumps(obj, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+        self.written.append(name)
         with open(self.path(name), "wb") as f:
             f.write(data)
-        self.written.append(name)
         self.files[name] = {"size": len(data), "crc32": f"{zlib.crc32(data):08x}"}
 
     def raw(self, name):
@@ -95,11 +104,29 @@ class ImageWriter:
         self.written.append(name)
         self.files[name] = {"size": size, "crc32": f"{crc:08x}"}
 
-    def close_raw(self, name, writer):
+    def close_raw(self, name, writer, follower=None):
+        """``follower``: what is still to read the file back for its CRC (``join()``
+        completes it or raises what went wrong, ``abandon()`` drops it); the file is listed
+        once it is done."""
         writer.close()
-        self.files[name] = {"size": writer.size, "crc32": f"{writer.crc:08x}"}
+        if follower is not None:
+            self.following.append((name, writer, follower))
+        else:
+            self.files[name] = {"size": writer.size, "crc32": f"{writer.crc:08x}"}
+
+    def complete(self):
+        """Complete the CRCs read back, write the JSON files handed over so far."""
+        while self.following:
+            name, writer, follower = self.following[0]
+            follower.join()
+            self.following.pop(0)
+            self.files[name] = {"size": writer.size, "crc32": f"{writer.crc:08x}"}
+        deferred, self.deferred = self.deferred, []
+        for name, obj in deferred:
+            self._write_json(name, obj)
 
     def finish(self, **meta):
+        self.complete()
         inventory = {"format": FORMAT, "version": VERSION, "created": time.time(),
                      "kernel": platform.release(), "machine": platform.machine(),
                      "files": self.files, **meta}
@@ -111,6 +138,9 @@ class ImageWriter:
 
     def discard(self):
         """Remove what this writer wrote (a failed dump leaves no half image behind)."""
+        for _, _, follower in self.following:
+            follower.abandon()
+        self.following, self.deferred = [], []
         for name in self.written + [INVENTORY + ".tmp"]:
             try:
                 os.unlink(self.path(name))

@@ -10,6 +10,9 @@ import time
 
 import pytest
 
+from cr_engine import dump
+from cr_engine.freezer import FrozenTree
+from cr_engine.images import ImageReader
 from zdtm_py import leaks
 
 from .engine_subjects import SUBJECT, alive
@@ -169,6 +172,31 @@ def test_a_leave_running_dump_reports_its_downtime(subject, tmp_path):
     assert s.stop().startswith("alive ")
 
 
+@pytest.mark.parametrize("leave_running", [True, False])
+def test_images_are_completed_after_the_thaw_only_with_leave_running(subject, tmp_path,
+                                                                      monkeypatch,
+                                                                      leave_running):
+    """What does not read the tree (JSON files, CRCs) is left out of its downtime when it
+    runs on; a tree that is killed is killed only once its images are complete."""
+    s = subject()
+    images, seen = tmp_path / "img", {}
+
+    def watching(name, real):
+        def watched(tree):
+            seen[name] = sorted(os.listdir(images))
+            return real(tree)
+        return watched
+    monkeypatch.setattr(FrozenTree, "thaw", watching("thaw", FrozenTree.thaw))
+    monkeypatch.setattr(FrozenTree, "kill", watching("kill", FrozenTree.kill))
+    dump(s.pid, images, leave_running=leave_running)
+    if leave_running:
+        assert seen["thaw"] == [f"pages-{s.pid}.img"]     # what the process wrote itself
+        assert s.stop().startswith("alive ")
+    else:
+        assert {"inventory.json", f"core-{s.pid}.json", "pstree.json"} <= set(seen["kill"])
+    ImageReader(images).verify()        # every size and CRC, the pages' too
+
+
 def test_track_mem_needs_leave_running(subject, tmp_path):
     s = subject()
     out = cli("dump", "-t", s.pid, "-D", tmp_path / "img", "--track-mem")
@@ -188,7 +216,9 @@ def test_the_prober_is_not_run_while_the_tree_is_frozen(subject, tmp_path, kind)
 import sys
 import time
 import cr_engine
+from cr_engine import dump
 from cr_engine.freezer import FrozenTree
+from cr_engine.images import ImageReader
 freeze = FrozenTree.freeze
 def watched(self):
     tree = freeze(self)

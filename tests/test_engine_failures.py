@@ -71,13 +71,14 @@ def test_dump_failing_at_any_stage_leaves_tree_running(subject, tmp_path, point)
     assert_untouched(s, before)
 
 
-def test_leave_running_dump_failing_after_the_thaw_leaves_no_images(subject, tmp_path):
+@pytest.mark.parametrize("point", ["dump:write", "dump:finish"])
+def test_leave_running_dump_failing_after_the_thaw_leaves_no_images(subject, tmp_path, point):
     """With --leave-running the images are completed once the tree runs again: a failure
     then removes them, and the tree runs on."""
     s = subject()
     before = status(s.pid)
-    with pytest.raises(cr_engine.DumpError, match="fault injected at dump:finish"):
-        cr_engine.dump(s.pid, tmp_path / "img", leave_running=True, fault="dump:finish")
+    with pytest.raises(cr_engine.DumpError, match=f"fault injected at {point}"):
+        cr_engine.dump(s.pid, tmp_path / "img", leave_running=True, fault=point)
     assert os.listdir(tmp_path / "img") == []
     assert_untouched(s, before)
 
