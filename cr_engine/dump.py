@@ -469,18 +469,9 @@ def _dump_pages(state, private, writer, stats, increments, follow):
     ``follow``: the CRC is read back during the copy (memory.push_pages), else when the
     writer completes."""
     pid = state.process.pid
-    starts = [v.start for v in private]
-    private_starts = set(starts)
-    scanner = memory.PageScanner(pid)
-    try:
-        runs = scanner.runs_of(private,
-                               [v for v in state.vmas if v.start not in private_starts])
-    finally:
-        scanner.close()
-    inherited = []
-    if increments.active:
-        runs, inherited = increments.split(state.main, pid, state.vmas, runs)
+    runs, inherited = _page_runs(state, private, increments)
     # a run never crosses a VMA: the one it starts in says whether it can be read
+    starts = [v.start for v in private]
     vma_readable = ["r" in v.perms for v in private]
     readable = [vma_readable[bisect.bisect_right(starts, start) - 1] for start, _ in runs]
     name = f"pages-{pid}.img"
@@ -490,16 +481,53 @@ def _dump_pages(state, private, writer, stats, increments, follow):
                                             out, follow)
     finally:
         writer.close_raw(name, out, follower)     # its CRC completes in writer.complete()
+    return _pagemap(runs, inherited, pages, stats)
+
+
+def _page_runs(state, private, increments):
+    """(runs [(start, end)] to store, inherited entries) of the frozen process: the pages
+    worth storing, less those its parent image has unchanged; tracking armed where the
+    image is to be a parent (pre-dump, --track-mem)."""
+    pid = state.process.pid
+    private_starts = {v.start for v in private}
+    scanner = memory.PageScanner(pid)
+    try:
+        runs = scanner.runs_of(private,
+                               [v for v in state.vmas if v.start not in private_starts])
+    finally:
+        scanner.close()
+    if increments.active:
+        return increments.split(state.main, pid, state.vmas, runs)
+    return runs, []
+
+
+def _pagemap(runs, inherited, pages, stats):
+    """The mm image's (pagemap, inherited) of stored ``runs`` (``pages`` of them)."""
     stats.add("pages_written", pages)
     stats.add("pages_inherited", sum(e - s for s, e, _, _ in inherited) // memory.PAGE)
     return ([[start, (end - start) // memory.PAGE] for start, end in runs],
             [list(entry) for entry in inherited])
 
 
+def _copy_pages(pid, runs, inherited, writer, stats):
+    """A pre-dump's copy of ``runs`` of ``pid``, made from outside after the thaw (the
+    pages were chosen, and tracking armed, while it was frozen); the mm image written."""
+    name = f"pages-{pid}.img"
+    out = writer.raw(name)
+    try:
+        stored, pages = memory.copy_pages(pid, runs, out)
+    finally:
+        writer.close_raw(name, out)
+    pagemap, inherited = _pagemap(stored, inherited, pages, stats)
+    writer.json(f"mm-{pid}.json", {"pagemap": pagemap, "inherited": inherited})
+
+
 def pre_dump(pid, images_dir, *, parent=None):
     """Store the memory of the tree rooted at ``pid`` while it runs on, and track the pages
     it writes from now on, so that a later dump (``parent=images_dir``) or pre-dump stores
-    only those.  Memory only: the final dump carries everything else."""
+    only those.  Memory only: the final dump carries everything else.  The tree is frozen
+    only to find the pages and arm the tracking; they are copied after the thaw, while it
+    runs (what it writes meanwhile is tracked: the next dump stores it again)."""
     stats = Stats()
     if not isinstance(pid, int) or pid <= 0:
         raise DumpError(f"bad pid {pid!r}")
@@ -512,7 +540,7 @@ def pre_dump(pid, images_dir, *, parent=None):
     except BaseException:
         collectors.close()
         raise
-    injected = {}
+    injected, plans = {}, {}        # plans: {pid: (runs to copy, inherited)}
     try:
         _check_tree(tree)
         tree_vmas, _, _ = _collect_tree(tree, collectors, stats)
@@ -527,9 +555,7 @@ def pre_dump(pid, images_dir, *, parent=None):
             seccomp.suspend_all(statuses, SEIZE_OPTIONS)
             state = injected[process.pid] = _Injected(process, smaps)
             with stats.stage("memory"):
-                pagemap, inherited = _dump_pages(state, private, writer, stats, increments,
-                                                 follow=False)
-            writer.json(f"mm-{process.pid}.json", {"pagemap": pagemap, "inherited": inherited})
+                plans[process.pid] = _page_runs(state, private, increments)
         for state in injected.values():
             _requeue_taken(state)
             state.cure()
@@ -540,7 +566,10 @@ def pre_dump(pid, images_dir, *, parent=None):
     tree.thaw()
     stats.times["downtime"] = tree.downtime
 
-    def finish():                       # as the dump's: nothing in it reads the tree
+    def finish():                       # after the thaw: the copy reads the running tree
+        with stats.stage("copy"):
+            for process_pid, (runs, inherited) in plans.items():
+                _copy_pages(process_pid, runs, inherited, writer, stats)
         increments.hand_over(writer)
         with stats.stage("write"):
             writer.complete()

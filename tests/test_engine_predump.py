@@ -157,3 +157,33 @@ def test_split_agrees_with_a_page_by_page_reference():
         for p, offset in got_inherited.items():
             run = next(r for r in parent if r[0] <= p * page < r[1])
             assert offset == run[3] + p * page - run[0]
+
+
+def test_a_pre_dump_copies_while_the_tree_runs(tmp_path, zdtm_subreaper):
+    """A process that writes every page all the time (page_rounds.c checks, before each
+    write, that the page holds the round before): the pre-dumps freeze it only to find the
+    pages and arm the tracking, copy while it writes on, and what it wrote meanwhile comes
+    back from the final dump, never an older copy."""
+    binary = str(build(os.path.join(TOP, "benchmarks", "programs", "page_rounds.c")))
+    pid, result = bench_engine.start(binary, ["64"], str(tmp_path))
+    try:
+        pre1 = cr_engine.pre_dump(pid, tmp_path / "pre1")
+        assert pre1.stats["counts"]["pages_written"] >= 64 * 256 * 9 // 10
+        assert "copy" in pre1.stats["times"]        # made after the thaw
+        time.sleep(0.2)
+        pre2 = cr_engine.pre_dump(pid, tmp_path / "pre2", parent=tmp_path / "pre1")
+        assert pre2.stats["counts"]["pages_written"] > 0     # it wrote on since pre1
+        time.sleep(0.2)
+        cr_engine.dump(pid, tmp_path / "img", parent=tmp_path / "pre2")
+        bench_engine.reap(pid)
+        restored = cr_engine.restore(tmp_path / "img")
+        time.sleep(0.3)                 # rounds over every page, each checked
+        with open(result) as f:
+            assert not f.read().startswith("BAD")     # a page came back from an old copy
+        bench_engine.verify(restored.root_pid, result)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
