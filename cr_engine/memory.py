@@ -30,6 +30,7 @@ from . import carried_files
 from .errors import RestoreError, Unsupported
 from .images import CRC_CHUNK
 from .remote import lend_fd
+from .syscall_batch import BatchError, Call
 
 PAGE = kmem.PAGE_SIZE
 VDSO_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]")
@@ -44,6 +45,7 @@ COPY_CHUNK = 4 << 20               # bytes per /proc/PID/mem read
 _MADVISE = {"dd": 16, "dc": 10, "hg": 14, "nh": 15, "wf": 18, "sr": 2, "rr": 1}
 MAP_GROWSDOWN, MAP_NORESERVE = 0x100, 0x4000
 PR_SET_VMA, PR_SET_VMA_ANON_NAME = 0x53564D41, 0
+VMAS_PER_BATCH = 512                # their anon names (<= 96 bytes each) fit in the scratch
 PAGE_IS_FILE, PAGE_IS_PRESENT = kmem.PAGE_CATEGORIES["FILE"], kmem.PAGE_CATEGORIES["PRESENT"]
 PAGE_IS_SWAPPED, PAGE_IS_PFNZERO = (kmem.PAGE_CATEGORIES["SWAPPED"],
                                      kmem.PAGE_CATEGORIES["PFNZERO"])
@@ -465,35 +467,53 @@ def file_identity(path):
 
 
 # Restore, inside the stub ----------------------------------------------------------------------
-def restore_vmas(rem, scratch, pid, vmas, fd_of):
-    """mmap every VMA but SysV attaches (sysv_ipc's); ``fd_of(vma)`` gives the stub's fd for
-    file and shmem VMAs."""
-    for vma in vmas:
-        if vma["kind"] in ("vdso", "skip", "sysv", "io_uring"):
-            continue
-        start, length = vma["start"], vma["end"] - vma["start"]
-        prot = prot_of(vma["perms"]) | kmem.PROT_READ | kmem.PROT_WRITE
-        flags = kmem.MAP_FIXED
-        fd, offset = -1, 0
-        if vma["kind"] == "anon":
-            flags |= kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS
-            if "gd" in vma["flags"]:
-                flags |= MAP_GROWSDOWN
-        else:
-            fd, offset = fd_of(vma), vma["pgoff"]
-            flags |= kmem.MAP_SHARED if vma["perms"][3] == "s" else kmem.MAP_PRIVATE
-            if vma["perms"][3] == "s":
-                prot = prot_of(vma["perms"])
-        if "nr" in vma["flags"]:
-            flags |= MAP_NORESERVE
-        got = rem.call("mmap", start, length, prot, flags, fd, offset, check=False)
-        if got != start:
-            raise RestoreError(f"mmap of {vma.get('path', vma['kind'])} at {start:#x} in pid "
-                               f"{pid} failed ({_err(got)})", "memory")
-        if "anon_name" in vma:
-            name = scratch.put(vma["anon_name"].encode() + b"\0")
-            rem.call("prctl", PR_SET_VMA, PR_SET_VMA_ANON_NAME, start, length, name, check=False)
+def restore_vmas(batch, scratch, pid, vmas, fd_of):
+    """mmap every VMA but SysV attaches (sysv_ipc's), and name the named anonymous ones;
+    ``fd_of(vma)`` gives the stub's fd for file and shmem VMAs.  In batches (syscall_batch)
+    of VMAS_PER_BATCH VMAs, their names in ``scratch``."""
+    mapped = [v for v in vmas if v["kind"] not in ("vdso", "skip", "sysv", "io_uring")]
+    for first in range(0, len(mapped), VMAS_PER_BATCH):
+        calls, owners = [], []          # owners[i]: the VMA of calls[i]
+        for vma in mapped[first:first + VMAS_PER_BATCH]:
+            calls.append(Call("mmap", _mmap_args(vma, fd_of)))   # MAP_FIXED: there or fails
+            owners.append(vma)
+            if "anon_name" in vma:
+                name = scratch.put(vma["anon_name"].encode() + b"\0")
+                # may fail: a kernel without CONFIG_ANON_VMA_NAME keeps the VMA nameless
+                calls.append(Call("prctl", (PR_SET_VMA, PR_SET_VMA_ANON_NAME, vma["start"],
+                                            vma["end"] - vma["start"], name), may_fail=True))
+                owners.append(vma)
+        try:
+            batch.run(calls)
+        except BatchError as e:
+            raise _vma_error(e, owners[e.index], pid) from None
+        finally:
             scratch.reset()
+
+
+def _mmap_args(vma, fd_of):
+    """mmap()'s arguments that map ``vma`` at its place, writable (its pages go in next)."""
+    start, length = vma["start"], vma["end"] - vma["start"]
+    prot = prot_of(vma["perms"]) | kmem.PROT_READ | kmem.PROT_WRITE
+    flags = kmem.MAP_FIXED
+    fd, offset = -1, 0
+    if vma["kind"] == "anon":
+        flags |= kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS
+        if "gd" in vma["flags"]:
+            flags |= MAP_GROWSDOWN
+    else:
+        fd, offset = fd_of(vma), vma["pgoff"]
+        flags |= kmem.MAP_SHARED if vma["perms"][3] == "s" else kmem.MAP_PRIVATE
+        if vma["perms"][3] == "s":
+            prot = prot_of(vma["perms"])
+    if "nr" in vma["flags"]:
+        flags |= MAP_NORESERVE
+    return start, length, prot, flags, fd, offset
+
+
+def _vma_error(e, vma, pid):
+    return RestoreError(f"{e.call} of {vma.get('path', vma['kind'])} at {vma['start']:#x} in "
+                        f"pid {pid} failed ({os.strerror(e.errno)})", "memory")
 
 
 def load_pages(loaders, scratch, pagemap, pages_fd):
@@ -527,18 +547,25 @@ def load_pages(loaders, scratch, pagemap, pages_fd):
     return offset // PAGE
 
 
-def finish_vmas(rem, vmas):
-    """Final protections and madvise() flags."""
+def finish_vmas(batch, pid, vmas):
+    """Final protections and madvise() flags, in one batch."""
+    calls, owners = [], []              # owners[i]: the VMA of calls[i]
     for vma in vmas:
         if vma["kind"] in ("vdso", "skip", "io_uring"):
             continue
         start, length = vma["start"], vma["end"] - vma["start"]
         prot = prot_of(vma["perms"])
         if vma["perms"][3] != "s" and prot != kmem.PROT_READ | kmem.PROT_WRITE:
-            rem.call("mprotect", start, length, prot)
+            calls.append(Call("mprotect", (start, length, prot)))
+            owners.append(vma)
         for flag in vma["flags"]:
-            if flag in _MADVISE:
-                rem.call("madvise", start, length, _MADVISE[flag], check=False)
+            if flag in _MADVISE:        # may fail: advice this kernel or mapping refuses
+                calls.append(Call("madvise", (start, length, _MADVISE[flag]), may_fail=True))
+                owners.append(vma)
+    try:
+        batch.run(calls)
+    except BatchError as e:
+        raise _vma_error(e, owners[e.index], pid) from None
 
 
 def move_vdso(rem, vmas, pid, here):

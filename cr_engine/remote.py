@@ -180,19 +180,26 @@ class Remote:
             stop = wait_stop(self.tid)
             if stop.is_syscall:
                 return
-            if stop.is_signal_delivery:     # suppressed here, accounted for by the caller
-                if stop.sig in FAULTS:      # suppressed, it comes back at once: never ends
-                    faults += 1
-                    if faults > FAULT_LOOP:
-                        rip = get_regs(self.tid).rip
-                        code, addr = struct.unpack_from("<8xi4xQ", get_siginfo(self.tid))
-                        raise TraceeGone(f"thread {self.tid} faults with "
-                                         f"{signal.Signals(stop.sig).name} (code {code}, "
-                                         f"address {addr:#x}) at {rip:#x} over and over "
-                                         f"in an injected system call")
-                self.caught_signals.append(get_siginfo(self.tid))
-            # an event stop (a pending PTRACE_INTERRUPT, a group stop, a clone event): go on
+            faults = self.take_signal(stop, faults)
             ptrace.resume_syscall(self.tid)
+
+    def take_signal(self, stop, faults):
+        """A stop that is not the injection's own: a signal about to be delivered is kept in
+        caught_signals, to be suppressed by the caller's resume (an event stop - a pending
+        PTRACE_INTERRUPT, a group stop, a clone event - needs nothing).  ``faults``: how
+        often the thread faulted so far in this injection; returns the new count."""
+        if stop.is_signal_delivery:     # suppressed here, accounted for by the caller
+            if stop.sig in FAULTS:      # suppressed, it comes back at once: never ends
+                faults += 1
+                if faults > FAULT_LOOP:
+                    rip = get_regs(self.tid).rip
+                    code, addr = struct.unpack_from("<8xi4xQ", get_siginfo(self.tid))
+                    raise TraceeGone(f"thread {self.tid} faults with "
+                                     f"{signal.Signals(stop.sig).name} (code {code}, "
+                                     f"address {addr:#x}) at {rip:#x} over and over "
+                                     f"in an injected system call")
+            self.caught_signals.append(get_siginfo(self.tid))
+        return faults
 
 
 def lend_fd(rem, scratch, fd):

@@ -35,11 +35,14 @@ from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_reg
 from .remote import (Remote, Scratch, TraceeGone, read_memory,
                      set_sigmask, wait_stop, write_memory)
 from .stats import Stats
+from .syscall_batch import CODE as BATCH_CODE
+from .syscall_batch import Call, SyscallBatch
 
 REGION = 256 << 10                   # gadget page + scratch, placed where nothing else is
 TASK_SIZE = 0x7FFFFFFFF000
 MMAP_MIN = 0x10000
 GADGET = SYSCALL_INSN + b"\xcc"      # syscall; int3
+BATCH_AT = 16                        # syscall_batch's loop, after the gadget on its page
 ALL_SIGNALS = (1 << 64) - 1
 NOT_IN_SYSCALL = (1 << 64) - 1          # orig_rax of a task stopped outside any system call
 READY_TIMEOUT = 30.0
@@ -380,34 +383,36 @@ class _Restorer:
             raise RestoreError(f"stub {pid} is not stopped in a system call", "memory")
         rem = Remote(live, ip)
         set_sigmask(live, ALL_SIGNALS)
-        region = _free_gap([(v.start, v.end) for v in proc.maps(live)] +
+        stub_vmas = proc.maps(live)
+        region = _free_gap([(v.start, v.end) for v in stub_vmas] +
                            [(v["start"], v["end"]) for v in mm["vmas"]], REGION)
         got = rem.call("mmap", region, REGION, kmem.PROT_READ | kmem.PROT_WRITE,
                        kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS | kmem.MAP_FIXED_NOREPLACE, -1, 0)
         if got != region:
             raise RestoreError(f"cannot map the work area in {pid}", "memory")
-        write_memory(live, region, GADGET)
+        write_memory(live, region, GADGET.ljust(BATCH_AT, b"\xcc") + BATCH_CODE)
         rem.call("mprotect", region, kmem.PAGE_SIZE, kmem.PROT_READ | kmem.PROT_EXEC)
         rem.syscall_ip = region
         scratch = Scratch(live, region + kmem.PAGE_SIZE, REGION - kmem.PAGE_SIZE)
+        batch = SyscallBatch(rem, scratch, code_at=region + BATCH_AT)
         _unregister_rseq(rem, live)
         with self.stats.stage("memory"):
             # everything of the stub goes but the work area and its vdso, moved into place
-            vdso = [(v.start, v.end, v.name) for v in proc.maps(live)
+            vdso = [(v.start, v.end, v.name) for v in stub_vmas
                     if v.name in memory.VDSO_NAMES]
             # and the low reservation until the rings are mapped
             # (io_uring_restore.RingRestore.reserve_low)
             low = [self.low] if self.low and all(v["start"] >= self.low[1]
                                                  for v in mm["vmas"]) else []
             keep = sorted([(region, region + REGION)] + [(a, b) for a, b, _ in vdso] + low)
-            at = 0
+            at, unmaps = 0, []
             for start, end in keep:
                 if start > at:
-                    rem.call("munmap", at, start - at)
+                    unmaps.append(Call("munmap", (at, start - at)))
                 at = max(at, end)
-            rem.call("munmap", at, TASK_SIZE - at)
+            batch.run(unmaps + [Call("munmap", (at, TASK_SIZE - at))])
             memory.move_vdso(rem, mm["vmas"], pid, vdso)
-            memory.restore_vmas(rem, scratch, pid, mm["vmas"], lambda v: _fd_for(svc, v))
+            memory.restore_vmas(batch, scratch, pid, mm["vmas"], lambda v: _fd_for(svc, v))
             img.ipc.attach(rem, pid, mm["vmas"])
             loaders = self._loaders(rem, scratch, live, mm["pagemap"])
             try:
@@ -417,7 +422,7 @@ class _Restorer:
             scratch.reset()
             if mm.get("inherited"):     # pages a parent image (a pre-dump) holds
                 pages += tracking.write_inherited(pid, mm["inherited"], img.reader.dir, live)
-            memory.finish_vmas(rem, mm["vmas"])
+            memory.finish_vmas(batch, pid, mm["vmas"])
             self.stats.add("pages_restored", pages)
             faults.hit(self.fault, "restore:memory")
         with self.stats.stage("state"):
@@ -457,8 +462,7 @@ class _Restorer:
                 here = remotes[thread["tid"]]
                 signals.queue_pending(here, scratch, live, here.tid, thread["pending"],
                                       shared=False)
-            for fd in sorted(set(svc.values())):
-                rem.call("close", fd)
+            batch.run([Call("close", (fd,)) for fd in sorted(set(svc.values()))])
             self._locks(rem, scratch, pid, core)
             self._rlimits(live, core)        # before the uids change: other users' need more
             # while the threads have CAP_SYS_ADMIN; later calls run with seccomp suspended
