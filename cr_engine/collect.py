@@ -29,6 +29,7 @@ import sys
 from collections import namedtuple
 
 from kernel import fd_iter, fdinfo, iters, task_iter
+from kernel import memory as kmem
 
 from . import proc, vmflags
 
@@ -111,7 +112,7 @@ def _named(pid, rows, table):
     cannot be."""
     out, files, Vma, decode = [], {}, proc.Vma, table.decode
     for row in rows:
-        start, end, word, pgoff, ino, _, _, file, special, _, _, _, anon_name = row
+        start, end, word, pgoff, _, _, _, file, special, _, _, _, anon_name = row
         flags = decode(word)
         if flags is None or anon_name:
             return None
@@ -122,8 +123,8 @@ def _named(pid, rows, table):
                 known = files[file] = _file_identity(pid, iters.VmaRecord._make(row))
                 if known is None:
                     return None
-            name, dev = known
-            vma = Vma(start, end, perms, pgoff << 12, dev, ino, name, flags)
+            name, dev, inode = known
+            vma = Vma(start, end, perms, pgoff << 12, dev, inode, name, flags)
         else:
             name = _anonymous_name(row)
             if name is None:
@@ -145,19 +146,25 @@ _PERMS = {bits: _perms(bits) for bits in range(0x88) if not bits & 0x78}
 
 
 def _file_identity(pid, r):
-    """(name, "major:minor") of a file VMA as maps prints them, or None: the name by the
-    VMA's map_files link (maps escapes a newline); a file whose stat is not the inode the
-    iterator read (an overlayfs file: maps shows the user-visible one) is left to smaps."""
+    """(name, "major:minor", inode) of a file VMA as maps prints them, or None: the name by
+    the VMA's map_files link (maps escapes a newline).  A file whose stat is not the inode
+    the iterator read is an overlayfs one (6.8 on, maps shows the overlay's inode, before
+    the layer's): PROCMAP_QUERY (6.11) says which maps shows, else smaps is read."""
     link = f"/proc/{pid}/map_files/{r.start:x}-{r.end:x}"
     try:
         name = os.readlink(link)
         st = os.stat(link)
     except OSError:
         return None
-    major, minor = r.dev >> 20, r.dev & 0xFFFFF
-    if st.st_ino != r.ino or st.st_dev != os.makedev(major, minor):
-        return None
-    return name.replace("\n", "\\012"), f"{major:02x}:{minor:02x}"
+    major, minor, inode = r.dev >> 20, r.dev & 0xFFFFF, r.ino
+    if st.st_ino != inode or st.st_dev != os.makedev(major, minor):
+        try:
+            with open(f"/proc/{pid}/maps", "rb", buffering=0) as maps:
+                query, _ = kmem.procmap_query(maps.fileno(), r.start)
+        except OSError:
+            return None
+        major, minor, inode = query.dev_major, query.dev_minor, query.inode
+    return name.replace("\n", "\\012"), f"{major:02x}:{minor:02x}", inode
 
 
 def _anonymous_name(row):

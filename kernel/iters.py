@@ -116,6 +116,7 @@ class _Iterator:
     reads one pass of records."""
 
     target = None           # the iterator's name: bpf_iter_<target>
+    pid_filter = True       # the kernel takes a pid in the link (6.1): until it refuses
 
     def __init__(self, types=None):
         self.prog, self.fds = None, []      # fds: the program's and its maps'
@@ -148,8 +149,21 @@ class _Iterator:
         raise NotImplementedError
 
     def read(self, pid=None):
-        link = bpf.link_create(self.prog, bpf.TRACE_ITER,
-                               iter_info=iter_info_task(pid=pid) if pid else b"")
+        """One pass's bytes: of process ``pid``'s tasks where the kernel can filter (6.1),
+        else of every task (the reader filters)."""
+        link = None
+        if pid and _Iterator.pid_filter:
+            try:
+                link = bpf.link_create(self.prog, bpf.TRACE_ITER,
+                                       iter_info=iter_info_task(pid=pid))
+            except OSError as e:
+                # before 6.1 the task iterators' link info is 4 bytes (a map fd): a longer
+                # one with a non-zero tail is E2BIG
+                if e.errno not in (errno.E2BIG, errno.EINVAL):
+                    raise
+                _Iterator.pid_filter = False
+        if link is None:
+            link = bpf.link_create(self.prog, bpf.TRACE_ITER)
         try:
             it = bpf.iter_create(link)
             try:
