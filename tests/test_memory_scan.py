@@ -241,6 +241,7 @@ def test_a_walk_the_kernel_finished_is_not_resumed_from_its_stale_walk_end(regio
     def make():
         mem.mmap(1200 * PAGE, flags=mem.MAP_PRIVATE | mem.MAP_ANONYMOUS |
                  mem.MAP_FIXED_NOREPLACE, addr=at)
+        mem.madvise(at, 1200 * PAGE, 15)    # MADV_NOHUGEPAGE: a THP would fill the gaps
         for i in range(0, 1200, 2):
             ctypes.memset(at + i * PAGE, 1, 1)
     pid = _stopped_child(make)
