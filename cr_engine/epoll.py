@@ -1,11 +1,17 @@
 """epoll instances: their items (target file, the fd number it was added under, events, data)
 and which edge-triggered items still sit on the ready list.
 
-Dump: fdinfo lists each item's fd number, mask, data and the target's inode, but the fd number
-may have been closed, moved or reused since; the target file is found among the tree's file
-descriptions (and the files in flight in its unix sockets) by kcmp(KCMP_EPOLL_TFD), a binary
-search in the kcmp-ordered descriptions on that inode.  A target open nowhere in the tree
-(held by a process outside it) fails the dump.  The ready list is not in fdinfo: an
+Dump: an epoll of many items (WALK_FROM) has each item's target file, the fd number it was
+added under (which may have been closed, moved or reused since), mask and data read from the
+kernel: its red-black tree of epitems walked with kernel/kread.py at the running kernel's BTF
+offsets, the target known by its struct file address among the tree's descriptions
+(collect.FdCollector's records).  Smaller epolls, and where the walk cannot be had (no BTF or
+BPF iterator, a field missing, an fd read from /proc as with CR_ENGINE_COLLECT=proc, a
+target without a known address: one in flight in a unix socket), use the epoll's fdinfo: it
+lists each item's number, mask, data and the target's inode, and the target is found by
+kcmp(KCMP_EPOLL_TFD), a binary search in the kcmp-ordered descriptions on that inode.  Both
+give the same image.  A target open nowhere in the tree (held by a process
+outside it) fails the dump.  The ready list is not in fdinfo: an
 epoll_wait through a copy of the epoll fd shows which items are on it; that takes the
 edge-triggered and one-shot ones off, so they are put back at once (deleted and added again:
 an item added while its file is ready goes on the list), and the tree finds them as it left
@@ -25,7 +31,7 @@ list, all of them come back on it (a spurious event rather than a lost one).
 import fcntl
 import os
 
-from kernel import fdinfo
+from kernel import btf, fdinfo, kread
 from kernel.fds import (EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_PRIVATE_BITS, EPOLLET,
                         EPOLLONESHOT, epoll_create1, epoll_ctl, epoll_wait)
 from kernel.process import kcmp_epoll_tfd
@@ -42,10 +48,31 @@ ALL_EVENTS = 0x3FFF                     # EPOLLIN ... EPOLLRDHUP
 # target against the candidate
 _TARGET_ORDER = {0: 0, 1: 2, 2: 1, 3: 3}
 DRAIN = "drain"
+# an epoll of this many items or more is walked: below, its kcmp searches (each walks the
+# items, ~n² in all) cost less than loading the kernel reader (~10 ms in the frozen window)
+WALK_FROM = 1000
 
 
-def describe(table, pid, fd, info, flags):
-    """The image of an epoll; its targets are found once every fd of the tree is seen."""
+def describe(table, pid, r, flags):
+    """The image of the epoll of FdRecord ``r``; its targets are found once every fd of the
+    tree is seen."""
+    dump = table.kinds.setdefault("epoll", EpollDump())
+    with open(f"/proc/{pid}/fdinfo/{r.fd}") as f:
+        text = f.read()
+    items = None
+    if r.description is not None and text.count("tfd:") >= WALK_FROM:
+        walker = dump.walker()
+        items = walker.items(r.description) if walker else None
+    if items is None:
+        items = _fdinfo_items(fdinfo.parse(text))
+    desc = {"type": "epoll", "flags": flags, "items": items}
+    dump.epolls.append((pid, r.fd, desc))
+    return desc
+
+
+def _fdinfo_items(info):
+    """The items of an epoll as its fdinfo lists them (the tree's order), each with what
+    the kcmp search needs: "toff", "dev", "inode"."""
     seen = {}
     items = []
     for entry in fdinfo.entries(info, "tfd"):
@@ -56,9 +83,55 @@ def describe(table, pid, fd, info, flags):
                       "dev": os.makedev(sdev >> 20, sdev & 0xFFFFF),
                       "inode": int(entry["ino"], 16)})
         seen[tfd] = seen.get(tfd, 0) + 1            # the nth item under one number: its toff
-    desc = {"type": "epoll", "flags": flags, "items": items}
-    table.kinds.setdefault("epoll", EpollDump()).epolls.append((pid, fd, desc))
-    return desc
+    return items
+
+
+class _TreeWalker:
+    """Reads an epoll's items from kernel memory: struct eventpoll's red-black tree (rbr) of
+    struct epitem, each with its target (ffd.file, ffd.fd) and event (events, data).  A
+    KeyError (a field this kernel's BTF lacks) or kread.Unavailable when it cannot."""
+
+    def __init__(self):
+        types = btf.BTF.vmlinux()
+        field = types.field
+        self.private_data = field("file", "private_data").offset
+        self.root = field("eventpoll", "rbr.rb_root.rb_node").offset
+        self.rbn = field("epitem", "rbn").offset       # the tree's nodes point at rbn
+        # an item's fields, and its node's children, from the start of the epitem
+        self.fields = [field("epitem", path) for path in ("ffd.file", "ffd.fd",
+                                                          "event.events", "event.data")]
+        self.children = [field("epitem", f"rbn.{side}") for side in ("rb_left", "rb_right")]
+        self.span = max(f.offset + f.size for f in self.fields + self.children)
+        self.reader = kread.KernelReader(types)
+
+    def items(self, file):
+        """The items of the epoll whose struct file is at ``file``, in the tree's order
+        (fdinfo's): [{"file": target's struct file, "tfd", "events", "data"}], or None when
+        the memory could not be read."""
+        ep = self._pointer(file + self.private_data)
+        node = self._pointer(ep + self.root) if ep else None
+        if node is None:
+            return None
+        found, level, seen = [], [node] if node else [], set()     # 0: an empty tree
+        while level:                        # a level of the tree per pass of the reader
+            blobs = self.reader.read([(n - self.rbn, self.span) for n in level])
+            if None in blobs or seen.intersection(level):
+                return None                 # unreadable, or not a tree (changed meanwhile)
+            seen.update(level)
+            found += [[f.value(b) for f in self.fields] for b in blobs]
+            level = [child for b in blobs for child in (c.value(b) for c in self.children)
+                     if child]
+        # the tree is ordered by (file address, fd number), as fdinfo lists it
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [{"file": target, "tfd": tfd, "events": events, "data": data}
+                for target, tfd, events, data in found]
+
+    def _pointer(self, addr):
+        blob = self.reader.read_one(addr, 8)
+        return int.from_bytes(blob, "little") if blob is not None else None
+
+    def close(self):
+        self.reader.close()
 
 
 def _fired(item):
@@ -76,16 +149,41 @@ class EpollDump:
 
     def __init__(self):
         self.epolls = []            # (pid, fd, description)
+        self._walker = None         # the _TreeWalker, loaded on first use
+        self.no_walker = None       # or why there is none
+        self.holders = None         # description id -> a (pid, fd) holding it
+
+    def walker(self):
+        """The _TreeWalker of this dump, or None."""
+        if self._walker is None and self.no_walker is None:
+            try:
+                self._walker = _TreeWalker()
+            except (KeyError, OSError) as e:        # kread.Unavailable is an OSError
+                self.no_walker = str(e)
+        return self._walker
 
     def finish(self, table):
         for pid, fd, desc in self.epolls:
-            targets = [self._target(table, pid, fd, item) for item in desc["items"]]
+            targets = self._by_address(table, desc["items"])
+            if targets is None:         # a target the walk cannot name: fdinfo and kcmp
+                desc["items"] = _fdinfo_items(fdinfo.read(fd, pid))
+                targets = [self._target(table, pid, fd, item) for item in desc["items"]]
             if any(_edge(item) for item in desc["items"]):
                 self._ready_list(table, pid, fd, desc["items"], targets)
             for item, (_, _, file_id) in zip(desc["items"], targets):
                 item["target"] = file_id
-                for key in ("toff", "dev", "inode"):
-                    del item[key]
+                for key in ("file", "toff", "dev", "inode"):
+                    item.pop(key, None)
+
+    def _by_address(self, table, items):
+        """(pid, fd, id) of the target of each walked item, or None when one is not known
+        by its address (or the items came from fdinfo)."""
+        ids = [table.by_address.get(item.get("file")) for item in items]
+        if None in ids:
+            return None
+        if self.holders is None:
+            self.holders = {file_id: at for at, file_id in table.fd_files.items()}
+        return [(*self.holders[file_id], file_id) for file_id in ids]
 
     @staticmethod
     def _target(table, pid, fd, item):
@@ -129,6 +227,9 @@ class EpollDump:
 
     def close(self, final):
         self.epolls = []
+        if self._walker is not None:
+            self._walker.close()
+            self._walker = None
 
 
 def create(desc):

@@ -304,14 +304,14 @@ class FileTable:
         if stat.S_ISSOCK(mode):
             return sockets.describe(self, pid, fd, flags, what)
         anon = _anon_kind(link)
+        if anon == epoll.KIND:          # fdinfo or its tree, as the epoll's size says
+            return epoll.describe(self, pid, r, flags)
         info = _with_fdinfo(pid, r).info if anon in _FDINFO_KINDS else None
         if anon in anon_files.KINDS:
             return anon_files.describe(anon, info, flags, what)
         if anon == io_uring.KIND:
             return self.kinds.setdefault(io_uring.KIND, io_uring.RingDump()).describe(
                 self, pid, fd, info, flags, what)
-        if anon == epoll.KIND:
-            return epoll.describe(self, pid, fd, info, flags)
         if anon == "btf":
             return bpf_maps.BpfDump.describe_btf(self, pid, fd, flags)
         if anon == bpf_maps.KIND:
@@ -373,9 +373,9 @@ def _anon_kind(link):
     return link[len("anon_inode:"):].strip("[]") if link.startswith("anon_inode:") else None
 
 
-# the kinds whose descriptions are read from fdinfo (counts, masks, watches, targets, ring
+# the kinds whose descriptions are read from fdinfo (counts, masks, watches, ring
 # buffers), beyond what a collector's record holds
-_FDINFO_KINDS = (*anon_files.KINDS, io_uring.KIND, epoll.KIND)
+_FDINFO_KINDS = (*anon_files.KINDS, io_uring.KIND)
 
 
 def _with_fdinfo(pid, r):
