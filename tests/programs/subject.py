@@ -173,14 +173,19 @@ elif kind in ("userns", "userns_alone"):  # the subject: a user namespace of its
     os.read(go_r, 1)                    # the maps are written
     os.close(go_r)
     os.setsid()
+    ids_r, ids_w = os.pipe()
     held = os.fork()
     if held == 0:
         os.setgroups([])
         os.setresgid(1000, 1000, 1000)
         os.setresuid(1000, 1000, 1000)
         die_with_parent()                   # after the uid change, which clears it
+        os.close(ids_w)                     # "ready" waits for the ids to be set
         while True:
             time.sleep(1)
+    os.close(ids_w)
+    os.read(ids_r, 1)
+    os.close(ids_r)
     threading.Thread(target=lambda: time.sleep(3600), daemon=True).start()
 elif kind in ("private_root", "private_root_shared"):  # pivoted into a tmpfs of its own:
     from kernel import mount, namespaces  # /usr bound, a file, a link, a mount point file
