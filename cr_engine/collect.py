@@ -73,6 +73,12 @@ class _Collector:
             self.iterator.close()
             self.iterator = None
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 class VmaCollector(_Collector):
     """collect(pids) -> {pid: [proc.Vma]}."""

@@ -80,8 +80,13 @@ def arm(rem, pid, vmas):
         os.close(pidfd)
         rem.call("close", got)
     try:
-        api = kmem.uffdio_api(uffd, FEATURES)
-        if api.features & FEATURES != FEATURES:
+        try:
+            api = kmem.uffdio_api(uffd, FEATURES)
+        except OSError as e:
+            if e.errno != errno.EINVAL:         # a feature the kernel does not know
+                raise
+            api = None
+        if api is None or api.features & FEATURES != FEATURES:
             raise DumpError("cannot track memory: userfaultfd has no WP_ASYNC (6.7)")
         for start, end in vmas:
             kmem.uffdio_register(uffd, start, end - start, kmem.UFFDIO_REGISTER_MODE_WP)

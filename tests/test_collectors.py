@@ -248,7 +248,10 @@ def _dump_core(pid, workdir, mode, monkeypatch):
     """core and mm images of a --leave-running dump with CR_ENGINE_COLLECT=mode."""
     import json
     import cr_engine
-    monkeypatch.setenv("CR_ENGINE_COLLECT", mode)
+    if mode == "proc":
+        monkeypatch.setenv("CR_ENGINE_COLLECT", mode)
+    else:                   # the default: each collector's iterator where the kernel has it
+        monkeypatch.delenv("CR_ENGINE_COLLECT", raising=False)
     images = os.path.join(workdir, f"images-{mode}")
     result = cr_engine.dump(pid, images, leave_running=True)
     with open(os.path.join(images, f"core-{pid}.json")) as f:

@@ -133,6 +133,7 @@ def test_shell_job_needs_the_flag_and_comes_back_on_the_terminal(shell, tmp_path
         time.sleep(0.005)
 
 
+@pytest.mark.requires("uffd_wp_async")     # pre-dumps track writes (6.7)
 def test_pre_dump_and_an_incremental_dump(subject, tmp_path):
     s = subject()
     out = cli("pre-dump", "-t", s.pid, "-D", tmp_path / "pre", "--json")

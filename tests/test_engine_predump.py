@@ -26,6 +26,8 @@ import bench_engine  # noqa: E402
 
 MIB = 32
 PAGES = MIB * 256
+# pre-dumps track writes with a userfaultfd in async write-protect mode (6.7)
+needs_tracking = pytest.mark.requires("uffd_wp_async")
 
 
 def keeper_of(images):
@@ -47,6 +49,7 @@ def dirty(tmp_path, zdtm_subreaper):
             pass
 
 
+@needs_tracking
 def test_pre_dump_then_dump_stores_only_what_changed(dirty, tmp_path):
     pid, result = dirty
     pre1 = cr_engine.pre_dump(pid, tmp_path / "pre1")
@@ -71,6 +74,7 @@ def test_pre_dump_then_dump_stores_only_what_changed(dirty, tmp_path):
     assert not alive(keeper_of(tmp_path / "pre2")["keeper"])
 
 
+@needs_tracking
 def test_pages_written_after_the_pre_dump_are_dumped_again(tmp_path, zdtm_subreaper):
     # a child that rewrites its buffer when told, after the pre-dump
     code = ("import mmap, signal, sys, time\n"
@@ -104,6 +108,7 @@ def test_pages_written_after_the_pre_dump_are_dumped_again(tmp_path, zdtm_subrea
         child.kill()
 
 
+@needs_tracking
 def test_a_damaged_parent_fails_the_restore_and_leaves_nothing(dirty, tmp_path):
     pid, _ = dirty
     cr_engine.pre_dump(pid, tmp_path / "pre")
@@ -159,6 +164,7 @@ def test_split_agrees_with_a_page_by_page_reference():
             assert offset == run[3] + p * page - run[0]
 
 
+@needs_tracking
 def test_a_pre_dump_copies_while_the_tree_runs(tmp_path, zdtm_subreaper):
     """A process that writes every page all the time (page_rounds.c checks, before each
     write, that the page holds the round before): the pre-dumps freeze it only to find the

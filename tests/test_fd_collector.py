@@ -194,12 +194,18 @@ def collector():
     c.close()
 
 
+def _readlinked(collector, fds):
+    """How many of ``fds`` are read from /proc in part: none, unless this kernel's verifier
+    refused bpf_d_path (5.10: the records have no paths, every link is read)."""
+    return 0 if collector.iterator.paths else fds
+
+
 @needs_bpf
 def test_a_thousand_mixed_fds_equal_proc(collector, tmp_path):
     pid = _stopped_child(_mixed, str(tmp_path), 1000)
     try:
         got = assert_same(collector, [pid])
-        assert len(got) >= 1000 and collector.fell_back == 0
+        assert len(got) >= 1000 and collector.fell_back == _readlinked(collector, len(got))
         links = {v[0] for v in got.values()}
         for sign in ("pipe:[", "socket:[", "anon_inode:[eventfd]", "anon_inode:[eventpoll]",
                      "anon_inode:inotify", "anon_inode:bpf-map", "/memfd:m", "/dev/pts/",
@@ -261,7 +267,8 @@ def test_a_tree_of_ten_by_a_thousand_in_one_pass(collector, tmp_path):
     try:
         pids = _stopped_tree(root, 10)
         got = assert_same(collector, pids)
-        assert len(got) >= 10 * 1000 and collector.fell_back == 0
+        assert len(got) >= 10 * 1000 and \
+            collector.fell_back == _readlinked(collector, len(got))
         shared_by_fork = {v[-1] for (pid, _), v in got.items() if pid != v[-1][0]}
         shared_by_dup = {v[-1] for (pid, fd), v in got.items() if (pid, fd) != v[-1]
                          and pid == v[-1][0]}
@@ -289,7 +296,7 @@ def test_a_process_in_its_own_mount_namespace_and_root(collector, tmp_path):
     pid = _stopped_child(chrooted, str(root))
     try:
         got = assert_same(collector, [pid])
-        assert collector.fell_back == 0
+        assert collector.fell_back == _readlinked(collector, len(got))
         assert any(v[0].endswith("/root/sub/d") for v in got.values())
     finally:
         _kill(pid)
@@ -313,8 +320,9 @@ def test_an_overlay_file_is_stated(collector, tmp_path):
                 os.open(os.path.join(top, "merged"), os.O_RDONLY)]
     pid = _stopped_child(overlaid, str(tmp_path))
     try:
-        assert_same(collector, [pid])
-        assert collector.fell_back == 2         # the file and the directory
+        got = assert_same(collector, [pid])
+        # the file and the directory stat'ed (or every fd, where records have no paths)
+        assert collector.fell_back == (2 if collector.iterator.paths else len(got))
     finally:
         _kill(pid)
 
@@ -341,12 +349,18 @@ def test_the_dump_is_the_same_both_ways(tmp_path, monkeypatch):
     pid = _stopped_child(_mixed, str(tmp_path / "fds"), 300, kinds)
     try:
         images = {}
+        with collect.FdCollector("bpf", strict=True) as probe:
+            paths = probe.iterator.paths
         for mode in ("proc", "bpf"):
-            monkeypatch.setenv("CR_ENGINE_COLLECT", mode)
+            if mode == "proc":
+                monkeypatch.setenv("CR_ENGINE_COLLECT", mode)
+            else:           # the default: each collector's iterator where the kernel has it
+                monkeypatch.delenv("CR_ENGINE_COLLECT", raising=False)
             images[mode] = tmp_path / mode
             stats = cr_engine.dump(pid, str(images[mode]), leave_running=True).stats
             assert stats["ways"]["fds"] == mode
-            assert "fds_partly_from_proc" not in stats["counts"]
+            assert ("fds_partly_from_proc" in stats["counts"]) == (mode == "bpf" and
+                                                                   not paths)
         cores, tables = ({mode: json.loads((images[mode] / name).read_text())
                           for mode in images} for name in (f"core-{pid}.json", "files.json"))
         assert len(cores["bpf"]["fds"]) >= 300 and cores["bpf"]["fds"] == cores["proc"]["fds"]
