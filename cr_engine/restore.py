@@ -27,11 +27,12 @@ from kernel.procfs import status as proc_status
 from kernel.process import CLONE_PARENT, PR_SET_CHILD_SUBREAPER, CloneArgs, PrctlMmMap, fork3
 
 from . import (context, creds, epoll, faults, files, io_uring_restore, locks, memory,
-               mnt_build, mnt_model, namespaces, pidns, proc, pstree, ptys, seccomp, signals,
-               stub, sysv_ipc, timers, tracking)
+               mnt_build, mnt_model, namespaces, pidns, proc, pstree, ptys, release, seccomp,
+               signals, stub, sysv_ipc, timers, tracking)
 from .errors import CRError, ImageError, RestoreError
 from .images import FD_DATA, ImageReader
-from .regs import SYSCALL_INSN, UserRegs, get_regs, restart_in_new_task, set_regs, set_xstate
+from .regs import (SYSCALL_INSN, UserRegs, get_regs, interrupted_syscall, restart_in_new_task,
+                   set_regs, set_xstate)
 from .remote import (Remote, Scratch, TraceeGone, read_memory,
                      set_sigmask, wait_stop, write_memory)
 from .stats import Stats
@@ -627,12 +628,25 @@ class _Restorer:
         for pid, core in img.cores.items():
             for thread in core["threads"]:
                 set_sigmask(self.live.get(thread["tid"], thread["tid"]), thread["sigmask"])
+        # threads dumped asleep in a system call go first, and the rest (and our caller)
+        # only once they sleep in it again: before that a signal would run its handler
+        # ahead of the call, which then sleeps through it (release.py)
+        sleepers, others = release.Sleepers(), []
         for pid, core in img.cores.items():
             stop = signal.SIGSTOP if img.procs[pid].get("stopped") else 0
             for thread in core["threads"]:
                 tid = self.live.get(thread["tid"], thread["tid"])
+                hit = interrupted_syscall(UserRegs.from_dict(thread["regs"]))
+                if stop or not hit:
+                    others.append((tid, stop))
+                    continue
+                sleepers.add(tid, hit[0])
                 ptrace.detach(tid, stop)
                 self.tracees.pop(tid, None)
+        self.stats.add("sleepers_not_back", sleepers.wait())
+        for tid, stop in others:
+            ptrace.detach(tid, stop)
+            self.tracees.pop(tid, None)
 
     # cleanup ----------------------------------------------------------------------------------
     def close(self):
