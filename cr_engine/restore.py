@@ -49,6 +49,9 @@ NOT_IN_SYSCALL = (1 << 64) - 1          # orig_rax of a task stopped outside any
 READY_TIMEOUT = 30.0
 LOADERS = 4                          # threads loading pages at once, at most
 PARALLEL_MIN = 32 << 20              # smaller images load on the main thread alone
+# processes x the restorer's resident bytes from which the root stub is relaunched: a fork
+# and a teardown cost some 0.1 ms per resident MiB, a relaunch some 40 ms
+RELAUNCH_AT = 400 << 20
 WALL = 0x40000000
 ZOMBIE_WAIT = 10.0
 CLONE_THREAD_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000
@@ -268,10 +271,13 @@ class _Restorer:
         user = "user" in self.joined
         root_tids = pstree.set_tid(img.procs[self.root], own_only=user)
         self.low = self.rings.reserve_low()
+        context_fd = None
+        if self._relaunch(len(img.order), user):
+            context_fd = self._own(stub.context_file(ctx))
         if _single_threaded() and not user:
             pid, _ = fork3(flags=new_pid, set_tid=root_tids)
             if pid == 0:
-                stub.start(ctx, self.root)
+                stub.start(ctx, self.root, context_fd)
         else:
             # fork from a multi-threaded process only through a normal os.fork(), and into
             # the tree's user namespace (which then owns its pid namespace) only from a
@@ -284,7 +290,7 @@ class _Restorer:
                     pid, _ = fork3(flags=CLONE_PARENT | new_pid, exit_signal=0,
                                    set_tid=root_tids)
                     if pid == 0:
-                        stub.start(ctx, self.root)
+                        stub.start(ctx, self.root, context_fd)
                     if user:        # its pid in ours is new
                         os.write(ready_w, (json.dumps({"pid": self.root, "now": pid}) +
                                            "\n").encode())
@@ -303,6 +309,23 @@ class _Restorer:
         self.stub_service = self._wait_ready(ready_r, alive)
         if user:
             self._find_live()
+
+    def _relaunch(self, processes, user):
+        """Whether the root stub starts over as a fresh interpreter (stub.relaunch): when
+        forking and tearing down ``processes`` copies of the restorer's resident memory
+        costs more than the new interpreter's start (CR_ENGINE_STUBS=fork|relaunch forces
+        a way).  Not into a user namespace of the tree's nor with the low reservation
+        (mappings do not survive an exec), nor where an exec would change the credentials
+        the stubs start with (they are the restorer's)."""
+        forced = os.environ.get("CR_ENGINE_STUBS")
+        if forced not in (None, "", "fork", "relaunch"):
+            raise RestoreError(f"CR_ENGINE_STUBS={forced}: fork or relaunch", "fork")
+        wanted = forced == "relaunch" or (
+            not forced and processes * _resident_bytes() >= RELAUNCH_AT)
+        way = "relaunch" if wanted and not user and not self.low and \
+            _exec_keeps_creds(self.own_creds) else "fork"
+        self.stats.ways["stubs"] = way
+        return way == "relaunch"
 
     def _find_live(self):
         """Where the tree got new pids in ours: which is which, by the pids of its own pid
@@ -837,6 +860,20 @@ def _wait_pid_free(pid, timeout=ZOMBIE_WAIT):
                                f"{' (by a zombie nobody reaps)' if state == 'Z' else ''}",
                                "prepare")
         time.sleep(0.005)
+
+
+def _resident_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * kmem.PAGE_SIZE
+
+
+def _exec_keeps_creds(own):
+    """Whether an exec by the restorer's credentials ``own`` (creds.own()) leaves them as
+    they are: all ids root, no securebits, and the capabilities an exec of root gives
+    (permitted = effective = inheritable | bounding, no ambient)."""
+    caps = own["caps"]
+    return (set(own["uids"]) == {0} and own["securebits"] == 0 and caps["Amb"] == 0 and
+            caps["Prm"] == caps["Eff"] == caps["Inh"] | caps["Bnd"])
 
 
 def _single_threaded():

@@ -6,6 +6,11 @@ moves the file descriptions it inherited from the restorer onto the dumped fd nu
 reports ready.  Then it blocks until the restorer, through ptrace, replaces its memory,
 threads and registers.  Stubs run plain Python: they were forked from a single-threaded
 process and never return to the caller's code (they end in os._exit on any error).
+
+Forking a process and unmapping its memory later both cost in proportion to what it has
+mapped, and stubs start as copies of the restorer, whatever its size.  For a big tree the
+root stub first starts over as a fresh interpreter that loads only the stub's modules
+(relaunch()): every other stub is then a fork of that small process.
 """
 
 import collections
@@ -13,9 +18,11 @@ import ctypes
 import fcntl
 import json
 import os
+import pickle
 import resource
 import select
 import signal
+import sys
 import time
 
 from kernel.libc import syscall
@@ -48,8 +55,57 @@ class StubContext:
         self.transit = transit or {}
 
 
-def start(ctx, pid):
-    """In a freshly forked process that has pid ``pid``: become its stub.  Never returns."""
+# Run by the relaunched root stub: the cr_engine package without its __init__, which
+# imports the whole engine (some 150 ms), then the context the restorer wrote to a memfd.
+LAUNCHER = """
+import json, os, pickle, sys, types
+top, context_fd, pid, ready_w = sys.argv[1], *map(int, sys.argv[2:5])
+try:
+    sys.path.insert(0, top)
+    package = types.ModuleType("cr_engine")
+    package.__path__ = [os.path.join(top, "cr_engine")]
+    sys.modules["cr_engine"] = package
+    from cr_engine import stub
+    ctx = pickle.loads(os.pread(context_fd, os.fstat(context_fd).st_size, 0))
+    os.close(context_fd)
+except BaseException as e:
+    os.write(ready_w, (json.dumps({"pid": pid, "error": f"relaunched: {e!r}"}) + "\\n").encode())
+    os._exit(70)
+stub.start(ctx, pid)
+"""
+
+
+def context_file(ctx):
+    """A memfd holding ``ctx`` for relaunch() (pickle: our own objects, read by our own
+    child; the images themselves are JSON)."""
+    fd = os.memfd_create("cr_engine-stub-context", os.MFD_CLOEXEC)
+    os.write(fd, pickle.dumps(ctx))
+    return fd
+
+
+def relaunch(ctx, pid, context_fd):
+    """In the root stub: exec a fresh interpreter that becomes the stub of ``pid`` with the
+    context in ``context_fd``, every fd kept.  Returns only when the exec failed: the
+    caller goes on as the fork it is."""
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                os.set_inheritable(int(name), True)
+            except OSError:
+                pass                        # the listing's own fd, closed by now
+        top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        # /proc/self/exe: the restorer's own interpreter, as a fork would have been
+        os.execv("/proc/self/exe", [sys.executable or "python3", "-I", "-S", "-c", LAUNCHER,
+                                    top, str(context_fd), str(pid), str(ctx.ready_w)])
+    except OSError:
+        pass
+
+
+def start(ctx, pid, context_fd=None):
+    """In a freshly forked process that has pid ``pid``: become its stub.  Never returns.
+    ``context_fd``: relaunch() first, with this copy of ``ctx``."""
+    if context_fd is not None:
+        relaunch(ctx, pid, context_fd)
     try:
         _become(ctx, pid)
     except BaseException as e:            # noqa: BLE001 - report everything, then vanish

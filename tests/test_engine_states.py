@@ -200,6 +200,25 @@ def test_a_pid_namespace_whose_init_is_the_root(subject, tmp_path):
     os.waitpid(s.pid, 0)
 
 
+@pytest.mark.parametrize("way", ["fork", "relaunch"])
+@pytest.mark.parametrize("kind", ["pidns", "fds"])
+def test_stubs_forked_or_relaunched_restore_the_same_tree(subject, tmp_path, monkeypatch,
+                                                          kind, way):
+    """The root stub a fork of the restorer, or relaunched as a fresh interpreter (what a
+    big tree gets): the same pids at every level, the same fds."""
+    monkeypatch.setenv("CR_ENGINE_STUBS", way)
+    s = subject(kind)
+    with open(f"/proc/{s.pid}/task/{s.pid}/children") as f:
+        levels = {pid: nspid(pid) for pid in [s.pid, *map(int, f.read().split())]}
+    dumped = cr_engine.dump(s.pid, tmp_path / "img")
+    assert sorted(dumped.pids) == sorted(levels)
+    restored = cr_engine.restore(tmp_path / "img")
+    assert restored.stats["ways"]["stubs"] == way
+    assert {pid: nspid(pid) for pid in restored.pids} == levels
+    assert s.stop(restored.root_pid).startswith("alive ")
+    os.waitpid(restored.root_pid, 0)
+
+
 def test_a_uts_namespace_of_its_own(subject, tmp_path):
     s = subject("utsns")
     cr_engine.dump(s.pid, tmp_path / "img")
