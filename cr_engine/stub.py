@@ -185,19 +185,6 @@ def _become(ctx, pid):
         os.read(ctx.go_r, 1)              # the restorer interrupts us here
 
 
-def _own_fds(ctx):
-    """Our fd numbers, through the restorer's /proc when we may be in a mount namespace
-    without one."""
-    if not ctx.mounts:
-        return os.listdir("/proc/self/fd")
-    fd = os.open("self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC,
-                 dir_fd=ctx.mounts["proc"])
-    try:
-        return [name for name in os.listdir(fd) if int(name) != fd]
-    finally:
-        os.close(fd)
-
-
 def _wait_joiners(fd, count, timeout=5.0):
     """Wait for ``count`` bytes on ``fd``: the members of our group that join it."""
     deadline = time.monotonic() + timeout
@@ -338,14 +325,15 @@ def _place_fds(ctx, pid):
     service["ready"], service["go"] = ctx.ready_w, ctx.go_r
     uses = collections.Counter(src for src, _ in targets.values())
     needed = set(uses) | set(service.values())
-    for name in _own_fds(ctx):
-        if int(name) not in needed:
-            try:
-                os.close(int(name))
-            except OSError:
-                pass
-    top = max(list(targets) + list(needed), default=2)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # close_range(2) over the gaps: a stub inherits every fd of the restorer, hundreds in
+    # a big tree (a file per process: pages, exe)
+    low = 0
+    for fd in sorted(needed) + [max(hard, max(needed, default=0) + 1)]:
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    top = max(list(targets) + list(needed), default=2)
     if top + len(needed) + 16 >= soft:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     layout = fd_layout.Layout(needed, top + 1)
