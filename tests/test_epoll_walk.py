@@ -89,7 +89,10 @@ def test_the_walk_gives_fdinfo_and_kcmp_images(tmp_path, monkeypatch):
         images = {}
         # small: these epolls are below WALK_FROM; bpf: walked; no-btf: a field missing
         for mode in ("proc", "small", "bpf", "no-btf"):
-            monkeypatch.setenv("CR_ENGINE_COLLECT", "proc" if mode == "proc" else "bpf")
+            if mode == "proc":
+                monkeypatch.setenv("CR_ENGINE_COLLECT", "proc")
+            else:           # the default: each collector's iterator where the kernel has it
+                monkeypatch.delenv("CR_ENGINE_COLLECT", raising=False)
             if mode == "bpf":
                 monkeypatch.setattr(epoll, "WALK_FROM", 0)
             if mode == "no-btf":
