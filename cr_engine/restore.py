@@ -375,25 +375,29 @@ class _Restorer:
 
     # seize and swap ---------------------------------------------------------------------------
     def seize_all(self):
-        for pid in self.image.cores:
-            pid = self.live.get(pid, pid)
+        pids = [self.live.get(pid, pid) for pid in self.image.cores]
+        for pid in pids:
             ptrace.seize(pid, RESTORE_OPTIONS)
             self.tracees[pid] = True
-            self._stop_in_syscall(pid)
+        self._stop_in_syscall(pids)
 
-    def _stop_in_syscall(self, pid, timeout=5.0):
-        """Stop the stub in the read it waits in: it says it is ready just before that
+    def _stop_in_syscall(self, pids, timeout=5.0):
+        """Stop the stubs in the read they wait in: each says it is ready just before that
         read, so an interrupt can catch it on its way there, outside any system call (no
         syscall instruction to inject through); then it runs on a little and is stopped
-        again."""
+        again.  All are interrupted at once: they stop side by side."""
         deadline = time.monotonic() + timeout
         while True:
-            ptrace.interrupt(pid)
-            while wait_stop(pid).event != ptrace.EVENT_STOP:
-                ptrace.cont(pid)
-            if get_regs(pid).orig_rax != NOT_IN_SYSCALL or time.monotonic() > deadline:
+            for pid in pids:
+                ptrace.interrupt(pid)
+            for pid in pids:
+                while wait_stop(pid).event != ptrace.EVENT_STOP:
+                    ptrace.cont(pid)
+            pids = [pid for pid in pids if get_regs(pid).orig_rax == NOT_IN_SYSCALL]
+            if not pids or time.monotonic() > deadline:
                 return
-            ptrace.cont(pid)
+            for pid in pids:
+                ptrace.cont(pid)
             time.sleep(0.001)
 
     def restore_process(self, pid):
@@ -744,7 +748,8 @@ def restore(images_dir, *, shell_job=False, fault=None, external=None):
                 r.mounts.finish()
             faults.hit(fault, "restore:fork")
         stage = "seize"
-        r.seize_all()
+        with stats.stage("seize"):
+            r.seize_all()
         stage = "restore"
         r.fault = fault
         for pid in image.order:
