@@ -29,6 +29,12 @@ def assert_same(pid, got):
     assert [_fields(v) for v in got] == want
 
 
+def assert_iterated(collector):
+    """No process was read from smaps: where PROCMAP_QUERY is missing (before 6.11) one
+    that maps an overlayfs file (the whole root, in the VM matrix's guests) is."""
+    assert collector.fell_back == 0 or not _has_procmap_query()
+
+
 def _stopped_child(make, *args):
     """A child that runs make(*args), then stops itself: its VMAs hold still."""
     pid = os.fork()
@@ -111,7 +117,8 @@ def test_the_learned_table_names_every_calibration_vma_as_smaps():
         vmas = proc.smaps(pid)
     finally:
         _kill([pid])
-    assert len(records) == len(vmas) - 1            # [vsyscall] is no VMA of the mm
+    gate = sum(v.name == "[vsyscall]" for v in vmas)   # no VMA of the mm (where it is)
+    assert len(records) == len(vmas) - gate
     for vma in vmas:
         if vma.start in records:
             assert table.decode(records[vma.start]) == vma.flags, vma
@@ -132,7 +139,7 @@ def test_many_vmas_equal_smaps(collector, tmp_path, count, file_every):
     pid = _stopped_child(_many_vmas, count, file_every, str(path))
     try:
         got = collector.collect([pid])[pid]
-        assert collector.fell_back == 0
+        assert_iterated(collector)
         assert len(got) > count
         assert_same(pid, got)
     finally:
@@ -144,7 +151,7 @@ def test_every_kind_of_vma_equals_smaps(collector, tmp_path):
     pid = _stopped_child(_kinds, str(tmp_path))
     try:
         got = collector.collect([pid])[pid]
-        assert collector.fell_back == 0
+        assert_iterated(collector)
         assert_same(pid, got)
         names = {v.name for v in got}
         assert "/memfd:collect-memfd (deleted)" in names and "[heap]" in names
@@ -161,7 +168,8 @@ def test_a_tree_in_one_pass_equals_smaps(collector):
         for _ in range(100):
             pids.append(_stopped_child(_many_vmas, 100))
         got = collector.collect(pids)
-        assert sorted(got) == sorted(pids) and collector.fell_back == 0
+        assert sorted(got) == sorted(pids)
+        assert_iterated(collector)
         for pid in pids:
             assert_same(pid, got[pid])
     finally:
@@ -187,7 +195,7 @@ def test_a_process_in_its_own_mount_namespace_and_root(collector, tmp_path):
     pid = _stopped_child(chrooted, str(root))
     try:
         got = collector.collect([pid])[pid]
-        assert collector.fell_back == 0
+        assert_iterated(collector)
         assert_same(pid, got)
     finally:
         _kill([pid])
