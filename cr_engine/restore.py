@@ -261,8 +261,9 @@ class _Restorer:
         transit = {pid: os.pipe2(os.O_CLOEXEC) for pid, steps in img.steps.items()
                    if steps.get("rejoin")}
         self.own_fds += [fd for pair in transit.values() for fd in pair]
+        ipc = img.ipc if img.ipc.objects else None     # a relaunched root imports less
         ctx = stub.StubContext(img.procs, img.steps, img.cores, self.opened.fds, async_fds,
-                               self.service, ready_w, go_r, img.ipc, self.joined,
+                               self.service, ready_w, go_r, ipc, self.joined,
                                self.mounts.stub_view(img.cores) if self.mounts else None,
                                epoll.owned_items(img.files, img.cores, img.order),
                                transit)

@@ -124,11 +124,7 @@ def _become(ctx, pid):
         mnt_build.join(ctx.mounts, pid)
     if entry.get("comm"):
         prctl(PR_SET_NAME, ctypes.c_char_p(entry["comm"].encode()[:15]))
-    default = ctypes.create_string_buffer(32)           # handler 0, flags 0, mask 0
-    for sig in range(1, 65):
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
-            syscall("rt_sigaction", sig, default, None, 8)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    _default_signals()
     if steps.get("route_target"):             # where orphans routed below us must stop
         prctl(PR_SET_CHILD_SUBREAPER, 1)
     for child in steps["before"]:
@@ -183,6 +179,23 @@ def _become(ctx, pid):
     _report(ctx, {"pid": pid, "service": service})
     while True:
         os.read(ctx.go_r, 1)              # the restorer interrupts us here
+
+
+def _default_signals():
+    """Every signal to its default action, none blocked: once, in the root stub; the
+    others are forked from a stub that did it and inherit it (62 calls each less)."""
+    global _signals_default
+    if _signals_default:
+        return
+    default = ctypes.create_string_buffer(32)           # handler 0, flags 0, mask 0
+    for sig in range(1, 65):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            syscall("rt_sigaction", sig, default, None, 8)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    _signals_default = True
+
+
+_signals_default = False
 
 
 def _wait_joiners(fd, count, timeout=5.0):
