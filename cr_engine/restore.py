@@ -471,7 +471,7 @@ class _Restorer:
             remotes = self._threads(rem, scratch, pid, core)
             for thread in core["threads"]:
                 here = remotes[thread["tid"]]
-                self._thread_state(here, scratch, thread)
+                self._thread_state(SyscallBatch(here, scratch, batch.code_at), scratch, thread)
                 context.restore_thread(here, here.tid, thread["context"], pid == self.root)
             # rings: with the threads there (a submitter, an SQ thread), before the
             # credentials change
@@ -605,17 +605,19 @@ class _Restorer:
         set_sigmask(now, ALL_SIGNALS)
         return Remote(now, rem.syscall_ip)
 
-    def _thread_state(self, rem, scratch, thread):
-        rem.call("set_tid_address", thread["tid_address"])
+    def _thread_state(self, batch, scratch, thread):
+        """The thread's own settings, in one batch run by it."""
+        calls = [Call("set_tid_address", (thread["tid_address"],))]
         head, length = thread["robust_list"]
         if head:
-            rem.call("set_robust_list", head, length)
+            calls.append(Call("set_robust_list", (head, length)))
         rseq = thread.get("rseq")
         if rseq:
-            rem.call("rseq", rseq["pointer"], rseq["size"], 0, rseq["signature"])
-        signals.restore_altstack(rem, scratch, thread["altstack"])
+            calls.append(Call("rseq", (rseq["pointer"], rseq["size"], 0, rseq["signature"])))
+        calls.append(Call("sigaltstack", signals.altstack_args(scratch, thread["altstack"])))
         name = scratch.put(thread["comm"].encode()[:15] + b"\0")
-        rem.call("prctl", PR_SET_NAME, name, 0, 0, 0)
+        calls.append(Call("prctl", (PR_SET_NAME, name, 0, 0, 0)))
+        batch.run(calls)
         scratch.reset()
 
     def _locks(self, rem, scratch, pid, core):

@@ -115,9 +115,8 @@ def altstack_image(stack_sp, ss_sp, ss_size, ss_flags):
             "size": ss_size}                                             # as stack_t has
 
 
-def restore_altstack(rem, scratch, stack):
+def altstack_args(scratch, stack):
+    """sigaltstack()'s arguments that restore ``stack`` (the stack_t put in ``scratch``)."""
     flags = stack["flags"] & ~SS_ONSTACK if stack else SS_DISABLE
     sp, size = (stack["sp"], stack["size"]) if stack and not flags & SS_DISABLE else (0, 0)
-    at = scratch.put(STACK_T.pack(sp, flags, 0, size))
-    rem.call("sigaltstack", at, 0)
-    scratch.reset()
+    return scratch.put(STACK_T.pack(sp, flags, 0, size)), 0
