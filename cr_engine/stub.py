@@ -14,6 +14,7 @@ root stub first starts over as a fresh interpreter that loads only the stub's mo
 """
 
 import collections
+import copy
 import ctypes
 import fcntl
 import json
@@ -29,7 +30,7 @@ from kernel.libc import syscall
 from kernel.namespaces import CLONE_NEWPID, setns
 from kernel.process import CLONE_PARENT, PR_SET_CHILD_SUBREAPER, fork3, pidfd_open, prctl
 
-from . import epoll, fd_layout, mnt_build, namespaces, pstree, ptys
+from . import epoll, fd_layout, namespaces, pstree, ptys
 from .pstree import exit_like
 
 PR_SET_NAME = 15
@@ -75,11 +76,19 @@ stub.start(ctx, pid)
 """
 
 
+# What a stub reads of a core image: the rest (threads' registers...) stays out of the
+# relaunched root, of which every stub is a copy
+STUB_CORE = ("namespaces", "ctty_file", "fds", "cwd", "umask", "root")
+
+
 def context_file(ctx):
-    """A memfd holding ``ctx`` for relaunch() (pickle: our own objects, read by our own
-    child; the images themselves are JSON)."""
+    """A memfd holding ``ctx`` for relaunch(), the cores cut to STUB_CORE (pickle: our own
+    objects, read by our own child; the images themselves are JSON)."""
+    small = copy.copy(ctx)
+    small.cores = {pid: {key: core[key] for key in STUB_CORE if key in core}
+                   for pid, core in ctx.cores.items()}
     fd = os.memfd_create("cr_engine-stub-context", os.MFD_CLOEXEC)
-    os.write(fd, pickle.dumps(ctx))
+    os.write(fd, pickle.dumps(small))
     return fd
 
 
@@ -120,6 +129,7 @@ def _become(ctx, pid):
         # the root's, before any child
         namespaces.enter(ctx.cores[pid]["namespaces"], ctx.joined)
     if ctx.mounts:
+        from . import mnt_build                 # here: a relaunched root imports less
         mnt_build.make_late(ctx.mounts, pid)    # a pid namespace's init: its proc mounts
         mnt_build.join(ctx.mounts, pid)
     if entry.get("comm"):
