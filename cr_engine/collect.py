@@ -228,30 +228,29 @@ class Collectors:
     """Every collector of a dump, made before the freeze; closed as soon as the tree is
     read (or on failure)."""
 
-    def __init__(self, fds=True):
-        """``fds``: the open files too (a pre-dump copies memory only)."""
+    def __init__(self, memory_only=False):
+        """``memory_only``: the VMAs alone (a pre-dump copies memory, nothing else)."""
         self.vmas = VmaCollector()
         self.tasks = self.fds = None
         try:
-            self.tasks = TaskCollector()
-            if fds:
+            if not memory_only:
+                self.tasks = TaskCollector()
                 self.fds = FdCollector()
         except BaseException:
             self.close()
             raise
 
     def collect(self, pids):
-        """({pid: [proc.Vma]}, {tid: TaskRecord}, {pid: [FdRecord]} or None without fds)
-        of the live processes ``pids``."""
+        """({pid: [proc.Vma]}, {tid: TaskRecord}, {pid: [FdRecord]}) of the live processes
+        ``pids`` (the last two None when memory only)."""
         pids = list(pids)
-        return (self.vmas.collect(pids), self.tasks.collect(pids),
+        return (self.vmas.collect(pids),
+                self.tasks.collect(pids) if self.tasks else None,
                 self.fds.collect(pids) if self.fds else None)
 
     def ways(self):
-        ways = {"vmas": self.vmas.way, "tasks": self.tasks.way}
-        if self.fds:
-            ways["fds"] = self.fds.way
-        return ways
+        return {name: collector.way for name, collector in
+                (("vmas", self.vmas), ("tasks", self.tasks), ("fds", self.fds)) if collector}
 
     def close(self):
         for collector in (self.vmas, self.tasks, self.fds):

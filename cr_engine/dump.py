@@ -327,9 +327,9 @@ def _root_pidns(tree, ours):
 
 
 def _collect_tree(tree, collectors, stats):
-    """({pid: [proc.Vma]}, {tid: TaskRecord}, {pid: [FdRecord]} or None) of the tree's live
-    processes, in one pass per kind where the kernel lets us; the programs are closed at
-    once (the rest of the dump needs them no more)."""
+    """({pid: [proc.Vma]}, {tid: TaskRecord}, {pid: [FdRecord]}; None for a kind not read)
+    of the tree's live processes, in one pass per kind where the kernel lets us; the
+    programs are closed at once (the rest of the dump needs them no more)."""
     try:
         return collectors.collect(p.pid for p in tree.processes.values() if not p.zombie)
     finally:
@@ -533,7 +533,7 @@ def pre_dump(pid, images_dir, *, parent=None):
         raise DumpError(f"bad pid {pid!r}")
     writer = ImageWriter(images_dir)
     increments = tracking.Increments(images_dir, parent, keep=True)
-    collectors = collect.Collectors(fds=False)
+    collectors = collect.Collectors(memory_only=True)
     try:
         with stats.stage("freeze"):
             tree = FrozenTree(pid).freeze()

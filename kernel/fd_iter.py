@@ -25,7 +25,7 @@ from .bpfasm import (ADD_K, ADD_X, EXIT, FP, FUNC_D_PATH, FUNC_MAP_LOOKUP_ELEM,
                      FUNC_PROBE_READ_KERNEL, FUNC_SEQ_WRITE, JEQ_K, JGT_K, JNE_X, JSLE_K,
                      LDX_B, LDX_DW, LDX_H, LDX_W, LSH_K, MOV_K, MOV_X, R0, R1, R2, R3, R4,
                      R6, R7, R8, R9, RSH_K, ST_W, STX_DW, STX_W, Program, insn)
-from .iters import _Iterator
+from .iters import Iterator
 
 PATH_MAX = 4096             # d_path's buffer, as /proc's readlink has
 # one record per fd, then path_len bytes of path (with its NUL; 0: no path).  file: the
@@ -147,7 +147,7 @@ def _program(o, buffer, paths):
     return p.assemble()
 
 
-class FileIterator(_Iterator):
+class FileIterator(Iterator):
     target = "task_file"
 
     def __init__(self, types=None, paths=True):

@@ -111,7 +111,7 @@ def _vma_program(o):
     return p.assemble()
 
 
-class _Iterator:
+class Iterator:
     """A loaded iterator program; read() makes a link (filtered to ``pid`` when given) and
     reads one pass of records."""
 
@@ -152,7 +152,7 @@ class _Iterator:
         """One pass's bytes: of process ``pid``'s tasks where the kernel can filter (6.1),
         else of every task (the reader filters)."""
         link = None
-        if pid and _Iterator.pid_filter:
+        if pid and Iterator.pid_filter:
             try:
                 link = bpf.link_create(self.prog, bpf.TRACE_ITER,
                                        iter_info=iter_info_task(pid=pid))
@@ -161,7 +161,7 @@ class _Iterator:
                 # one with a non-zero tail is E2BIG
                 if e.errno not in (errno.E2BIG, errno.EINVAL):
                     raise
-                _Iterator.pid_filter = False
+                Iterator.pid_filter = False
         if link is None:
             link = bpf.link_create(self.prog, bpf.TRACE_ITER)
         try:
@@ -185,7 +185,7 @@ class _Iterator:
         self.close()
 
 
-class VmaIterator(_Iterator):
+class VmaIterator(Iterator):
     target = "task_vma"
 
     def program(self, types):

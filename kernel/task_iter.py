@@ -16,7 +16,7 @@ from . import bpf
 from .bpfasm import (ADD_K, EXIT, FP, FUNC_MAP_LOOKUP_ELEM, FUNC_PROBE_READ_KERNEL,
                      FUNC_SEQ_WRITE, JEQ_K, JNE_X, LDX_B, LDX_DW, LDX_W, MOV_K, MOV_X, R0, R1, R2,
                      R3, R6, R7, R8, R9, ST_W, STX_DW, STX_W, Program, insn)
-from .iters import _Iterator
+from .iters import Iterator
 
 NSIG = 64
 SIGACTION = struct.Struct("<QQQQ")      # struct k_sigaction on x86-64: handler, flags,
@@ -122,7 +122,7 @@ def _program(o, actions_map):
     return p.assemble()
 
 
-class TaskIterator(_Iterator):
+class TaskIterator(Iterator):
     target = "task"
 
     def program(self, types):

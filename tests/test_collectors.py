@@ -14,6 +14,8 @@ from cr_engine import collect, proc, vmflags
 from kernel import iters, task_iter
 from kernel import memory as mem
 
+from .helpers import kill_child, stopped_child
+
 needs_vma_bpf = pytest.mark.requires("collect_vmas_bpf")
 needs_task_bpf = pytest.mark.requires("collect_tasks_bpf")
 PAGE = mem.PAGE_SIZE
@@ -35,24 +37,9 @@ def assert_iterated(collector):
     assert collector.fell_back == 0 or not _has_procmap_query()
 
 
-def _stopped_child(make, *args):
-    """A child that runs make(*args), then stops itself: its VMAs hold still."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            make(*args)
-            os.kill(os.getpid(), signal.SIGSTOP)
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), f"the child ended: status {status:#x}"
-    return pid
-
-
 def _kill(pids):
     for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        kill_child(pid)
 
 
 def _many_vmas(count, file_every=0, path=None):
@@ -111,7 +98,7 @@ def collector():
 @needs_vma_bpf
 def test_the_learned_table_names_every_calibration_vma_as_smaps():
     table = vmflags.learned(iters.VmaIterator)
-    pid = _stopped_child(vmflags._make_vmas)
+    pid = stopped_child(vmflags._make_vmas)
     try:
         records = {r.start: r.flags for r in iters.VmaIterator().records(pid)}
         vmas = proc.smaps(pid)
@@ -136,7 +123,7 @@ def test_an_unknown_bit_is_never_guessed():
 def test_many_vmas_equal_smaps(collector, tmp_path, count, file_every):
     path = tmp_path / "mapped"
     path.write_bytes(bytes(range(256)) * 64)
-    pid = _stopped_child(_many_vmas, count, file_every, str(path))
+    pid = stopped_child(_many_vmas, count, file_every, str(path))
     try:
         got = collector.collect([pid])[pid]
         assert_iterated(collector)
@@ -148,7 +135,7 @@ def test_many_vmas_equal_smaps(collector, tmp_path, count, file_every):
 
 @needs_vma_bpf
 def test_every_kind_of_vma_equals_smaps(collector, tmp_path):
-    pid = _stopped_child(_kinds, str(tmp_path))
+    pid = stopped_child(_kinds, str(tmp_path))
     try:
         got = collector.collect([pid])[pid]
         assert_iterated(collector)
@@ -166,7 +153,7 @@ def test_a_tree_in_one_pass_equals_smaps(collector):
     pids = []
     try:
         for _ in range(100):
-            pids.append(_stopped_child(_many_vmas, 100))
+            pids.append(stopped_child(_many_vmas, 100))
         got = collector.collect(pids)
         assert sorted(got) == sorted(pids)
         assert_iterated(collector)
@@ -192,7 +179,7 @@ def test_a_process_in_its_own_mount_namespace_and_root(collector, tmp_path):
         mem.mmap(PAGE, mem.PROT_READ, mem.MAP_PRIVATE, fd)
     root = tmp_path / "root"
     root.mkdir()
-    pid = _stopped_child(chrooted, str(root))
+    pid = stopped_child(chrooted, str(root))
     try:
         got = collector.collect([pid])[pid]
         assert_iterated(collector)
@@ -204,7 +191,7 @@ def test_a_process_in_its_own_mount_namespace_and_root(collector, tmp_path):
 def test_smaps_way_is_smaps():
     c = collect.VmaCollector("proc")
     assert c.way == "smaps" and c.reason == "asked for"
-    pid = _stopped_child(_many_vmas, 10)
+    pid = stopped_child(_many_vmas, 10)
     try:
         assert_same(pid, c.collect([pid])[pid])
     finally:
@@ -234,7 +221,7 @@ def test_an_overlay_mapped_file_is_named_as_maps_names_it(collector, tmp_path):
                     f"lowerdir={top}/lower,upperdir={top}/upper,workdir={top}/work")
         fd = os.open(os.path.join(top, "merged", "data"), os.O_RDONLY)
         mem.mmap(PAGE, mem.PROT_READ, mem.MAP_PRIVATE, fd)
-    pid = _stopped_child(overlaid, str(tmp_path))
+    pid = stopped_child(overlaid, str(tmp_path))
     try:
         got = collector.collect([pid])[pid]
         assert collector.fell_back == (0 if _has_procmap_query() else 1)
@@ -307,7 +294,7 @@ def test_an_armed_interval_timer_is_seen(which):
             signal.signal(sig, signal.SIG_IGN)
         if which is not None:
             signal.setitimer(which, 1000, 1000)
-    pid = _stopped_child(arm)
+    pid = stopped_child(arm)
     try:
         with task_iter.TaskIterator() as it:
             (record,) = it.records(pid)

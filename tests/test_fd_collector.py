@@ -12,9 +12,7 @@ import select
 import signal
 import socket
 import struct
-import sys
 import time
-import traceback
 
 import pytest
 
@@ -23,6 +21,8 @@ from cr_engine import collect, files
 from kernel import bpf, fd_iter, fdinfo
 from kernel import fds as kfds
 from kernel.process import KCMP_FILE, kcmp
+
+from .helpers import kill_child, stopped_child
 
 
 def _reason():
@@ -72,28 +72,17 @@ def assert_same(collector, pids):
 
 
 def _stopped_child(make, *args):
-    """A child that runs make(*args), then stops itself (its fds hold still); it leads a
+    """A stopped child that made its fds (make(*args)) with none of pytest's; it leads a
     session of its own (its children die with it)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])   # pytest's
-            make(*args)
-            os.kill(os.getpid(), signal.SIGSTOP)
-        except BaseException:
-            traceback.print_exc()
-            sys.stderr.flush()
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), f"the child ended: status {status:#x}"
-    return pid
+    def alone():
+        os.setsid()
+        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])   # pytest's
+        make(*args)
+    return stopped_child(alone)
 
 
 def _kill(pid):
-    os.killpg(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    kill_child(pid, group=True)
 
 
 def _more_fds(count):

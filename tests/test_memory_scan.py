@@ -18,30 +18,13 @@ import pytest
 from cr_engine import memory, proc, tracking
 from kernel import memory as mem
 
+from .helpers import kill_child, stopped_child, wait_stopped
+
 needs_scan = pytest.mark.requires("pagemap_scan")
 PAGE = mem.PAGE_SIZE
 HUGE = 2 << 20
 PFN_MASK = (1 << 55) - 1
 MADV_FREE, MADV_HUGEPAGE = 8, 14
-
-
-def _stopped_child(make, *args):
-    """A child that runs make(*args), then stops itself: its page tables hold still."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            make(*args)
-            os.kill(os.getpid(), signal.SIGSTOP)
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), f"the child ended: status {status:#x}"
-    return pid
-
-
-def _kill(pid):
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
 
 
 def _touch(at, pages, rng):
@@ -202,7 +185,7 @@ def test_spans_give_the_runs_of_scans_vma_by_vma_and_of_pagemap(backing, regions
     full_size = regions == memory.SCAN_REGIONS
     monkeypatch.setattr(memory, "SCAN_REGIONS", regions)
     zero = _zero_pfns()
-    pid = _stopped_child(_mixed, regions, 3000, backing)
+    pid = stopped_child(_mixed, regions, 3000, backing)
     try:
         private, others = _private(pid)
         assert len(private) > 1500
@@ -222,7 +205,7 @@ def test_spans_give_the_runs_of_scans_vma_by_vma_and_of_pagemap(backing, regions
         if zero is not None:
             assert _pages(runs) == _pagemap_pages(pid, private, zero)
     finally:
-        _kill(pid)
+        kill_child(pid)
 
 
 @needs_scan
@@ -244,7 +227,7 @@ def test_a_walk_the_kernel_finished_is_not_resumed_from_its_stale_walk_end(regio
         mem.madvise(at, 1200 * PAGE, 15)    # MADV_NOHUGEPAGE: a THP would fill the gaps
         for i in range(0, 1200, 2):
             ctypes.memset(at + i * PAGE, 1, 1)
-    pid = _stopped_child(make)
+    pid = stopped_child(make)
     try:
         vma = [v for v in proc.smaps(pid) if v.start == at]
         runs, calls = _scan(pid, vma, [])
@@ -252,7 +235,7 @@ def test_a_walk_the_kernel_finished_is_not_resumed_from_its_stale_walk_end(regio
         assert runs == _per_vma(pid, vma)
         assert calls == (1 if full_size else 2)
     finally:
-        _kill(pid)
+        kill_child(pid)
 
 
 def test_cut_splits_regions_at_every_vma_bound_and_merges_within(monkeypatch):
@@ -306,24 +289,16 @@ WRITTEN = mem.PAGE_CATEGORIES["WRITTEN"]
 def _two_phase_child(make, then, *args):
     """A child that runs make(*args), stops, and once continued runs then() on what make
     returned and stops again; returns its pid (stopped after make)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            state = make(*args)
-            os.kill(os.getpid(), signal.SIGSTOP)
-            then(state)
-            os.kill(os.getpid(), signal.SIGSTOP)
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), f"the child ended: status {status:#x}"
-    return pid
+    def phases():
+        state = make(*args)
+        os.kill(os.getpid(), signal.SIGSTOP)
+        then(state)
+    return stopped_child(phases)
 
 
 def _go_on(pid):
     os.kill(pid, signal.SIGCONT)
-    _, status = os.waitpid(pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), f"the child ended: status {status:#x}"
+    wait_stopped(pid)
 
 
 def _tracked(count, features):
@@ -398,7 +373,7 @@ def test_one_scan_of_all_tracked_vmas_reports_and_protects_what_scans_vma_by_vma
         assert _written_with_content(pid, vmas) == set()    # protected again
         assert not _pages(tracking.written(pid, vmas)) & want
     finally:
-        _kill(pid)
+        kill_child(pid)
 
 
 @needs_scan
@@ -411,7 +386,7 @@ def test_a_vma_tracked_without_async_write_protection_is_refused_as_before():
             tracking.written(pid, _uw(pid))
         assert refused.value.errno == errno.EPERM
     finally:
-        _kill(pid)
+        kill_child(pid)
 
 
 def test_unmet_names_the_vmas_no_region_overlaps():
