@@ -103,6 +103,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
                                 leave_running=leave_running)
         shmem_done = set()
         attached = set()            # SysV shm segments the tree maps
+        late = []                   # mm images whose VMA entries are made in finish()
         with stats.stage("collect"):
             tree_vmas, tasks, tree_fds = _collect_tree(tree, collectors, stats)
         for process in tree.processes.values():
@@ -121,7 +122,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
                 faults.hit(fault, "dump:memory")
             writer.json(f"core-{process.pid}.json", core)
             writer.json(f"mm-{process.pid}.json", mm)
-            attached.update(v["shmid"] for v in mm["vmas"] if v["kind"] == "sysv")
+            attached.update(mm["vmas"].shmids())
+            late.append(mm)
         table.finish()
         with stats.stage("mount-content"):
             mounts.dump_content(writer)
@@ -144,6 +146,8 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         def finish():
             increments.hand_over(writer)    # the tracking's keeper (--track-mem)
             with stats.stage("write"):
+                for mm in late:
+                    mm["vmas"] = mm["vmas"].images()
                 _write_files(writer, table, tree_image)
                 faults.hit(fault, "dump:write")
                 writer.complete()           # JSON files, and the pages' CRCs read back
@@ -169,6 +173,7 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
     if leave_running:
         tree.thaw()
         stats.times["downtime"] = tree.downtime
+        stats.add("sleepers_not_back", tree.sleepers_not_back)
         _finish_running("dump", finish, writer, increments)
     else:
         tree.kill()
@@ -347,12 +352,12 @@ def _collect(process, smaps, tasks, fd_records, table, injected, own_namespaces)
     fds' FdRecords."""
     pid = process.pid
     st, status = process.stat, process.status
-    vmas, private, shmem = [], [], []
-    for vma in smaps:
+    kinds, extra, private, shmem = [], {}, [], []     # extra: index -> image fields
+    for i, vma in enumerate(smaps):
         kind = memory.classify(pid, vma)
-        vmas.append(memory.vma_image(vma, kind))
+        kinds.append(kind)
         if kind == "carried":
-            vmas[-1]["file"] = table.carry_mapping(pid, vma)
+            extra[i] = {"file": table.carry_mapping(pid, vma)}
         if kind in ("anon", "file", "carried") and not vma.shared:
             private.append(vma)
         elif kind == "shmem":
@@ -364,18 +369,17 @@ def _collect(process, smaps, tasks, fd_records, table, injected, own_namespaces)
                 for tid in process.threads}
     seccomp.suspend_all(statuses, SEIZE_OPTIONS)     # before the first injected call
     fds = table.dump_process(pid, fd_records)
-    for vma, image in zip(smaps, vmas):
-        if image["kind"] == "bpf-map":          # after the fds: the map is likely among them
-            image["file"] = table.map_mapping(pid, vma)
-        elif image["kind"] == "io_uring":
-            image["file"] = table.ring_mapping(pid, vma)
+    for i, (vma, kind) in enumerate(zip(smaps, kinds)):
+        if kind == "bpf-map":                   # after the fds: the map is likely among them
+            extra[i] = {"file": table.map_mapping(pid, vma)}
+        elif kind == "io_uring":
+            extra[i] = {"file": table.ring_mapping(pid, vma)}
     mnt_ns = table.mounts.of(pid)
     if mnt_ns is not None:          # files of a namespace of the tree: by mount and path
-        for vma, image in zip(smaps, vmas):
-            if image["kind"] == "file":
-                image.update(table.locate(f"/proc/{pid}/map_files/{vma.start:x}-"
-                                          f"{vma.end:x}", image["path"],
-                                          f"mapping of pid {pid}") or {})
+        for i, (vma, kind) in enumerate(zip(smaps, kinds)):
+            if kind == "file":
+                extra[i] = table.locate(f"/proc/{pid}/map_files/{vma.start:x}-{vma.end:x}",
+                                        vma.name, f"mapping of pid {pid}") or {}
     state = injected[pid] = _Injected(process, smaps)
     rem, scratch = state.main, state.scratch
     task = tasks.get(pid)
@@ -399,7 +403,7 @@ def _collect(process, smaps, tasks, fd_records, table, injected, own_namespaces)
     }
     brk = task.brk if task else rem.call("brk", 0)
     mm = memory.mm_image(pid, st, brk, exe)
-    mm["vmas"] = vmas
+    mm["vmas"] = _LateVmas(smaps, kinds, extra)
     exe_dev, exe_ino = memory.file_identity(f"/proc/{pid}/exe")
     mm["exe_id"] = {"dev": exe_dev, "inode": exe_ino}
     if mnt_ns is not None:
@@ -446,6 +450,24 @@ def _collect(process, smaps, tasks, fd_records, table, injected, own_namespaces)
     for tid, caught in state.caught().items():
         _thread_core(core, tid)["pending"] += [s.hex() for s in caught]
     return core, mm, private, shmem
+
+
+class _LateVmas:
+    """An mm image's VMA entries, made when the images are written: after the thaw with
+    --leave-running (20,000 VMAs: ~25 ms less downtime).  What the frozen window had to
+    ask (carried files, BPF maps, rings, mounts) is in ``extra``."""
+
+    def __init__(self, smaps, kinds, extra):
+        self.smaps, self.kinds, self.extra = smaps, kinds, extra
+
+    def shmids(self):
+        return {v.inode for v, kind in zip(self.smaps, self.kinds) if kind == "sysv"}
+
+    def images(self):
+        out = [memory.vma_image(v, kind) for v, kind in zip(self.smaps, self.kinds)]
+        for i, fields in self.extra.items():
+            out[i].update(fields)
+        return out
 
 
 def _thread_core(core, tid):
@@ -565,6 +587,7 @@ def pre_dump(pid, images_dir, *, parent=None):
         raise
     tree.thaw()
     stats.times["downtime"] = tree.downtime
+    stats.add("sleepers_not_back", tree.sleepers_not_back)
 
     def finish():                       # after the thaw: the copy reads the running tree
         with stats.stage("copy"):

@@ -12,9 +12,9 @@ import time
 
 from kernel import ptrace
 
-from . import proc
+from . import proc, release
 from .errors import DumpError
-from .regs import get_regs, set_regs
+from .regs import get_regs, interrupted_syscall, set_regs
 from .remote import SEIZE_OPTIONS, TraceeGone, get_siginfo, set_sigmask, wait_stop
 
 ALL_SIGNALS = (1 << 64) - 1
@@ -56,6 +56,7 @@ class FrozenTree:
         # (perf_counter seconds; None until it happened)
         self.first_stop = None
         self.released = None
+        self.sleepers_not_back = 0      # threads not back in their interrupted call (thaw)
 
     @property
     def downtime(self):
@@ -147,11 +148,17 @@ class FrozenTree:
     # thawing ------------------------------------------------------------------------------
     def thaw(self):
         """Put every thread back as it was and let it go.  Signals taken while frozen must
-        have been queued again by whoever touched a thread."""
+        have been queued again by whoever touched a thread.  Threads stopped in an
+        interrupted system call go first, the others once those are back in their calls
+        (release.py: a signal sent in between would run its handler ahead of the call,
+        which then sleeps through it); with none of the others, our caller waits for them
+        instead, after the downtime ends."""
+        sleepers, others = release.Sleepers(), []
         for process in self.processes.values():
             for thread in process.threads.values():
                 try:
                     sig = signal.SIGSTOP if thread.group_stopped else 0
+                    hit = None
                     if thread.regs is not None:
                         if thread.touched:        # the kernel restarts its syscall (regs.py)
                             set_regs(thread.tid, thread.regs)
@@ -159,10 +166,24 @@ class FrozenTree:
                             # still in its signal-delivery stop: let the kernel deliver it
                             sig = int.from_bytes(thread.taken_signals[0][:4], "little")
                         set_sigmask(thread.tid, thread.sigmask)
-                    ptrace.detach(thread.tid, sig)
+                        hit = None if sig else interrupted_syscall(thread.regs)
+                    if hit is None:
+                        others.append((thread.tid, sig))
+                        continue
+                    sleepers.add(thread.tid, hit[0])
+                    ptrace.detach(thread.tid, 0)
                 except (OSError, TraceeGone):
                     continue
+        if others:
+            self.sleepers_not_back = sleepers.wait()
+        for tid, sig in others:
+            try:
+                ptrace.detach(tid, sig)
+            except OSError:
+                continue
         self.released = time.perf_counter()
+        if not others:
+            self.sleepers_not_back = sleepers.wait()
 
     def kill(self):
         """SIGKILL the whole tree and collect the traced threads' exit reports."""

@@ -147,6 +147,35 @@ def test_a_tree_dumped_in_pause_is_back_in_it_when_the_restore_returns(tmp_path,
         assert restored.stats["counts"]["sleepers_not_back"] == 0
 
 
+@pytest.mark.parametrize("how", ["dump", pytest.param(
+    "pre-dump", marks=pytest.mark.requires("uffd_wp_async"))])
+def test_a_tree_left_running_gets_back_into_its_calls_before_the_dump_returns(how, tmp_path):
+    # The same at the thaw of --leave-running dumps and pre-dumps (freezer.thaw): each
+    # returns once every pause() of the tree is entered again, and the root's SIGTERM
+    # right away then ends them all.
+    binary = str(build(os.path.join(TOP, "tests", "programs", "pause_tree.c")))
+    result = str(tmp_path / "result")
+    tree = subprocess.Popen([binary, "100", result], cwd=tmp_path, start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert wait_text(result, 10).startswith("ready")
+        for i in range(3):
+            images = tmp_path / f"img{i}"
+            dumped = (cr_engine.pre_dump(tree.pid, images, parent=tmp_path / f"img{i - 1}"
+                                         if i else None) if how == "pre-dump" else
+                      cr_engine.dump(tree.pid, images, leave_running=True))
+            pids = [tree.pid] + sorted(proc.children(tree.pid))
+            assert (len(pids), [p for p in pids if syscall_of(p) != "34"]) == (100, [])
+            assert dumped.stats["counts"]["sleepers_not_back"] == 0
+        os.remove(result)
+        os.kill(tree.pid, signal.SIGTERM)
+        assert wait_text(result, 30) == "OK"
+    finally:
+        os.killpg(tree.pid, signal.SIGKILL)
+        tree.wait()
+
+
 def seccomp_chains(pid):
     """tid -> the thread's seccomp filters (flags and code, oldest first), read with ptrace."""
     out = {}
