@@ -49,6 +49,7 @@ class _Injected:
         addr = self.main.call("mmap", 0, SCRATCH_SIZE, kmem.PROT_READ | kmem.PROT_WRITE,
                               kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS, -1, 0)
         self.scratch = Scratch(process.pid, addr, SCRATCH_SIZE)
+        self.guards = []            # its guard pages [(start, end)], found with its pages
 
     def cure(self):
         if self.scratch is not None:
@@ -118,6 +119,9 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
                 mm["pagemap"], mm["inherited"] = _dump_pages(
                     injected[process.pid], private, writer, stats, increments,
                     follow=not leave_running)
+                guards = injected[process.pid].guards
+                if guards:
+                    mm["guards"] = [[s, (e - s) // memory.PAGE] for s, e in guards]
                 mm["shmem"] = _dump_shmem(process.pid, shmem, writer, stats, shmem_done)
                 faults.hit(fault, "dump:memory")
             writer.json(f"core-{process.pid}.json", core)
@@ -518,6 +522,7 @@ def _page_runs(state, private, increments):
                                [v for v in state.vmas if v.start not in private_starts])
     finally:
         scanner.close()
+    state.guards = scanner.guards
     if increments.active:
         return increments.split(state.main, pid, state.vmas, runs)
     return runs, []

@@ -18,6 +18,7 @@ final protections, then PR_SET_MM_MAP.
 import bisect
 import collections
 import ctypes
+import errno
 import functools
 import os
 import queue
@@ -53,6 +54,7 @@ VMAS_PER_BATCH = 512                # their anon names (<= 96 bytes each) fit in
 PAGE_IS_FILE, PAGE_IS_PRESENT = kmem.PAGE_CATEGORIES["FILE"], kmem.PAGE_CATEGORIES["PRESENT"]
 PAGE_IS_SWAPPED, PAGE_IS_PFNZERO = (kmem.PAGE_CATEGORIES["SWAPPED"],
                                      kmem.PAGE_CATEGORIES["PFNZERO"])
+PAGE_IS_GUARD = kmem.PAGE_CATEGORIES["GUARD"]
 
 
 def prot_of(perms):
@@ -177,26 +179,45 @@ class PageScanner:
 
     def __init__(self, pid):
         self.fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
-        self.scan = PagemapScan(self.fd, **SCAN_ARGS)   # None: no PAGEMAP_SCAN (< 6.7)
+        # None: no PAGEMAP_SCAN (< 6.7).  Guard pages (MADV_GUARD_INSTALL, 6.13) are asked
+        # apart where the kernel names them (PAGE_IS_GUARD): they hold no content, and
+        # reading one faults; where it cannot, the scan is asked without them
+        self.scan = PagemapScan(self.fd, **dict(
+            SCAN_ARGS, return_mask=SCAN_ARGS["return_mask"] | PAGE_IS_GUARD))
+        self.guards = []            # [(start, end)] of the guard pages of the VMAs scanned
 
     def close(self):
         os.close(self.fd)
 
     def runs_of(self, vmas, others=()):
         """The runs of ``vmas`` (sorted, not overlapping), in address order; ``others``:
-        the process's VMAs not to be stored (a big one between two VMAs splits the span)."""
+        the process's VMAs not to be stored (a big one between two VMAs splits the span).
+        Their guard pages go to ``guards``."""
         starts, ends = [v.start for v in vmas], [v.end for v in vmas]
         out = []
         for lo, hi in _spans(starts, others):
             if self.scan:
                 try:
-                    out += _cut(self.scan.regions(starts[lo], ends[hi - 1]), starts[lo:hi],
-                                ends[lo:hi])
+                    regions = self._regions(starts[lo], ends[hi - 1])
+                    if any(r[2] & PAGE_IS_GUARD for r in regions):
+                        self.guards += _cut([r for r in regions if r[2] & PAGE_IS_GUARD],
+                                            starts[lo:hi], ends[lo:hi])
+                        regions = [r for r in regions if not r[2] & PAGE_IS_GUARD]
+                    out += _cut(regions, starts[lo:hi], ends[lo:hi])
                     continue
                 except OSError:
                     self.scan = None     # read pagemap entries instead
             out += [run for i in range(lo, hi) for run in self._pagemap(starts[i], ends[i])]
         return out
+
+    def _regions(self, start, end):
+        try:
+            return self.scan.regions(start, end)
+        except OSError as e:
+            if e.errno != errno.EINVAL or not self.scan.arg.return_mask & PAGE_IS_GUARD:
+                raise
+        self.scan = PagemapScan(self.fd, **SCAN_ARGS)     # no PAGE_IS_GUARD here
+        return self.scan.regions(start, end)
 
     def _pagemap(self, start, end):
         raw = os.pread(self.fd, (end - start) // PAGE * 8, start // PAGE * 8)
@@ -590,6 +611,20 @@ def finish_vmas(batch, pid, vmas):
         batch.run(calls)
     except BatchError as e:
         raise _vma_error(e, owners[e.index], pid) from None
+
+
+def install_guards(batch, pid, guards):
+    """The dumped guard pages [(start, pages)] installed again (MADV_GUARD_INSTALL), after
+    the pages are in: a guard holds none."""
+    calls = [Call("madvise", (start, count * PAGE, kmem.MADV_GUARD_INSTALL))
+             for start, count in guards]
+    try:
+        batch.run(calls)
+    except BatchError as e:
+        start, count = guards[e.index]
+        raise RestoreError(f"guard pages at {start:#x} (+{count}) in pid {pid}: "
+                           f"madvise(MADV_GUARD_INSTALL) failed ({os.strerror(e.errno)}; "
+                           "guard pages are 6.13+)", "memory") from None
 
 
 def move_vdso(rem, vmas, pid, here):

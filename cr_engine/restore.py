@@ -451,6 +451,8 @@ class _Restorer:
             scratch.reset()
             if mm.get("inherited"):     # pages a parent image (a pre-dump) holds
                 pages += tracking.write_inherited(pid, mm["inherited"], img.reader.dir, live)
+            if mm.get("guards"):
+                memory.install_guards(batch, pid, mm["guards"])
             memory.finish_vmas(batch, pid, mm["vmas"])
             self.stats.add("pages_restored", pages)
             faults.hit(self.fault, "restore:memory")

@@ -1,4 +1,5 @@
-"""Memory: private, file-backed and shared mappings, heap, stack, protections, vDSO, mm metadata."""
+"""Memory: private, file-backed and shared mappings, heap, stack, protections, vDSO, mm metadata,
+guard pages."""
 
 from pathlib import Path
 
@@ -18,6 +19,7 @@ PROGRAMS = [
     Program(HERE / "maps_holes.c"),
     Program(HERE / "vdso.c"),
     Program(HERE / "mm_metadata.c"),
+    Program(HERE / "guard_pages.c", requires=("pagemap_scan_guard_pages",)),
 ]
 
 
