@@ -18,7 +18,7 @@ from kernel.process import PR_GET_TID_ADDRESS
 from kernel.procfs import status as proc_status
 
 from . import (collect, context, creds, faults, files, memory, mnt_model, namespaces, pidns,
-               pstree, seccomp, signals, sockets, sysv_ipc, timers, tracking)
+               proc, pstree, seccomp, signals, sockets, sysv_ipc, timers, tracking)
 from .errors import CRError, DumpError, Unsupported
 from .freezer import FrozenTree
 from .images import FD_DATA, ImageWriter
@@ -27,6 +27,7 @@ from .remote import SEIZE_OPTIONS, Remote, Scratch, TraceeGone, find_syscall_ins
 from .stats import Stats
 
 SCRATCH_SIZE = 64 << 10
+PREFILL_FROM = 16 << 20             # private anonymous memory worth a page image prefilled
 NAMESPACES = ("pid", "mnt", "net", "ipc", "uts", "user", "cgroup", "time")
 
 
@@ -82,10 +83,14 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
     mnt_model.ask_probes(pid)
     collectors = collect.Collectors()       # loaded before the freeze: not downtime
     try:
+        if parent is None:                  # after pre-dumps few pages are stored
+            with stats.stage("prefill"):
+                _prefill(writer, pid, stats)
         with stats.stage("freeze"):
             tree = FrozenTree(pid).freeze()
     except BaseException:
         collectors.close()
+        writer.discard()
         raise
     frozen_at = time.perf_counter()
     injected = {}
@@ -187,6 +192,29 @@ def dump(pid, images_dir, *, leave_running=False, shell_job=False, tcp_establish
         sockets.wait_gone(lingering)
     stats.total()
     return DumpResult(pid, os.fspath(images_dir), stats.as_dict(), sorted(tree.processes))
+
+
+def _prefill(writer, root, stats):
+    """Before the freeze: the page images of the tree's processes holding PREFILL_FROM or
+    more of private anonymous memory (RssAnon, as the tree runs) made that size in the page
+    cache already (ImageWriter.prefill), so that the frozen processes write their pages
+    over cached ones: the allocation is made while the tree runs (1 GiB here: a window of
+    0.2-1.2 s -> ~0.15 s).  The tree is walked by /proc children links: a process that
+    comes or goes by the freeze just writes as without."""
+    todo, seen = [root], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            todo += proc.children(pid)
+            anon = int(proc_status(pid, ("RssAnon",)).get("RssAnon", "0 kB").split()[0]) << 10
+        except (OSError, ValueError):
+            continue
+        if anon >= PREFILL_FROM:
+            writer.prefill(f"pages-{pid}.img", anon)
+            stats.add("bytes_prefilled", anon)
 
 
 def _write_files(writer, table, tree_image):
