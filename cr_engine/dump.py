@@ -544,10 +544,13 @@ def _page_runs(state, private, increments):
     image is to be a parent (pre-dump, --track-mem)."""
     pid = state.process.pid
     private_starts = {v.start for v in private}
+    others = [v for v in state.vmas if v.start not in private_starts]
     scanner = memory.PageScanner(pid)
     try:
-        runs = scanner.runs_of(private,
-                               [v for v in state.vmas if v.start not in private_starts])
+        runs = scanner.runs_of(private, others)
+        # guards elsewhere: in the VMAs the kernel marks as maybe holding some (VmFlags
+        # "gu", 6.18), not to walk every shared mapping's page tables in the window
+        scanner.guards_in([v for v in others if "gu" in v.flags])
     finally:
         scanner.close()
     state.guards = scanner.guards

@@ -210,6 +210,17 @@ class PageScanner:
             out += [run for i in range(lo, hi) for run in self._pagemap(starts[i], ends[i])]
         return out
 
+    def guards_in(self, vmas):
+        """Add the guard pages of ``vmas`` (ones runs_of does not scan: shared mappings) to
+        ``guards``, where the kernel names guard pages."""
+        if not vmas or not self.scan or not self.scan.arg.return_mask & PAGE_IS_GUARD:
+            return
+        scan = PagemapScan(self.fd, category_anyof_mask=PAGE_IS_GUARD,
+                           return_mask=PAGE_IS_GUARD)
+        for v in vmas:
+            self.guards += [(s, e) for s, e, _ in scan.regions(v.start, v.end)]
+        self.guards.sort()
+
     def _regions(self, start, end):
         try:
             return self.scan.regions(start, end)

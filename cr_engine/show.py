@@ -87,12 +87,13 @@ def render(decoded):
                          f"pending {len(t['pending'])}")
         lines += seccomp.describe(core)
         lines += namespaces.describe(core.get("namespaces", {}))
-        stored = {}
-        for start, count in mm["pagemap"]:
-            for v in mm["vmas"]:
-                if v["start"] <= start < v["end"]:
-                    stored[v["start"]] = stored.get(v["start"], 0) + count
-                    break
+        stored, guarded = {}, {}
+        for runs, into in ((mm["pagemap"], stored), (mm.get("guards", ()), guarded)):
+            for start, count in runs:
+                for v in mm["vmas"]:
+                    if v["start"] <= start < v["end"]:
+                        into[v["start"]] = into.get(v["start"], 0) + count
+                        break
         lines.append("  memory:")
         for v in mm["vmas"]:
             what = v.get("path") or v.get("name") or (f"[anon:{v['anon_name']}]"
@@ -101,6 +102,8 @@ def render(decoded):
                 what = f"shared anonymous (object {v['shmem']})"
             elif v["kind"] == "sysv":
                 what = f"SysV shared memory {v['shmid']}"
+            if v["start"] in guarded:
+                what += f" ({guarded[v['start']]} guard pages)"
             lines.append(f"    {v['start']:012x}-{v['end']:012x} {v['perms']} "
                          f"{(v['end'] - v['start']) // PAGE:>8} pages {stored.get(v['start'], 0):>8}"
                          f" stored  {what}")

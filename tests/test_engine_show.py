@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 import cr_engine
 from cr_engine.show import render
 
@@ -62,4 +64,19 @@ def test_show_decodes_tcp_sockets(subject, tmp_path):
     assert f"tcp 127.0.0.1:{port} listen (backlog" in text
     assert f"tcp 127.0.0.1:{port} -> 127.0.0.1:" in text
     assert "established recv queue 4 send queue 0 (0 unsent)" in text
+    assert s.stop().startswith("alive")
+
+
+@pytest.mark.requires("pagemap_scan_guard_pages")
+def test_show_counts_guard_pages(subject, tmp_path):
+    s = subject("guard_pages")
+    at = int((tmp_path / "result.at").read_text())
+    images = str(tmp_path / "img")
+    cr_engine.dump(s.pid, images, leave_running=True)
+    decoded = cr_engine.show(images)
+    mm = next(p["mm"] for p in decoded["processes"] if p["pid"] == s.pid)
+    assert mm["guards"] == [[at + 2 * 4096, 1], [at + 5 * 4096, 1]]
+    vma = next(v for v in mm["vmas"] if v["start"] <= at < v["end"])
+    line = next(line for line in render(decoded) if line.strip().startswith(f"{vma['start']:012x}-"))
+    assert line.endswith("(2 guard pages)")
     assert s.stop().startswith("alive")

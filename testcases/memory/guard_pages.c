@@ -1,7 +1,7 @@
 /*
  * Guard pages (MADV_GUARD_INSTALL, 6.13): a 16-page private mapping holding data, with
- * guards installed on pages 3-4 and 10, and a read-only private file mapping with one on
- * its page 1.  After restore the guards are where they were (pagemap's PM_GUARD_REGION
+ * guards installed on pages 3-4 and 10, a read-only private file mapping with one on its
+ * page 1, and a shared anonymous mapping with one on its page 2.  After restore the guards are where they were (pagemap's PM_GUARD_REGION
  * bit, and a touch of one faults), the data pages kept their contents, and removing a
  * guard (MADV_GUARD_REMOVE) leaves an ordinary page of zeros.
  */
@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 {
 	size_t ps = sysconf(_SC_PAGESIZE);
 	struct sigaction sa = { .sa_handler = on_segv };
-	uint8_t *map, *file;
+	uint8_t *map, *file, *shared;
 	uint32_t crc;
 	size_t i;
 	int p, bad = 0, fd;
@@ -75,7 +75,8 @@ int main(int argc, char **argv)
 	map = mmap(NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	fd = open("/proc/self/exe", O_RDONLY);
 	file = fd < 0 ? MAP_FAILED : mmap(NULL, 2 * ps, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED || file == MAP_FAILED) {
+	shared = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED || file == MAP_FAILED || shared == MAP_FAILED) {
 		pr_perror("mmap");
 		return 1;
 	}
@@ -91,6 +92,11 @@ int main(int argc, char **argv)
 		}
 	if (madvise(file + ps, ps, MADV_GUARD_INSTALL)) {
 		pr_perror("MADV_GUARD_INSTALL on a file mapping");
+		return 1;
+	}
+	memset(shared, 0x5a, 4 * ps);
+	if (madvise(shared + 2 * ps, ps, MADV_GUARD_INSTALL)) {
+		pr_perror("MADV_GUARD_INSTALL on a shared mapping");
 		return 1;
 	}
 	if (sigaction(SIGSEGV, &sa, NULL)) {
@@ -122,6 +128,13 @@ int main(int argc, char **argv)
 		fail("the file mapping's guard is not its page 1 alone");
 		bad = 1;
 	}
+	for (p = 0; p < 4; p++)
+		if (guard_bit(shared + p * ps) != (p == 2) ||
+		    (p == 2 ? !faults((char *)shared + p * ps) : shared[p * ps] != 0x5a)) {
+			fail("shared page %d: a guard %d, want %d", p, guard_bit(shared + p * ps),
+			     p == 2);
+			bad = 1;
+		}
 	if (madvise(map + 10 * ps, ps, MADV_GUARD_REMOVE) || faults((char *)map + 10 * ps) ||
 	    map[10 * ps] != 0 || map[11 * ps - 1] != 0) {
 		fail("a removed guard does not leave a page of zeros");

@@ -332,6 +332,16 @@ elif kind == "task_state":              # what the task iterator reads: handlers
     ready.wait()
     prctl(4, 0)                             # PR_SET_DUMPABLE: 0, last (it hides /proc)
 
+elif kind == "guard_pages":             # 8 pages with guards on pages 2 and 5: RESULT.at
+    import ctypes
+    import mmap
+    held = mmap.mmap(-1, 8 * 4096)
+    held.write(b"g" * 8 * 4096)
+    for page in (2, 5):
+        held.madvise(102, page * 4096, 4096)        # MADV_GUARD_INSTALL
+    with open(result + ".at", "w") as f:
+        f.write(str(ctypes.addressof(ctypes.c_char.from_buffer(held))))
+
 stop = False
 
 
