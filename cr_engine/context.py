@@ -21,6 +21,7 @@ RLIMITS = {name: getattr(resource, name) for name in dir(resource)
            if name.startswith("RLIMIT_") and name != "RLIMIT_NLIMITS"}
 RLIMITS.setdefault("RLIMIT_LOCKS", 10)      # Linux has it; Python's resource module does not
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
+PR_SET_MDWE, PR_GET_MDWE = 65, 66       # 6.3: memory-deny-write-execute
 MMF_DUMPABLE_MASK = 3
 
 
@@ -48,6 +49,13 @@ def process_image(dumpable, child_subreaper):
     """``dumpable``: PR_GET_DUMPABLE's answer, or mm->flags (get_dumpable() keeps it in the
     low two bits)."""
     return {"dumpable": dumpable & MMF_DUMPABLE_MASK, "child_subreaper": child_subreaper}
+
+
+def dump_mdwe(rem):
+    """PR_GET_MDWE's flags (0 where the kernel has no MDWE): mm->flags' bits for it moved
+    between kernels, so the process is asked."""
+    got = rem.call("prctl", PR_GET_MDWE, 0, 0, 0, 0, check=False)
+    return got if got > 0 else 0
 
 
 def dump_thread(rem, scratch, tid, status, pdeath_signal=None):
@@ -85,6 +93,12 @@ def restore_last(remotes, process_ctx, thread_ctxs):
     for tid, ctx in thread_ctxs.items():
         if ctx["no_new_privs"]:
             remotes[tid].call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    rem = next(iter(remotes.values()))
     if process_ctx["dumpable"] in (0, 1):    # 2 (suid_dumpable) cannot be set by prctl
-        next(iter(remotes.values())).call("prctl", PR_SET_DUMPABLE, process_ctx["dumpable"],
-                                           0, 0, 0)
+        rem.call("prctl", PR_SET_DUMPABLE, process_ctx["dumpable"], 0, 0, 0)
+    if process_ctx.get("mdwe"):     # last: from here no mapping of it may become executable
+        got = rem.call("prctl", PR_SET_MDWE, process_ctx["mdwe"], 0, 0, 0, check=False)
+        if got < 0:
+            raise RestoreError(f"cannot deny write-execute memory to pid {rem.tid} again "
+                               f"(prctl PR_SET_MDWE {process_ctx['mdwe']:#x}: "
+                               f"{os.strerror(-got)}; MDWE is 6.3+)", "state")

@@ -433,6 +433,7 @@ def _collect(process, smaps, tasks, fd_records, table, injected, own_namespaces)
         "fds": fds,
         "threads": [],
     }
+    core["context"]["mdwe"] = context.dump_mdwe(rem)
     brk = task.brk if task else rem.call("brk", 0)
     mm = memory.mm_image(pid, st, brk, exe)
     mm["vmas"] = _LateVmas(smaps, kinds, extra)

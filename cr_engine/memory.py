@@ -400,21 +400,35 @@ def push_pages(rem, scratch, pid, runs, readable, out, follow=True):
             else:
                 groups = list(_groups([(s, e - s) for s, e in runs[i:j]], WRITE_MAX))
                 if batch is None and len(groups) > BATCH_FROM:
-                    batch = SyscallBatch(rem, scratch)
-                offset = _write_groups(rem, batch, scratch, pid, fd, groups, offset, crc)
+                    batch = _batch(rem, scratch)
+                offset = _write_groups(rem, batch or None, scratch, pid, fd, groups, offset,
+                                       crc)
             i = j
     except BaseException:
         crc.abandon()
         raise
     finally:
-        if batch is not None:
-            batch.close()
-        rem.call("close", fd, check=False)
-        if mem is not None:
-            os.close(mem)
+        try:
+            if batch:
+                batch.close()
+        finally:
+            try:
+                rem.call("close", fd, check=False)
+            finally:
+                if mem is not None:
+                    os.close(mem)
     crc.end()
     out.size = offset
     return offset // PAGE, crc
+
+
+def _batch(rem, scratch):
+    """A SyscallBatch in the frozen process, or False where it cannot have one (its policy
+    refuses executable anonymous memory): its pages are then written a call at a time."""
+    try:
+        return SyscallBatch(rem, scratch)
+    except OSError:
+        return False
 
 
 def _write_groups(rem, batch, scratch, pid, fd, groups, offset, crc):

@@ -81,10 +81,17 @@ class SyscallBatch:
         self.rem, self.scratch = rem, scratch
         self.own_page = code_at is None
         if self.own_page:
-            code_at = rem.call("mmap", 0, kmem.PAGE_SIZE, kmem.PROT_READ | kmem.PROT_WRITE,
+            # mapped executable at once and written through /proc/PID/mem: a process under
+            # PR_SET_MDWE (systemd's MemoryDenyWriteExecute=) refuses a write-to-exec
+            # mprotect; one whose policy refuses executable anonymous memory at all (SELinux
+            # execmem) fails the mmap, and the caller does without batches
+            code_at = rem.call("mmap", 0, kmem.PAGE_SIZE, kmem.PROT_READ | kmem.PROT_EXEC,
                                kmem.MAP_PRIVATE | kmem.MAP_ANONYMOUS, -1, 0)
-            write_memory(rem.tid, code_at, CODE)
-            rem.call("mprotect", code_at, kmem.PAGE_SIZE, kmem.PROT_READ | kmem.PROT_EXEC)
+            try:
+                write_memory(rem.tid, code_at, CODE)
+            except BaseException:
+                rem.call("munmap", code_at, kmem.PAGE_SIZE, check=False)
+                raise
         self.code_at = code_at
 
     def close(self):

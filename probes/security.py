@@ -281,6 +281,45 @@ def no_new_privs():
     return _no_new_privs()
 
 
+PR_SET_MDWE, PR_GET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 66, 1
+
+
+def _mdwe_child():
+    """Set memory-deny-write-execute (it cannot be undone: in a child) and read it back."""
+    seen = {"get": attempt(syscall, "prctl", PR_GET_MDWE, 0, 0, 0, 0)._asdict()}
+    if seen["get"]["errno"] == 0:
+        seen["set"] = attempt(syscall, "prctl", PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN,
+                              0, 0, 0)._asdict()
+        seen["after"] = attempt(syscall, "prctl", PR_GET_MDWE, 0, 0, 0, 0)._asdict()
+    return seen
+
+
+def _judge_mdwe(seen):
+    get = Call(**seen["get"])
+    if not get.ok:
+        if get.errno == errno.EINVAL:
+            return absent("prctl(PR_GET_MDWE) -> EINVAL")
+        return undecided(f"prctl(PR_GET_MDWE) -> {get.describe()}")
+    done, after = Call(**seen["set"]), Call(**seen["after"])
+    if done.ok and after.ok and after.value & PR_MDWE_REFUSE_EXEC_GAIN:
+        return present(f"PR_SET_MDWE(REFUSE_EXEC_GAIN) -> PR_GET_MDWE {after.value:#x}")
+    return undecided(f"PR_SET_MDWE -> {done.describe()}, then PR_GET_MDWE -> "
+                     f"{after.describe()}")
+
+
+@probe("prctl_mdwe", "security", since="6.3", judge=_judge_mdwe,
+       examples=[({"get": {"errno": 0, "value": 0}, "set": {"errno": 0, "value": 0},
+                   "after": {"errno": 0, "value": 1}}, True),
+                 ({"get": {"errno": errno.EINVAL, "value": None}}, False),
+                 ({"get": {"errno": 0, "value": 0}, "set": {"errno": errno.EPERM,
+                   "value": None}, "after": {"errno": 0, "value": 0}}, None)])
+def prctl_mdwe():
+    """Memory-deny-write-execute (systemd's MemoryDenyWriteExecute= on newer kernels) can be
+    set and read back: a dumper must carry it (it is not in /proc), and must not make
+    write-then-exec memory in a process that has it."""
+    return in_child(_mdwe_child)
+
+
 def _cap_cr():
     return {"cap_last_cap": int(_read("/proc/sys/kernel/cap_last_cap")),
             "held": caps.has("CAP_CHECKPOINT_RESTORE")}

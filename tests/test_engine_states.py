@@ -176,6 +176,22 @@ def test_a_tree_left_running_gets_back_into_its_calls_before_the_dump_returns(ho
         tree.wait()
 
 
+@pytest.mark.requires("prctl_mdwe")
+def test_memory_deny_write_execute_is_carried_and_respected(subject, tmp_path):
+    # Under PR_SET_MDWE no mapping may become executable: the dump's batch code page is
+    # mapped executable at once (a write-to-exec mprotect failed the dump with EACCES),
+    # and the restore sets MDWE again last.
+    s = subject("mdwe_memory")
+    dumped = cr_engine.dump(s.pid, tmp_path / "img", leave_running=True)
+    assert dumped.stats["counts"]["pages_written"] >= 32 * 256
+    core = json.loads((tmp_path / "img" / f"core-{s.pid}.json").read_text())
+    assert core["context"]["mdwe"] == 1
+    assert s.stop().split()[2:] == ["mdwe", "1", "kept", "True"]
+    s.popen.wait()                      # its pid free for the restore
+    restored = cr_engine.restore(tmp_path / "img")
+    assert s.stop(restored.root_pid).split()[2:] == ["mdwe", "1", "kept", "True"]
+
+
 def seccomp_chains(pid):
     """tid -> the thread's seccomp filters (flags and code, oldest first), read with ptrace."""
     out = {}

@@ -342,6 +342,13 @@ elif kind == "guard_pages":             # 8 pages with guards on pages 2 and 5: 
     with open(result + ".at", "w") as f:
         f.write(str(ctypes.addressof(ctypes.c_char.from_buffer(held))))
 
+elif kind == "mdwe_memory":             # 32 MiB written, then memory-deny-write-execute:
+    import ctypes                           # the dump writes its pages in batches
+    held = bytearray(b"m" * (32 << 20))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(65, 1, 0, 0, 0):          # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+        raise OSError(ctypes.get_errno(), "PR_SET_MDWE")
+
 stop = False
 
 
@@ -363,4 +370,5 @@ nap = signal.pause if kind == "pause" else lambda: time.sleep(0.005)  # pause: u
 while not stop:
     count += 1
     nap()
-put(f"alive {count}")
+put(f"alive {count}" + (f" mdwe {libc.prctl(66, 0, 0, 0, 0)} kept {held == b'm' * (32 << 20)}"
+                        if kind == "mdwe_memory" else ""))
