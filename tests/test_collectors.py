@@ -269,7 +269,7 @@ def test_task_state_equals_what_the_threads_answer(subject, tmp_path, monkeypatc
     for key in ("sigactions", "context"):
         assert bpf_core[key] == proc_core[key], key
     assert len(proc_core["threads"]) == 3
-    assert proc_core["context"] == {"dumpable": 0, "child_subreaper": True}
+    assert proc_core["context"] == {"dumpable": 0, "child_subreaper": True, "mdwe": 0}
     assert {"1", "10", "37"} <= set(proc_core["sigactions"])    # HUP USR1 SIGRTMIN+3
     for mine, theirs in zip(bpf_core["threads"], proc_core["threads"]):
         for key in ("tid", "tid_address", "altstack", "context", "creds"):
