@@ -258,7 +258,11 @@ def test_stubs_forked_or_relaunched_restore_the_same_tree(subject, tmp_path, mon
     dumped = cr_engine.dump(s.pid, tmp_path / "img")
     assert sorted(dumped.pids) == sorted(levels)
     restored = cr_engine.restore(tmp_path / "img")
-    assert restored.stats["ways"]["stubs"] == way
+    # the fds subject's io_uring ring: where vm.mmap_min_addr is above a page the stubs
+    # inherit a reservation below it, which an exec would drop (restore._relaunch)
+    with open("/proc/sys/vm/mmap_min_addr") as f:
+        low = kind == "fds" and int(f.read()) > os.sysconf("SC_PAGE_SIZE")
+    assert restored.stats["ways"]["stubs"] == ("fork" if low else way)
     assert {pid: nspid(pid) for pid in restored.pids} == levels
     assert s.stop(restored.root_pid).startswith("alive ")
     os.waitpid(restored.root_pid, 0)
@@ -380,6 +384,7 @@ def test_a_private_root(subject, tmp_path):
     os.waitpid(root, 0)
 
 
+@pytest.mark.requires("move_mount_set_group")
 def test_a_private_root_that_propagates(subject, tmp_path):
     """The same with a shared mount in it: peer groups come back (named canonically)."""
     s = subject("private_root_shared")
@@ -458,6 +463,7 @@ def test_a_pty_that_is_a_sessions_controlling_terminal(subject, tmp_path):
     os.waitpid(restored.root_pid, 0)
 
 
+@pytest.mark.requires("get_rseq_conf")
 def test_the_rseq_area_found_without_ptrace_is_the_one_ptrace_reports():
     """Before 5.13 ptrace cannot tell a task's rseq area: the restorer computes the stub's
     from glibc's __rseq_offset and its thread pointer (it must unregister it before
