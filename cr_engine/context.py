@@ -8,11 +8,13 @@ irreversible ones (no_new_privs, dumpable 0) come last, and the root's pdeath si
 unset: its parent is the restorer, whose exit would deliver it.
 """
 
+import functools
 import os
 import resource
 
-from kernel.process import (PR_GET_CHILD_SUBREAPER, PR_GET_PDEATHSIG, PR_SET_CHILD_SUBREAPER,
-                            PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG)
+from kernel.process import (PR_GET_CHILD_SUBREAPER, PR_GET_MDWE, PR_GET_PDEATHSIG,
+                            PR_SET_CHILD_SUBREAPER, PR_SET_MDWE, PR_SET_NO_NEW_PRIVS,
+                            PR_SET_PDEATHSIG, prctl)
 
 from . import proc
 from .errors import RestoreError
@@ -21,7 +23,6 @@ RLIMITS = {name: getattr(resource, name) for name in dir(resource)
            if name.startswith("RLIMIT_") and name != "RLIMIT_NLIMITS"}
 RLIMITS.setdefault("RLIMIT_LOCKS", 10)      # Linux has it; Python's resource module does not
 PR_GET_DUMPABLE, PR_SET_DUMPABLE = 3, 4
-PR_SET_MDWE, PR_GET_MDWE = 65, 66       # 6.3: memory-deny-write-execute
 MMF_DUMPABLE_MASK = 3
 
 
@@ -53,9 +54,21 @@ def process_image(dumpable, child_subreaper):
 
 def dump_mdwe(rem):
     """PR_GET_MDWE's flags (0 where the kernel has no MDWE): mm->flags' bits for it moved
-    between kernels, so the process is asked."""
+    between kernels, so the process is asked - where the kernel knows the call at all (an
+    injected call per process in the frozen window)."""
+    if not _kernel_has_mdwe():
+        return 0
     got = rem.call("prctl", PR_GET_MDWE, 0, 0, 0, 0, check=False)
     return got if got > 0 else 0
+
+
+@functools.cache
+def _kernel_has_mdwe():
+    try:
+        prctl(PR_GET_MDWE)
+    except OSError:
+        return False
+    return True
 
 
 def dump_thread(rem, scratch, tid, status, pdeath_signal=None):

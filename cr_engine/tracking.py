@@ -61,9 +61,9 @@ while alive > 0:
 
 
 # arming, in the frozen process ---------------------------------------------------------------
-def arm(rem, pid, vmas):
-    """A userfaultfd tracking ``vmas`` [(start, end)] of the frozen process ``pid``
-    (``rem``: a Remote of one of its threads); returns its fd in this process."""
+def arm(rem, pid):
+    """A userfaultfd for the frozen process ``pid`` (``rem``: a Remote of one of its
+    threads), VMAs registered later (Increments._register); returns its fd here."""
     got = rem.call("userfaultfd", O_CLOEXEC | O_NONBLOCK, check=False)
     if got == -errno.EPERM:
         # a process without CAP_SYS_PTRACE may only track its user-mode faults; with
@@ -88,9 +88,6 @@ def arm(rem, pid, vmas):
             api = None
         if api is None or api.features & FEATURES != FEATURES:
             raise DumpError("cannot track memory: userfaultfd has no WP_ASYNC (6.7)")
-        for start, end in vmas:
-            kmem.uffdio_register(uffd, start, end - start, kmem.UFFDIO_REGISTER_MODE_WP)
-        protect(pid, vmas)
     except BaseException:
         os.close(uffd)
         raise
@@ -98,22 +95,16 @@ def arm(rem, pid, vmas):
 
 
 def protect(pid, vmas):
-    """Write-protect every page of ``vmas``: from now on a write shows as PAGE_IS_WRITTEN."""
-    with open(f"/proc/{pid}/pagemap", "rb", buffering=0) as pagemap:
-        scan = PagemapScan(pagemap.fileno(), per_call=64, flags=WP_CHECKED,
-                           return_mask=PAGE_IS_WRITTEN)
-        for start, end in vmas:
-            scan.regions(start, end)
-
-
-def protect_span(pid, start, end):
-    """``protect`` every tracked VMA in [start, end) by one PAGEMAP_SCAN (20,000 VMAs: one
+    """Write-protect every page of the tracked ``vmas`` [(start, end)] (sorted): from now
+    on a write shows as PAGE_IS_WRITTEN.  One PAGEMAP_SCAN over their span (20,000 VMAs: one
     call, not 20,000): without PM_SCAN_CHECK_WPASYNC the kernel skips, unwalked, the VMAs
     between that it cannot protect.  A tracked VMA there protected again loses nothing:
     its written pages were taken (``written``) in the same frozen window."""
+    if not vmas:
+        return
     with open(f"/proc/{pid}/pagemap", "rb", buffering=0) as pagemap:
         PagemapScan(pagemap.fileno(), flags=kmem.PM_SCAN_WP_MATCHING,
-                    return_mask=PAGE_IS_WRITTEN).regions(start, end)
+                    return_mask=PAGE_IS_WRITTEN).regions(vmas[0][0], vmas[-1][1])
 
 
 def written(pid, vmas):
@@ -347,7 +338,7 @@ class Increments:
             parent = self.parents[pid]
             changed = written(pid, registered) + _minus(_merge(runs), _merge(registered))
         if self.keep:
-            self.uffds[pid] = uffd if uffd is not None else arm(rem, pid, [])
+            self.uffds[pid] = uffd if uffd is not None else arm(rem, pid)
             self._register(pid, [v for v in vmas if "uw" not in v.flags])
         elif uffd is not None:
             os.close(uffd)
@@ -365,8 +356,7 @@ class Increments:
             except OSError:
                 continue                # not tracked: stored in full each time
             registered.append((v.start, v.end))
-        if registered:
-            protect_span(pid, registered[0][0], registered[-1][1])
+        protect(pid, registered)
 
     def hand_over(self, writer):
         """Before the image is finished: its tracking goes to a new keeper, named in it."""

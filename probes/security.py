@@ -16,6 +16,7 @@ from kernel import caps, lsm, procfs
 from kernel.libc import syscall
 from kernel.mount import MS_PRIVATE, MS_REC, mount
 from kernel.namespaces import CLONE_NEWNS, unshare
+from kernel.process import PR_GET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, PR_SET_MDWE, prctl
 
 from .registry import Call, absent, attempt, errname, present, probe, undecided
 from .sandbox import ChildFailed, in_child
@@ -281,16 +282,12 @@ def no_new_privs():
     return _no_new_privs()
 
 
-PR_SET_MDWE, PR_GET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 66, 1
-
-
 def _mdwe_child():
     """Set memory-deny-write-execute (it cannot be undone: in a child) and read it back."""
-    seen = {"get": attempt(syscall, "prctl", PR_GET_MDWE, 0, 0, 0, 0)._asdict()}
+    seen = {"get": attempt(prctl, PR_GET_MDWE)._asdict()}
     if seen["get"]["errno"] == 0:
-        seen["set"] = attempt(syscall, "prctl", PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN,
-                              0, 0, 0)._asdict()
-        seen["after"] = attempt(syscall, "prctl", PR_GET_MDWE, 0, 0, 0, 0)._asdict()
+        seen["set"] = attempt(prctl, PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN)._asdict()
+        seen["after"] = attempt(prctl, PR_GET_MDWE)._asdict()
     return seen
 
 

@@ -115,6 +115,22 @@ def wait_text(path, timeout):
     return None
 
 
+def start_pause_tree(tmp_path):
+    """pause_tree.c with 100 processes, ready: (its Popen, its result file)."""
+    binary = str(build(os.path.join(TOP, "tests", "programs", "pause_tree.c")))
+    result = str(tmp_path / "result")
+    tree = subprocess.Popen([binary, "100", result], cwd=tmp_path, start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert wait_text(result, 10).startswith("ready")
+    except BaseException:
+        tree.kill()
+        tree.wait()
+        raise
+    return tree, result
+
+
 def test_a_tree_dumped_in_pause_is_back_in_it_when_the_restore_returns(tmp_path,
                                                                        zdtm_subreaper):
     # A task let go from a restarted pause() is, for signals, before the call until it is
@@ -123,13 +139,8 @@ def test_a_tree_dumped_in_pause_is_back_in_it_when_the_restore_returns(tmp_path,
     # they were on their way back).  The restore returns once each one is asleep in its
     # pause() again, the last released first; a SIGTERM to the root right away then ends
     # every pause() in the tree.
-    binary = str(build(os.path.join(TOP, "tests", "programs", "pause_tree.c")))
-    result = str(tmp_path / "result")
-    first = subprocess.Popen([binary, "100", result], cwd=tmp_path, start_new_session=True,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    first, result = start_pause_tree(tmp_path)
     try:
-        assert wait_text(result, 10).startswith("ready")
         cr_engine.dump(first.pid, tmp_path / "img")
     finally:
         first.kill()
@@ -153,13 +164,8 @@ def test_a_tree_left_running_gets_back_into_its_calls_before_the_dump_returns(ho
     # The same at the thaw of --leave-running dumps and pre-dumps (freezer.thaw): each
     # returns once every pause() of the tree is entered again, and the root's SIGTERM
     # right away then ends them all.
-    binary = str(build(os.path.join(TOP, "tests", "programs", "pause_tree.c")))
-    result = str(tmp_path / "result")
-    tree = subprocess.Popen([binary, "100", result], cwd=tmp_path, start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    tree, result = start_pause_tree(tmp_path)
     try:
-        assert wait_text(result, 10).startswith("ready")
         for i in range(3):
             images = tmp_path / f"img{i}"
             dumped = (cr_engine.pre_dump(tree.pid, images, parent=tmp_path / f"img{i - 1}"
